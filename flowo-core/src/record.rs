@@ -1,0 +1,116 @@
+//! Turning a Snakemake `logging.LogRecord` (as a JSON object of its attributes) into an event.
+//!
+//! This is the one place that knows Snakemake's record layout: the plugin converts each live
+//! record's attributes to JSON and calls [`event_from_record`]; tests do the same with the
+//! captures in `shared/fixtures/snakemake-events/`. Fields vary between Snakemake versions, so
+//! everything here is lenient: what is not understood is passed through in the payload.
+
+use chrono::DateTime;
+use serde_json::{Map, Value};
+
+use crate::Timestamp;
+use crate::event::{Event, LogLevel, LogMessage};
+
+/// Standard `LogRecord` attributes that are not part of an event's payload.
+const STANDARD_FIELDS: &[&str] = &[
+    "name",
+    "msg",
+    "args",
+    "levelname",
+    "levelno",
+    "pathname",
+    "filename",
+    "module",
+    "lineno",
+    "funcName",
+    "created",
+    "msecs",
+    "relativeCreated",
+    "thread",
+    "threadName",
+    "processName",
+    "process",
+    "taskName",
+    "exc_info",
+    "exc_text",
+    "stack_info",
+    "event",
+    "_seq",
+    "_types",
+];
+
+/// Why a record could not be turned into an event.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    /// The record is not a JSON object.
+    #[error("a log record must be a JSON object")]
+    NotAnObject,
+    /// `event` is present but not a string.
+    #[error("the record's `event` is not a string")]
+    BadKind,
+}
+
+/// The time a record was created (`created`, epoch seconds), if present and sane.
+pub fn record_time(record: &Value) -> Option<Timestamp> {
+    let created = record.get("created")?.as_f64()?;
+    if !created.is_finite() {
+        return None;
+    }
+    let micros = (created * 1_000_000.0).round();
+    if micros.abs() > 1e17 {
+        return None;
+    }
+    DateTime::from_timestamp_micros(micros as i64)
+}
+
+/// Converts a record to an event (see [`payload_from_record`]).
+pub fn event_from_record(record: &Value) -> Result<Event, RecordError> {
+    let (kind, data) = payload_from_record(record)?;
+    Ok(Event::decode_lossless(&kind, data))
+}
+
+/// Converts a record to an event's `kind` and raw `data`. The payload is the record's extra
+/// attributes plus `message`; a record without `event` is a plain log message (kind `log`).
+pub fn payload_from_record(record: &Value) -> Result<(String, Value), RecordError> {
+    let obj = record.as_object().ok_or(RecordError::NotAnObject)?;
+    let message = obj
+        .get("message")
+        .or_else(|| obj.get("msg"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = match obj.get("event") {
+        None | Some(Value::Null) => {
+            let level = obj
+                .get("levelname")
+                .and_then(Value::as_str)
+                .map(LogLevel::from_levelname)
+                .unwrap_or_default();
+            let log = Event::Log(LogMessage {
+                level,
+                message: message.to_owned(),
+            });
+            return Ok(("log".to_owned(), log.data()));
+        }
+        Some(Value::String(kind)) => kind.as_str(),
+        Some(_) => return Err(RecordError::BadKind),
+    };
+    let mut data = Map::new();
+    for (key, value) in obj {
+        if !STANDARD_FIELDS.contains(&key.as_str()) {
+            data.insert(key.clone(), value.clone());
+        }
+    }
+    if !data.contains_key("message") {
+        data.insert("message".into(), Value::String(message.to_owned()));
+    }
+    if kind == "workflow_started" {
+        // From 9.24 on `snakefile` points at Snakemake's own workflow.py; `snakefile_main` is
+        // the real one when present.
+        if let Some(main) = data.remove("snakefile_main") {
+            if !main.is_null() {
+                data.insert("snakefile".into(), main);
+            }
+        }
+    }
+    Ok((kind.to_owned(), Value::Object(data)))
+}

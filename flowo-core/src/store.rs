@@ -1,0 +1,351 @@
+//! Storage traits, split by capability, and the query types they take.
+//!
+//! The stores in `flowo-store` implement every trait; callers hold them as trait objects
+//! (`Arc<dyn Store>`). Nothing here knows SQL.
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::event::{EventEnvelope, RuleGraph};
+use crate::fold::RunDetail;
+use crate::ids::{JobId, RunId, Seq, StreamPos, WorkspaceId};
+use crate::model::{Job, JobStatus, RuleSummary, Run, RunError, RunStatus, Workspace};
+
+/// Largest page a query may ask for.
+pub const MAX_PAGE: u32 = 1000;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The run exists in a different workspace than the writer's.
+    #[error("run {run} belongs to another workspace")]
+    WorkspaceMismatch {
+        /// The run.
+        run: RunId,
+    },
+    /// The input is not acceptable (the message says why).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// A pagination cursor that this store did not issue.
+    #[error("invalid pagination cursor")]
+    InvalidCursor,
+    /// A unique name is taken.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// Something named does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A database URL this build does not support.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    /// Stored data that cannot be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result of an append.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    /// Events stored now.
+    pub inserted: u64,
+    /// Events that were already stored (same run and sequence).
+    pub duplicates: u64,
+}
+
+/// An event as stored, with its position in the global stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Position in the store's stream (strictly increasing in commit order).
+    pub pos: StreamPos,
+    /// The run's workspace.
+    pub workspace_id: WorkspaceId,
+    /// The event.
+    #[serde(flatten)]
+    pub envelope: EventEnvelope,
+}
+
+/// Which events a stream or a catch-up read covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamFilter {
+    /// Only these workspaces (`None`: all).
+    pub workspaces: Option<Vec<WorkspaceId>>,
+    /// Only this run.
+    pub run: Option<RunId>,
+}
+
+impl StreamFilter {
+    /// Whether an event passes the filter.
+    pub fn matches(&self, event: &StoredEvent) -> bool {
+        self.run.is_none_or(|r| r == event.envelope.run_id)
+            && self
+                .workspaces
+                .as_ref()
+                .is_none_or(|ws| ws.contains(&event.workspace_id))
+    }
+}
+
+/// A page of results with the cursor of the next page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass this as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+    /// All matching items, when asked for.
+    pub total: Option<u64>,
+}
+
+/// Sort direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    #[default]
+    Desc,
+}
+
+/// What runs are sorted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunSort {
+    /// Start time.
+    #[default]
+    StartedAt,
+    /// Latest event.
+    LastEventAt,
+    /// Name.
+    Name,
+}
+
+/// A search over runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunQuery {
+    /// Only these workspaces (`None`: all).
+    pub workspaces: Option<Vec<WorkspaceId>>,
+    /// Only these statuses (empty: all). `lost` and `running` are told apart by the store's
+    /// lost timeout.
+    pub status: Vec<RunStatus>,
+    /// Case-insensitive substring of name, tags, workdir or description.
+    pub text: Option<String>,
+    /// Runs with this tag.
+    pub tag: Option<String>,
+    /// Runs by this (Snakemake) user.
+    pub user: Option<String>,
+    /// Started at or after.
+    pub started_after: Option<Timestamp>,
+    /// Started before.
+    pub started_before: Option<Timestamp>,
+    /// Sort key.
+    pub sort: RunSort,
+    /// Direction.
+    pub order: SortOrder,
+    /// From a previous page.
+    pub cursor: Option<String>,
+    /// Page size (1..=[`MAX_PAGE`]).
+    pub limit: u32,
+    /// Also count all matches.
+    pub with_total: bool,
+}
+
+impl Default for RunQuery {
+    fn default() -> Self {
+        Self {
+            workspaces: None,
+            status: Vec::new(),
+            text: None,
+            tag: None,
+            user: None,
+            started_after: None,
+            started_before: None,
+            sort: RunSort::default(),
+            order: SortOrder::default(),
+            cursor: None,
+            limit: 50,
+            with_total: false,
+        }
+    }
+}
+
+/// What jobs are sorted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobSort {
+    /// Snakemake's job id.
+    #[default]
+    JobId,
+    /// Submission time of the last attempt (jobs never started sort first).
+    StartedAt,
+}
+
+/// A search over the jobs of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobQuery {
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only these statuses (empty: all).
+    pub status: Vec<JobStatus>,
+    /// Sort key.
+    pub sort: JobSort,
+    /// Direction.
+    pub order: SortOrder,
+    /// From a previous page.
+    pub cursor: Option<String>,
+    /// Page size (1..=[`MAX_PAGE`]).
+    pub limit: u32,
+    /// Also count all matches.
+    pub with_total: bool,
+}
+
+impl Default for JobQuery {
+    fn default() -> Self {
+        Self {
+            rule: None,
+            status: Vec::new(),
+            sort: JobSort::default(),
+            order: SortOrder::Asc,
+            cursor: None,
+            limit: 100,
+            with_total: false,
+        }
+    }
+}
+
+/// A read of one run's events in sequence order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunEventQuery {
+    /// Events after this sequence number.
+    pub after_seq: Option<Seq>,
+    /// Only these kinds (empty: all).
+    pub kinds: Vec<String>,
+    /// At most this many (1..=[`MAX_PAGE`]).
+    pub limit: u32,
+}
+
+/// A run with its descriptive detail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    /// The run.
+    #[serde(flatten)]
+    pub run: Run,
+    /// Detail.
+    pub detail: RunDetail,
+}
+
+/// A stream of committed events.
+pub type EventStream = BoxStream<'static, Result<StoredEvent, StoreError>>;
+
+/// Appending events and reading them back.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Stores events idempotently by (run, seq) and folds the new ones into run / job state in
+    /// the same transaction. A new run is created in `workspace`; an existing run of another
+    /// workspace is refused with [`StoreError::WorkspaceMismatch`].
+    async fn append(
+        &self,
+        workspace: WorkspaceId,
+        events: &[EventEnvelope],
+    ) -> Result<AppendOutcome, StoreError>;
+
+    /// Events after a stream position, in stream order.
+    async fn events_since(
+        &self,
+        filter: &StreamFilter,
+        after: StreamPos,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// One run's events in sequence order.
+    async fn run_events(
+        &self,
+        run: RunId,
+        query: &RunEventQuery,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The latest committed stream position (0 when empty).
+    async fn head(&self) -> Result<StreamPos, StoreError>;
+}
+
+/// Reading folded state.
+#[async_trait]
+pub trait RunReader: Send + Sync {
+    /// One run.
+    async fn get_run(&self, run: RunId) -> Result<Option<RunView>, StoreError>;
+    /// Search runs.
+    async fn list_runs(&self, query: &RunQuery) -> Result<Page<Run>, StoreError>;
+    /// Jobs of a run.
+    async fn list_jobs(&self, run: RunId, query: &JobQuery) -> Result<Page<Job>, StoreError>;
+    /// One job.
+    async fn get_job(&self, run: RunId, job: JobId) -> Result<Option<Job>, StoreError>;
+    /// Per-rule counts by status and durations.
+    async fn rule_summaries(&self, run: RunId) -> Result<Vec<RuleSummary>, StoreError>;
+    /// The rule graph, if Snakemake sent one.
+    async fn rule_graph(&self, run: RunId) -> Result<Option<RuleGraph>, StoreError>;
+    /// Errors of a run, in order.
+    async fn run_errors(&self, run: RunId) -> Result<Vec<RunError>, StoreError>;
+}
+
+/// Following the event stream live.
+#[async_trait]
+pub trait LiveStream: Send + Sync {
+    /// Every committed event after `after` (`None`: from now on) that passes `filter`, exactly
+    /// once and in order: first replayed from the store, then live.
+    async fn subscribe(
+        &self,
+        filter: StreamFilter,
+        after: Option<StreamPos>,
+    ) -> Result<EventStream, StoreError>;
+}
+
+/// Workspaces.
+#[async_trait]
+pub trait WorkspaceStore: Send + Sync {
+    /// Creates a workspace; [`StoreError::Conflict`] if the name is taken.
+    async fn create_workspace(&self, name: &str) -> Result<Workspace, StoreError>;
+    /// The workspace with this name, created if missing.
+    async fn ensure_workspace(&self, name: &str) -> Result<Workspace, StoreError>;
+    /// By name.
+    async fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>, StoreError>;
+    /// All workspaces, by name.
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+}
+
+/// Every capability of a store.
+pub trait Store: EventLog + RunReader + LiveStream + WorkspaceStore {}
+
+impl<T: EventLog + RunReader + LiveStream + WorkspaceStore> Store for T {}
+
+/// Checks a page size.
+pub fn check_limit(limit: u32) -> Result<u32, StoreError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(StoreError::Invalid(format!(
+            "limit must be between 1 and {MAX_PAGE}, got {limit}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// Checks a workspace name: 1 to 64 characters of letters, digits, `-`, `_`, `.`.
+pub fn check_workspace_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "workspace name {name:?} must be 1-64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
