@@ -1,0 +1,79 @@
+//! FlowO's stores: the embedded SQLite store (the zero-setup default) and the PostgreSQL store
+//! (teams, several server replicas), both implementing every trait of `flowo_core::store`.
+//!
+//! Pick one with [`open`] and a URL: `sqlite://PATH` or `postgres://...`. Only composition roots
+//! (the `flowo` binary, the Python module) call it; everything else takes `Arc<dyn Store>`.
+
+mod error;
+mod hub;
+mod ingest;
+pub mod postgres;
+mod rows;
+mod sql;
+mod sql_store;
+pub mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use flowo_core::store::{Store, StoreError};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Settings shared by both backends.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// A running run whose latest event is older than this reads as `lost` (`None`: never).
+    pub lost_after: Option<chrono::Duration>,
+    /// SQLite: how long a writer waits for another process's lock.
+    pub busy_timeout: Duration,
+    /// PostgreSQL: connections in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            lost_after: Some(chrono::Duration::seconds(DEFAULT_LOST_AFTER_SECS)),
+            busy_timeout: Duration::from_secs(30),
+            max_connections: 10,
+        }
+    }
+}
+
+/// Default lost timeout: three missed heartbeats of 30 s, and a margin.
+pub const DEFAULT_LOST_AFTER_SECS: i64 = 100;
+
+/// FlowO's data directory: `$FLOWO_DATA_DIR`, else `$XDG_DATA_HOME/flowo`, else
+/// `~/.local/share/flowo`.
+pub fn data_dir() -> Option<PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    env("FLOWO_DATA_DIR")
+        .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("flowo")))
+        .or_else(|| env("HOME").map(|h| h.join(".local/share/flowo")))
+}
+
+/// The default database URL: the embedded store at `<data dir>/flowo.db`.
+pub fn default_database_url() -> Option<String> {
+    data_dir().map(|d| format!("sqlite://{}", d.join("flowo.db").display()))
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (`sqlite:PATH` too) or `postgres://...`
+/// (`postgresql://...`).
+pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
+        return Ok(Arc::new(SqliteStore::open(path.as_ref(), options).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::open(url, options).await?));
+    }
+    Err(StoreError::UnsupportedUrl(url.to_owned()))
+}

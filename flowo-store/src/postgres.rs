@@ -1,0 +1,146 @@
+//! The PostgreSQL store, for teams and for several server replicas on one database.
+//!
+//! Appends of one run are serialized by a per-run advisory lock; stream positions are taken
+//! under a global advisory lock held from the events insert to commit, so positions are
+//! visible in commit order and a reader that has seen position `p` never later finds a
+//! smaller one. After commit a NOTIFY carries the new positions' runs as a doorbell; one
+//! listener connection per process fans it out, and the table stays the truth (see `hub`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Postgres;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+
+use crate::StoreOptions;
+use crate::hub::Hub;
+
+/// The NOTIFY channel.
+pub const CHANNEL: &str = "flowo_events";
+
+/// Safety-net period: how often each process checks the latest position itself, which bounds
+/// the delay after a lost notification or a listener reconnect.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Key of the advisory lock that orders stream positions (two-int key space, so it never meets
+/// the per-run bigint keys).
+const STREAM_LOCK: (i32, i32) = (0x466c_6f77, 1);
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: sqlx::PgPool,
+    hub: Hub,
+    lost_after: Option<chrono::Duration>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PgStore {
+    /// Connects, applies migrations (under sqlx's migration lock, so replicas may start
+    /// together) and starts the listener.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(db)?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let hub = Hub::start(Arc::new(PoolSource(pool.clone())), POLL).await?;
+        let mut listener = PgListener::connect_with(&pool).await.map_err(db)?;
+        listener.listen(CHANNEL).await.map_err(db)?;
+        let doorbell = hub.doorbell();
+        let listener = tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => doorbell.notify_one(),
+                    Ok(None) => {
+                        // The connection dropped; sqlx reconnects on the next call. Whatever was
+                        // committed meanwhile is read from the table.
+                        tracing::warn!("live stream: listener connection lost, reconnecting");
+                        doorbell.notify_one();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream: listener error");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        doorbell.notify_one();
+                    }
+                }
+            }
+        });
+        let store = Self {
+            inner: Arc::new(Inner {
+                pool,
+                hub,
+                lost_after: options.lost_after,
+                listener,
+            }),
+        };
+        store
+            .ensure_workspace(flowo_core::model::DEFAULT_WORKSPACE)
+            .await?;
+        Ok(store)
+    }
+
+    /// The connection pool (for tests and tools).
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.inner.pool
+    }
+
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
+        self.inner.pool.begin().await.map_err(db)
+    }
+
+    async fn lock_run(&self, tx: &mut Tx, run: RunId) -> Result<(), StoreError> {
+        let bits = run.0.as_u128();
+        let key = (bits as i64) ^ ((bits >> 64) as i64);
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn before_events(&self, tx: &mut Tx) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(STREAM_LOCK.0)
+            .bind(STREAM_LOCK.1)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn after_events(
+        &self,
+        tx: &mut Tx,
+        workspace: WorkspaceId,
+        runs: &[RunId],
+    ) -> Result<(), StoreError> {
+        let runs: Vec<String> = runs.iter().take(50).map(|r| r.to_string()).collect();
+        let payload = serde_json::json!({ "workspace_id": workspace, "runs": runs }).to_string();
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+crate::sql_store::impl_sql_store!(PgStore, Postgres);

@@ -1,0 +1,358 @@
+//! SQL text shared by both backends: the run and job search queries with keyset pagination.
+//!
+//! Both backends store the same columns with the same types and both accept `$n` placeholders
+//! (sqlx maps them for SQLite), so a query is built once as text plus a list of [`Param`]s.
+
+use flowo_core::store::{
+    JobQuery, JobSort, RunQuery, RunSort, SortOrder, StoreError, check_limit,
+};
+use flowo_core::{JobStatus, RunStatus, Timestamp};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::rows::{JOB_COLUMNS, RUN_COLUMNS, micros};
+
+/// A bound value.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Param {
+    I64(i64),
+    Text(String),
+    Uuid(Uuid),
+}
+
+/// A query under construction.
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+impl Sql {
+    pub(crate) fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            params: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `param`.
+    pub(crate) fn bind(&mut self, param: Param) -> &mut Self {
+        self.params.push(param);
+        self.text.push_str(&format!("${}", self.params.len()));
+        self
+    }
+}
+
+/// The position after the last item of a page.
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    /// Sort key: an integer (times, job ids) or a string (names).
+    k: KeyValue,
+    /// Tie-breaker: a run id, or a job id.
+    id: String,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(untagged)]
+enum KeyValue {
+    Int(i64),
+    Text(String),
+}
+
+fn encode_cursor(cursor: &Cursor) -> String {
+    let json = serde_json::to_vec(cursor).unwrap_or_default();
+    json.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(text: &str) -> Result<Cursor, StoreError> {
+    if text.len() % 2 != 0 || text.len() > 4096 {
+        return Err(StoreError::InvalidCursor);
+    }
+    let bytes: Result<Vec<u8>, _> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect();
+    let bytes = bytes.map_err(|_| StoreError::InvalidCursor)?;
+    serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
+}
+
+fn run_status_condition(
+    sql: &mut Sql,
+    statuses: &[RunStatus],
+    lost_cutoff: Option<Timestamp>,
+) {
+    sql.push(" AND (");
+    for (i, status) in statuses.iter().enumerate() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        match (status, lost_cutoff) {
+            (RunStatus::Running, Some(cutoff)) => {
+                sql.push("(status = 'running' AND last_event_at >= ")
+                    .bind(Param::I64(micros(cutoff)))
+                    .push(")");
+            }
+            (RunStatus::Lost, Some(cutoff)) => {
+                sql.push("(status = 'running' AND last_event_at < ")
+                    .bind(Param::I64(micros(cutoff)))
+                    .push(")");
+            }
+            (RunStatus::Lost, None) => {
+                sql.push("1 = 0");
+            }
+            (other, _) => {
+                sql.push("status = ").bind(Param::Text(other.as_str().to_owned()));
+            }
+        }
+    }
+    sql.push(")");
+}
+
+/// `WHERE` conditions of a run search (no pagination), starting with ` WHERE 1 = 1`.
+fn run_filters(sql: &mut Sql, q: &RunQuery, lost_cutoff: Option<Timestamp>) {
+    sql.push(" WHERE 1 = 1");
+    if let Some(workspaces) = &q.workspaces {
+        if workspaces.is_empty() {
+            sql.push(" AND 1 = 0");
+        } else {
+            sql.push(" AND workspace_id IN (");
+            for (i, ws) in workspaces.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(Param::Uuid(ws.0));
+            }
+            sql.push(")");
+        }
+    }
+    if !q.status.is_empty() {
+        run_status_condition(sql, &q.status, lost_cutoff);
+    }
+    if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+        let escaped = text
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        sql.push(" AND search LIKE ")
+            .bind(Param::Text(format!("%{escaped}%")))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(tag) = &q.tag {
+        sql.push(" AND id IN (SELECT run_id FROM run_tags WHERE tag = ")
+            .bind(Param::Text(tag.clone()))
+            .push(")");
+    }
+    if let Some(user) = &q.user {
+        sql.push(" AND \"user\" = ").bind(Param::Text(user.clone()));
+    }
+    if let Some(t) = q.started_after {
+        sql.push(" AND started_at >= ").bind(Param::I64(micros(t)));
+    }
+    if let Some(t) = q.started_before {
+        sql.push(" AND started_at < ").bind(Param::I64(micros(t)));
+    }
+}
+
+fn run_sort_column(sort: RunSort) -> &'static str {
+    match sort {
+        RunSort::StartedAt => "started_at",
+        RunSort::LastEventAt => "last_event_at",
+        RunSort::Name => "name",
+    }
+}
+
+fn direction(order: SortOrder) -> (&'static str, &'static str) {
+    match order {
+        SortOrder::Asc => ("ASC", ">"),
+        SortOrder::Desc => ("DESC", "<"),
+    }
+}
+
+/// The page query of a run search; it fetches `limit + 1` rows to know whether more follow.
+pub(crate) fn list_runs(
+    q: &RunQuery,
+    lost_cutoff: Option<Timestamp>,
+) -> Result<Sql, StoreError> {
+    let limit = check_limit(q.limit)?;
+    let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM runs"));
+    run_filters(&mut sql, q, lost_cutoff);
+    let column = run_sort_column(q.sort);
+    let (dir, cmp) = direction(q.order);
+    if let Some(text) = &q.cursor {
+        let cursor = decode_cursor(text)?;
+        let id = Uuid::parse_str(&cursor.id).map_err(|_| StoreError::InvalidCursor)?;
+        let key = match (q.sort, cursor.k) {
+            (RunSort::Name, KeyValue::Text(s)) => Param::Text(s),
+            (RunSort::StartedAt | RunSort::LastEventAt, KeyValue::Int(i)) => Param::I64(i),
+            _ => return Err(StoreError::InvalidCursor),
+        };
+        sql.push(&format!(" AND ({column}, id) {cmp} ("))
+            .bind(key)
+            .push(", ")
+            .bind(Param::Uuid(id))
+            .push(")");
+    }
+    sql.push(&format!(
+        " ORDER BY {column} {dir}, id {dir} LIMIT {}",
+        limit + 1
+    ));
+    Ok(sql)
+}
+
+/// The count query of a run search.
+pub(crate) fn count_runs(q: &RunQuery, lost_cutoff: Option<Timestamp>) -> Sql {
+    let mut sql = Sql::new("SELECT COUNT(*) FROM runs");
+    run_filters(&mut sql, q, lost_cutoff);
+    sql
+}
+
+/// The cursor after a run.
+pub(crate) fn run_cursor(sort: RunSort, run: &flowo_core::Run) -> String {
+    let k = match sort {
+        RunSort::StartedAt => KeyValue::Int(run.started_at.map(micros).unwrap_or_default()),
+        RunSort::LastEventAt => KeyValue::Int(run.last_event_at.map(micros).unwrap_or_default()),
+        RunSort::Name => KeyValue::Text(run.name.clone().unwrap_or_default()),
+    };
+    encode_cursor(&Cursor {
+        k,
+        id: run.id.to_string(),
+    })
+}
+
+/// Job statuses to match in SQL for a filter, given whether the run is lost (a lost run's
+/// running jobs are shown as incomplete).
+pub(crate) fn stored_job_statuses(wanted: &[JobStatus], run_lost: bool) -> Vec<JobStatus> {
+    let mut out = Vec::new();
+    for status in wanted {
+        match (status, run_lost) {
+            (JobStatus::Running, true) => {}
+            (JobStatus::Incomplete, true) => {
+                out.push(JobStatus::Incomplete);
+                out.push(JobStatus::Running);
+            }
+            (s, _) => out.push(*s),
+        }
+    }
+    out
+}
+
+fn job_filters(sql: &mut Sql, run: Uuid, q: &JobQuery, statuses: Option<&[JobStatus]>) {
+    sql.push(" WHERE run_id = ").bind(Param::Uuid(run));
+    if let Some(rule) = &q.rule {
+        sql.push(" AND rule = ").bind(Param::Text(rule.clone()));
+    }
+    if let Some(statuses) = statuses {
+        if statuses.is_empty() {
+            sql.push(" AND 1 = 0");
+        } else {
+            sql.push(" AND status IN (");
+            for (i, s) in statuses.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(Param::Text(s.as_str().to_owned()));
+            }
+            sql.push(")");
+        }
+    }
+}
+
+/// Sort key of a job: -1 stands for "never started" so that the key is never NULL.
+fn job_sort_expr(sort: JobSort) -> &'static str {
+    match sort {
+        JobSort::JobId => "job_id",
+        JobSort::StartedAt => "COALESCE(started_at, -1)",
+    }
+}
+
+/// The page query of a job search (`limit + 1` rows).
+pub(crate) fn list_jobs(
+    run: Uuid,
+    q: &JobQuery,
+    statuses: Option<&[JobStatus]>,
+) -> Result<Sql, StoreError> {
+    let limit = check_limit(q.limit)?;
+    let mut sql = Sql::new(&format!("SELECT {JOB_COLUMNS} FROM jobs"));
+    job_filters(&mut sql, run, q, statuses);
+    let (dir, cmp) = direction(q.order);
+    let expr = job_sort_expr(q.sort);
+    if let Some(text) = &q.cursor {
+        let cursor = decode_cursor(text)?;
+        let id: i64 = cursor.id.parse().map_err(|_| StoreError::InvalidCursor)?;
+        let KeyValue::Int(k) = cursor.k else {
+            return Err(StoreError::InvalidCursor);
+        };
+        match q.sort {
+            JobSort::JobId => {
+                sql.push(&format!(" AND job_id {cmp} ")).bind(Param::I64(id));
+            }
+            JobSort::StartedAt => {
+                sql.push(&format!(" AND ({expr}, job_id) {cmp} ("))
+                    .bind(Param::I64(k))
+                    .push(", ")
+                    .bind(Param::I64(id))
+                    .push(")");
+            }
+        }
+    }
+    match q.sort {
+        JobSort::JobId => sql.push(&format!(" ORDER BY job_id {dir}")),
+        JobSort::StartedAt => sql.push(&format!(" ORDER BY {expr} {dir}, job_id {dir}")),
+    };
+    sql.push(&format!(" LIMIT {}", limit + 1));
+    Ok(sql)
+}
+
+/// The count query of a job search.
+pub(crate) fn count_jobs(
+    run: Uuid,
+    q: &JobQuery,
+    statuses: Option<&[JobStatus]>,
+) -> Sql {
+    let mut sql = Sql::new("SELECT COUNT(*) FROM jobs");
+    job_filters(&mut sql, run, q, statuses);
+    sql
+}
+
+/// The cursor after a job.
+pub(crate) fn job_cursor(sort: JobSort, job: &flowo_core::Job) -> String {
+    let k = match sort {
+        JobSort::JobId => i64::try_from(job.job_id).unwrap_or(i64::MAX),
+        JobSort::StartedAt => job.started_at.map(micros).unwrap_or(-1),
+    };
+    encode_cursor(&Cursor {
+        k: KeyValue::Int(k),
+        id: job.job_id.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = encode_cursor(&Cursor {
+            k: KeyValue::Text("ä name".into()),
+            id: "x".into(),
+        });
+        let back = decode_cursor(&c).expect("round trip");
+        assert_eq!(back.id, "x");
+        assert!(decode_cursor("zz").is_err());
+        assert!(decode_cursor("abc").is_err());
+        assert!(decode_cursor("").is_err());
+    }
+
+    #[test]
+    fn placeholders_are_numbered_in_bind_order() {
+        let mut s = Sql::new("a = ");
+        s.bind(Param::I64(1)).push(" AND b = ").bind(Param::I64(2));
+        assert_eq!(s.text, "a = $1 AND b = $2");
+        assert_eq!(s.params, vec![Param::I64(1), Param::I64(2)]);
+    }
+}

@@ -1,0 +1,756 @@
+//! The store logic written once for both backends.
+//!
+//! Both backends keep the same tables and run the same SQL, but sqlx's generic database bounds
+//! are unwieldy, so the shared code is a macro expanded once per backend with its concrete
+//! database type. What differs (opening, transactions and locks, notifications) lives in
+//! `sqlite.rs` and `postgres.rs` as inherent methods the macro calls:
+//! `begin_write`, `lock_run`, `before_events` and `after_events`.
+
+/// Binds [`crate::sql::Param`]s to a query.
+macro_rules! bind_params {
+    ($query:expr, $params:expr) => {{
+        let mut q = $query;
+        for p in $params {
+            q = match p {
+                $crate::sql::Param::I64(v) => q.bind(v),
+                $crate::sql::Param::Text(v) => q.bind(v),
+                $crate::sql::Param::Uuid(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_params;
+
+/// Implements the storage traits for `$store`, whose `inner` has `pool: Pool<$db>`, `hub: Hub`
+/// and `lost_after: Option<chrono::Duration>`.
+macro_rules! impl_sql_store {
+    ($store:ident, $db:ty) => {
+        use std::collections::HashSet;
+
+        use async_trait::async_trait;
+        use flowo_core::event::{EventEnvelope, RuleGraph};
+        use flowo_core::fold::{JobMap, RunState};
+        use flowo_core::store::{
+            AppendOutcome, EventLog, EventStream, JobQuery, LiveStream, Page, RunEventQuery,
+            RunQuery, RunReader, RunView, StoreError, StoredEvent, StreamFilter, WorkspaceStore,
+            check_limit, check_workspace_name,
+        };
+        use flowo_core::{
+            Job, JobId, JobStatus, RuleSummary, Run, RunError, RunId, RunStatus, StreamPos,
+            Workspace, WorkspaceId,
+        };
+        use sqlx::{QueryBuilder, Transaction};
+        use uuid::Uuid;
+
+        use $crate::error::db;
+        use $crate::ingest;
+        use $crate::rows::{
+            ERROR_COLUMNS, EVENT_COLUMNS, ErrorRow, EventRow, JOB_COLUMNS, JobRow, RUN_COLUMNS,
+            RunRow, RunStateRow, RunValues, WorkspaceRow, convert, micros, scope_str, to_json,
+        };
+        use $crate::sql::{self, Param, Sql};
+        use $crate::sql_store::bind_params;
+
+        type Tx = Transaction<'static, $db>;
+
+        /// Rows per multi-row INSERT (well under both databases' parameter limits).
+        const INSERT_CHUNK: usize = 1000;
+
+        async fn fetch_as<'e, T, E>(exec: E, sql: Sql) -> Result<Vec<T>, StoreError>
+        where
+            T: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let q = bind_params!(sqlx::query_as::<_, T>(&sql.text), sql.params);
+            q.fetch_all(exec).await.map_err(db)
+        }
+
+        async fn fetch_count<'e, E>(exec: E, sql: Sql) -> Result<u64, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let q = bind_params!(sqlx::query_scalar::<_, i64>(&sql.text), sql.params);
+            let n = q.fetch_one(exec).await.map_err(db)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }
+
+        fn lost_cutoff(lost_after: Option<chrono::Duration>) -> Option<flowo_core::Timestamp> {
+            lost_after.map(|d| chrono::Utc::now() - d)
+        }
+
+        fn resolve(run: &mut Run, lost_after: Option<chrono::Duration>) {
+            if let Some(d) = lost_after {
+                run.resolve_lost(chrono::Utc::now(), d);
+            }
+        }
+
+        async fn load_state(tx: &mut Tx, run: RunId) -> Result<Option<RunState>, StoreError> {
+            let sql = format!("SELECT {RUN_COLUMNS}, detail, fold_cursor FROM runs WHERE id = $1");
+            let row: Option<RunStateRow> = sqlx::query_as(&sql)
+                .bind(run.0)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db)?;
+            row.map(RunStateRow::into_state).transpose()
+        }
+
+        async fn stored_seqs(
+            tx: &mut Tx,
+            run: RunId,
+            events: &[&EventEnvelope],
+        ) -> Result<HashSet<u64>, StoreError> {
+            let (Some(first), Some(last)) = (events.first(), events.last()) else {
+                return Ok(HashSet::new());
+            };
+            let seqs: Vec<i64> = sqlx::query_scalar(
+                "SELECT seq FROM events WHERE run_id = $1 AND seq BETWEEN $2 AND $3",
+            )
+            .bind(run.0)
+            .bind(first.seq as i64)
+            .bind(last.seq as i64)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db)?;
+            Ok(seqs.into_iter().map(|s| s as u64).collect())
+        }
+
+        async fn load_jobs(
+            tx: &mut Tx,
+            run: RunId,
+            ids: impl IntoIterator<Item = JobId>,
+        ) -> Result<JobMap, StoreError> {
+            let ids: Vec<JobId> = ids.into_iter().collect();
+            let mut jobs = JobMap::with_capacity(ids.len());
+            for chunk in ids.chunks(INSERT_CHUNK) {
+                let mut sql =
+                    Sql::new(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = "));
+                sql.bind(Param::Uuid(run.0)).push(" AND job_id IN (");
+                for (i, id) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(Param::I64(*id as i64));
+                }
+                sql.push(")");
+                let rows: Vec<JobRow> = fetch_as(&mut **tx, sql).await?;
+                for row in rows {
+                    let job = row.into_job()?;
+                    jobs.insert(job.job_id, job);
+                }
+            }
+            Ok(jobs)
+        }
+
+        async fn write_jobs(tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
+            for chunk in jobs.chunks(INSERT_CHUNK) {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "INSERT INTO jobs (run_id, job_id, rule, status, attempts, started_at, \
+                     finished_at, detail) ",
+                );
+                qb.push_values(chunk, |mut b, job| {
+                    b.push_bind(job.run_id.0)
+                        .push_bind(job.job_id as i64)
+                        .push_bind(job.rule.clone())
+                        .push_bind(job.status.as_str())
+                        .push_bind(i64::from(job.attempts))
+                        .push_bind(job.started_at.map(micros))
+                        .push_bind(job.finished_at.map(micros))
+                        .push_bind(to_json(&job.detail));
+                });
+                qb.push(
+                    " ON CONFLICT (run_id, job_id) DO UPDATE SET rule = excluded.rule, \
+                     status = excluded.status, attempts = excluded.attempts, \
+                     started_at = excluded.started_at, finished_at = excluded.finished_at, \
+                     detail = excluded.detail",
+                );
+                qb.build().execute(&mut **tx).await.map_err(db)?;
+            }
+            Ok(())
+        }
+
+        async fn write_errors(tx: &mut Tx, errors: &[RunError]) -> Result<(), StoreError> {
+            for chunk in errors.chunks(INSERT_CHUNK) {
+                let mut qb: QueryBuilder<$db> =
+                    QueryBuilder::new(format!("INSERT INTO run_errors ({ERROR_COLUMNS}) "));
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.run_id.0)
+                        .push_bind(e.seq as i64)
+                        .push_bind(micros(e.recorded_at))
+                        .push_bind(scope_str(e.scope))
+                        .push_bind(e.exception.clone())
+                        .push_bind(e.message.clone())
+                        .push_bind(e.rule.clone())
+                        .push_bind(e.job_id.map(|j| j as i64));
+                });
+                qb.push(" ON CONFLICT (run_id, seq) DO NOTHING");
+                qb.build().execute(&mut **tx).await.map_err(db)?;
+            }
+            Ok(())
+        }
+
+        async fn write_run(tx: &mut Tx, state: &RunState, old_tags: Option<&[String]>) -> Result<(), StoreError> {
+            let v = RunValues::from_state(state);
+            sqlx::query(
+                "INSERT INTO runs (id, workspace_id, status, dry_run, name, description, tags, \
+                 workflow_id, snakemake_version, host, \"user\", command_line, workdir, snakefile, \
+                 cores, started_at, finished_at, last_event_at, done, total, jobs_running, \
+                 jobs_succeeded, jobs_failed, jobs_incomplete, jobs_planned, error_count, \
+                 event_count, last_seq, search, detail, fold_cursor) VALUES ($1, $2, $3, $4, $5, \
+                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+                 $23, $24, $25, $26, $27, $28, $29, $30, $31) ON CONFLICT (id) DO UPDATE SET \
+                 status = excluded.status, dry_run = excluded.dry_run, name = excluded.name, \
+                 description = excluded.description, tags = excluded.tags, \
+                 workflow_id = excluded.workflow_id, snakemake_version = excluded.snakemake_version, \
+                 host = excluded.host, \"user\" = excluded.\"user\", \
+                 command_line = excluded.command_line, workdir = excluded.workdir, \
+                 snakefile = excluded.snakefile, cores = excluded.cores, \
+                 started_at = excluded.started_at, finished_at = excluded.finished_at, \
+                 last_event_at = excluded.last_event_at, done = excluded.done, \
+                 total = excluded.total, jobs_running = excluded.jobs_running, \
+                 jobs_succeeded = excluded.jobs_succeeded, jobs_failed = excluded.jobs_failed, \
+                 jobs_incomplete = excluded.jobs_incomplete, jobs_planned = excluded.jobs_planned, \
+                 error_count = excluded.error_count, event_count = excluded.event_count, \
+                 last_seq = excluded.last_seq, search = excluded.search, detail = excluded.detail, \
+                 fold_cursor = excluded.fold_cursor",
+            )
+            .bind(v.id)
+            .bind(v.workspace_id)
+            .bind(v.status)
+            .bind(v.dry_run)
+            .bind(v.name)
+            .bind(v.description)
+            .bind(v.tags)
+            .bind(v.workflow_id)
+            .bind(v.snakemake_version)
+            .bind(v.host)
+            .bind(v.user)
+            .bind(v.command_line)
+            .bind(v.workdir)
+            .bind(v.snakefile)
+            .bind(v.cores)
+            .bind(v.started_at)
+            .bind(v.finished_at)
+            .bind(v.last_event_at)
+            .bind(v.done)
+            .bind(v.total)
+            .bind(v.jobs[0])
+            .bind(v.jobs[1])
+            .bind(v.jobs[2])
+            .bind(v.jobs[3])
+            .bind(v.jobs[4])
+            .bind(v.error_count)
+            .bind(v.event_count)
+            .bind(v.last_seq)
+            .bind(v.search)
+            .bind(v.detail)
+            .bind(v.fold_cursor)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+            let tags = &state.run.tags;
+            if old_tags != Some(tags.as_slice()) {
+                sqlx::query("DELETE FROM run_tags WHERE run_id = $1")
+                    .bind(state.run.id.0)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)?;
+                let mut unique: Vec<&String> = tags.iter().collect();
+                unique.sort();
+                unique.dedup();
+                if !unique.is_empty() {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new("INSERT INTO run_tags (tag, run_id) ");
+                    qb.push_values(unique, |mut b, tag| {
+                        b.push_bind(tag.clone()).push_bind(state.run.id.0);
+                    });
+                    qb.build().execute(&mut **tx).await.map_err(db)?;
+                }
+            }
+            Ok(())
+        }
+
+        async fn insert_events(
+            tx: &mut Tx,
+            workspace: WorkspaceId,
+            events: &[&EventEnvelope],
+            received_at: i64,
+        ) -> Result<(), StoreError> {
+            for chunk in events.chunks(INSERT_CHUNK) {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "INSERT INTO events (run_id, seq, workspace_id, kind, recorded_at, \
+                     received_at, data) ",
+                );
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.run_id.0)
+                        .push_bind(e.seq as i64)
+                        .push_bind(workspace.0)
+                        .push_bind(e.kind.clone())
+                        .push_bind(micros(e.recorded_at))
+                        .push_bind(received_at)
+                        .push_bind(e.data.to_string());
+                });
+                qb.build().execute(&mut **tx).await.map_err(db)?;
+            }
+            Ok(())
+        }
+
+        async fn all_run_events(tx: &mut Tx, run: RunId) -> Result<Vec<EventEnvelope>, StoreError> {
+            let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE run_id = $1 ORDER BY seq");
+            let rows: Vec<EventRow> = sqlx::query_as(&sql)
+                .bind(run.0)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db)?;
+            rows.into_iter()
+                .map(|r| r.into_event().map(|e| e.envelope))
+                .collect()
+        }
+
+        impl $store {
+            /// Folds one run's part of a batch and writes its state; returns the new events (to
+            /// be inserted by the caller) and the number of duplicates.
+            async fn append_run<'a>(
+                &self,
+                tx: &mut Tx,
+                workspace: WorkspaceId,
+                batch: &ingest::RunBatch<'a>,
+            ) -> Result<(Vec<&'a EventEnvelope>, u64), StoreError> {
+                let run_id = batch.run_id;
+                self.lock_run(tx, run_id).await?;
+                let existing = load_state(tx, run_id).await?;
+                if let Some(state) = &existing {
+                    if state.run.workspace_id != workspace {
+                        return Err(StoreError::WorkspaceMismatch { run: run_id });
+                    }
+                }
+                let stored = stored_seqs(tx, run_id, &batch.events).await?;
+                let new = ingest::without_stored(&batch.events, &stored);
+                let duplicates = batch.repeated + (batch.events.len() - new.len()) as u64;
+                if new.is_empty() {
+                    return Ok((new, duplicates));
+                }
+                let old_tags = existing.as_ref().map(|s| s.run.tags.clone());
+                let mut state = existing.unwrap_or_else(|| RunState::new(run_id, workspace));
+                if ingest::needs_refold(&state, &new) {
+                    // A late event: fold the whole run again from its events.
+                    let mut all = all_run_events(tx, run_id).await?;
+                    all.extend(new.iter().map(|e| (*e).clone()));
+                    let folded = flowo_core::fold_events(run_id, workspace, &all);
+                    sqlx::query("DELETE FROM jobs WHERE run_id = $1")
+                        .bind(run_id.0)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db)?;
+                    sqlx::query("DELETE FROM run_errors WHERE run_id = $1")
+                        .bind(run_id.0)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db)?;
+                    let jobs: Vec<Job> = folded.jobs.into_values().collect();
+                    write_jobs(tx, &jobs).await?;
+                    write_errors(tx, &folded.errors).await?;
+                    state = folded.state;
+                } else {
+                    let decoded = ingest::decode(&state, &new);
+                    let jobs = load_jobs(tx, run_id, decoded.jobs_needed.iter().copied()).await?;
+                    let folded = ingest::fold(&mut state, jobs, &new, &decoded);
+                    write_jobs(tx, &folded.jobs).await?;
+                    write_errors(tx, &folded.errors).await?;
+                }
+                write_run(tx, &state, old_tags.as_deref()).await?;
+                Ok((new, duplicates))
+            }
+        }
+
+        #[async_trait]
+        impl EventLog for $store {
+            async fn append(
+                &self,
+                workspace: WorkspaceId,
+                events: &[EventEnvelope],
+            ) -> Result<AppendOutcome, StoreError> {
+                ingest::validate(events)?;
+                if events.is_empty() {
+                    return Ok(AppendOutcome::default());
+                }
+                let groups = ingest::group_by_run(events);
+                let received_at = micros(chrono::Utc::now());
+                let mut tx = self.begin_write().await?;
+                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM workspaces WHERE id = $1")
+                    .bind(workspace.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound(format!("workspace {workspace}")));
+                }
+                let mut outcome = AppendOutcome::default();
+                let mut new_events = Vec::new();
+                let mut runs = Vec::new();
+                for group in &groups {
+                    let (new, dup) = self.append_run(&mut tx, workspace, group).await?;
+                    outcome.inserted += new.len() as u64;
+                    outcome.duplicates += dup;
+                    if !new.is_empty() {
+                        runs.push(group.run_id);
+                    }
+                    new_events.extend(new);
+                }
+                if !new_events.is_empty() {
+                    // Stream positions are taken last, so that the lock that orders them is held
+                    // for as short a time as possible.
+                    self.before_events(&mut tx).await?;
+                    insert_events(&mut tx, workspace, &new_events, received_at).await?;
+                    self.after_events(&mut tx, workspace, &runs).await?;
+                }
+                tx.commit().await.map_err(db)?;
+                if outcome.inserted > 0 {
+                    self.inner.hub.ring();
+                }
+                Ok(outcome)
+            }
+
+            async fn events_since(
+                &self,
+                filter: &StreamFilter,
+                after: StreamPos,
+                limit: u32,
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                events_since(&self.inner.pool, filter.clone(), after, limit).await
+            }
+
+            async fn run_events(
+                &self,
+                run: RunId,
+                query: &RunEventQuery,
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                let limit = check_limit(query.limit)?;
+                let mut sql = Sql::new(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE run_id = "));
+                sql.bind(Param::Uuid(run.0));
+                if let Some(after) = query.after_seq {
+                    sql.push(" AND seq > ").bind(Param::I64(after as i64));
+                }
+                if !query.kinds.is_empty() {
+                    sql.push(" AND kind IN (");
+                    for (i, k) in query.kinds.iter().enumerate() {
+                        if i > 0 {
+                            sql.push(", ");
+                        }
+                        sql.bind(Param::Text(k.clone()));
+                    }
+                    sql.push(")");
+                }
+                sql.push(&format!(" ORDER BY seq LIMIT {limit}"));
+                let rows: Vec<EventRow> = fetch_as(&self.inner.pool, sql).await?;
+                convert(rows, EventRow::into_event)
+            }
+
+            async fn head(&self) -> Result<StreamPos, StoreError> {
+                head(&self.inner.pool).await
+            }
+        }
+
+        async fn head(pool: &sqlx::Pool<$db>) -> Result<StreamPos, StoreError> {
+            let pos: Option<i64> = sqlx::query_scalar("SELECT MAX(pos) FROM events")
+                .fetch_one(pool)
+                .await
+                .map_err(db)?;
+            Ok(pos.unwrap_or(0))
+        }
+
+        async fn events_since(
+            pool: &sqlx::Pool<$db>,
+            filter: StreamFilter,
+            after: StreamPos,
+            limit: u32,
+        ) -> Result<Vec<StoredEvent>, StoreError> {
+            let limit = check_limit(limit)?;
+            let mut sql = Sql::new(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE pos > "));
+            sql.bind(Param::I64(after));
+            if let Some(run) = filter.run {
+                sql.push(" AND run_id = ").bind(Param::Uuid(run.0));
+            }
+            if let Some(workspaces) = &filter.workspaces {
+                if workspaces.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sql.push(" AND workspace_id IN (");
+                for (i, ws) in workspaces.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(Param::Uuid(ws.0));
+                }
+                sql.push(")");
+            }
+            sql.push(&format!(" ORDER BY pos LIMIT {limit}"));
+            let rows: Vec<EventRow> = fetch_as(pool, sql).await?;
+            convert(rows, EventRow::into_event)
+        }
+
+        /// The hub's view of the store.
+        struct PoolSource(sqlx::Pool<$db>);
+
+        impl $crate::hub::Source for PoolSource {
+            fn fetch(
+                &self,
+                filter: StreamFilter,
+                after: StreamPos,
+                limit: u32,
+            ) -> $crate::hub::FetchFuture {
+                let pool = self.0.clone();
+                Box::pin(async move { events_since(&pool, filter, after, limit).await })
+            }
+
+            fn head(
+                &self,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<StreamPos, StoreError>> + Send>>
+            {
+                let pool = self.0.clone();
+                Box::pin(async move { head(&pool).await })
+            }
+        }
+
+        #[async_trait]
+        impl RunReader for $store {
+            async fn get_run(&self, run: RunId) -> Result<Option<RunView>, StoreError> {
+                let sql = format!("SELECT {RUN_COLUMNS}, detail, fold_cursor FROM runs WHERE id = $1");
+                let row: Option<RunStateRow> = sqlx::query_as(&sql)
+                    .bind(run.0)
+                    .fetch_optional(&self.inner.pool)
+                    .await
+                    .map_err(db)?;
+                let Some(row) = row else { return Ok(None) };
+                let state = row.into_state()?;
+                let mut view = RunView {
+                    run: state.run,
+                    detail: state.detail,
+                };
+                resolve(&mut view.run, self.inner.lost_after);
+                Ok(Some(view))
+            }
+
+            async fn list_runs(&self, query: &RunQuery) -> Result<Page<Run>, StoreError> {
+                let cutoff = lost_cutoff(self.inner.lost_after);
+                let sql = sql::list_runs(query, cutoff)?;
+                let rows: Vec<RunRow> = fetch_as(&self.inner.pool, sql).await?;
+                let mut runs = convert(rows, RunRow::into_run)?;
+                let next_cursor = if runs.len() > query.limit as usize {
+                    runs.truncate(query.limit as usize);
+                    runs.last().map(|r| sql::run_cursor(query.sort, r))
+                } else {
+                    None
+                };
+                for run in &mut runs {
+                    resolve(run, self.inner.lost_after);
+                }
+                let total = if query.with_total {
+                    Some(fetch_count(&self.inner.pool, sql::count_runs(query, cutoff)).await?)
+                } else {
+                    None
+                };
+                Ok(Page {
+                    items: runs,
+                    next_cursor,
+                    total,
+                })
+            }
+
+            async fn list_jobs(&self, run: RunId, query: &JobQuery) -> Result<Page<Job>, StoreError> {
+                let lost = self.run_is_lost(run).await?;
+                let statuses = (!query.status.is_empty())
+                    .then(|| sql::stored_job_statuses(&query.status, lost));
+                let sql = sql::list_jobs(run.0, query, statuses.as_deref())?;
+                let rows: Vec<JobRow> = fetch_as(&self.inner.pool, sql).await?;
+                let mut jobs = convert(rows, JobRow::into_job)?;
+                let next_cursor = if jobs.len() > query.limit as usize {
+                    jobs.truncate(query.limit as usize);
+                    jobs.last().map(|j| sql::job_cursor(query.sort, j))
+                } else {
+                    None
+                };
+                if lost {
+                    for job in &mut jobs {
+                        if job.status == JobStatus::Running {
+                            job.status = JobStatus::Incomplete;
+                        }
+                    }
+                }
+                let total = if query.with_total {
+                    let count = sql::count_jobs(run.0, query, statuses.as_deref());
+                    Some(fetch_count(&self.inner.pool, count).await?)
+                } else {
+                    None
+                };
+                Ok(Page {
+                    items: jobs,
+                    next_cursor,
+                    total,
+                })
+            }
+
+            async fn get_job(&self, run: RunId, job: JobId) -> Result<Option<Job>, StoreError> {
+                let lost = self.run_is_lost(run).await?;
+                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = $1 AND job_id = $2");
+                let row: Option<JobRow> = sqlx::query_as(&sql)
+                    .bind(run.0)
+                    .bind(job as i64)
+                    .fetch_optional(&self.inner.pool)
+                    .await
+                    .map_err(db)?;
+                let mut job = row.map(JobRow::into_job).transpose()?;
+                if let Some(j) = job.as_mut().filter(|j| lost && j.status == JobStatus::Running) {
+                    j.status = JobStatus::Incomplete;
+                }
+                Ok(job)
+            }
+
+            async fn rule_summaries(&self, run: RunId) -> Result<Vec<RuleSummary>, StoreError> {
+                let view = self
+                    .get_run(run)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("run {run}")))?;
+                let lost = view.run.status == RunStatus::Lost;
+                let rows: Vec<(String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT rule, status, started_at, finished_at FROM jobs WHERE run_id = $1",
+                )
+                .bind(run.0)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(db)?;
+                let mut summaries: std::collections::BTreeMap<String, (RuleSummary, Vec<f64>)> =
+                    std::collections::BTreeMap::new();
+                for (rule, n) in &view.detail.planned {
+                    let entry = summaries.entry(rule.clone()).or_default();
+                    entry.0.rule = rule.clone();
+                    entry.0.planned = Some(*n);
+                }
+                for (rule, status, started, finished) in rows {
+                    let mut status: JobStatus = status
+                        .parse()
+                        .map_err(|e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()))?;
+                    if lost && status == JobStatus::Running {
+                        status = JobStatus::Incomplete;
+                    }
+                    let entry = summaries.entry(rule.clone()).or_default();
+                    entry.0.rule = rule;
+                    *entry.0.jobs.get_mut(status) += 1;
+                    if let (JobStatus::Succeeded, Some(s), Some(f)) = (status, started, finished) {
+                        entry.1.push((f - s) as f64 / 1e6);
+                    }
+                }
+                Ok(summaries
+                    .into_values()
+                    .map(|(mut summary, durations)| {
+                        let seen = summary.jobs.total();
+                        summary.not_started = summary.planned.unwrap_or(0).saturating_sub(seen);
+                        summary.set_durations(durations);
+                        summary
+                    })
+                    .collect())
+            }
+
+            async fn rule_graph(&self, run: RunId) -> Result<Option<RuleGraph>, StoreError> {
+                Ok(self.get_run(run).await?.and_then(|v| v.detail.rulegraph))
+            }
+
+            async fn run_errors(&self, run: RunId) -> Result<Vec<RunError>, StoreError> {
+                let sql = format!("SELECT {ERROR_COLUMNS} FROM run_errors WHERE run_id = $1 ORDER BY seq");
+                let rows: Vec<ErrorRow> = sqlx::query_as(&sql)
+                    .bind(run.0)
+                    .fetch_all(&self.inner.pool)
+                    .await
+                    .map_err(db)?;
+                convert(rows, ErrorRow::into_error)
+            }
+        }
+
+        impl $store {
+            /// Whether the run is lost now; [`StoreError::NotFound`] if it does not exist.
+            async fn run_is_lost(&self, run: RunId) -> Result<bool, StoreError> {
+                let row: Option<(String, i64)> =
+                    sqlx::query_as("SELECT status, last_event_at FROM runs WHERE id = $1")
+                        .bind(run.0)
+                        .fetch_optional(&self.inner.pool)
+                        .await
+                        .map_err(db)?;
+                let (status, last) = row.ok_or_else(|| StoreError::NotFound(format!("run {run}")))?;
+                let Some(lost_after) = self.inner.lost_after else { return Ok(false) };
+                let status: RunStatus = status
+                    .parse()
+                    .map_err(|e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()))?;
+                let last = $crate::rows::from_micros(last)?;
+                Ok(Run::is_lost(status, Some(last), chrono::Utc::now(), lost_after))
+            }
+        }
+
+        #[async_trait]
+        impl LiveStream for $store {
+            async fn subscribe(
+                &self,
+                filter: StreamFilter,
+                after: Option<StreamPos>,
+            ) -> Result<EventStream, StoreError> {
+                self.inner.hub.subscribe(filter, after).await
+            }
+        }
+
+        #[async_trait]
+        impl WorkspaceStore for $store {
+            async fn create_workspace(&self, name: &str) -> Result<Workspace, StoreError> {
+                check_workspace_name(name)?;
+                let id = Uuid::new_v4();
+                let now = micros(chrono::Utc::now());
+                let done = sqlx::query(
+                    "INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(now)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::Conflict(format!("workspace {name:?}")));
+                }
+                self.workspace_by_name(name)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("workspace {name:?}")))
+            }
+
+            async fn ensure_workspace(&self, name: &str) -> Result<Workspace, StoreError> {
+                if let Some(ws) = self.workspace_by_name(name).await? {
+                    return Ok(ws);
+                }
+                match self.create_workspace(name).await {
+                    Err(StoreError::Conflict(_)) => self
+                        .workspace_by_name(name)
+                        .await?
+                        .ok_or_else(|| StoreError::NotFound(format!("workspace {name:?}"))),
+                    other => other,
+                }
+            }
+
+            async fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>, StoreError> {
+                let row: Option<WorkspaceRow> =
+                    sqlx::query_as("SELECT id, name, created_at FROM workspaces WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.inner.pool)
+                        .await
+                        .map_err(db)?;
+                row.map(WorkspaceRow::into_workspace).transpose()
+            }
+
+            async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+                let rows: Vec<WorkspaceRow> =
+                    sqlx::query_as("SELECT id, name, created_at FROM workspaces ORDER BY name")
+                        .fetch_all(&self.inner.pool)
+                        .await
+                        .map_err(db)?;
+                convert(rows, WorkspaceRow::into_workspace)
+            }
+        }
+    };
+}
+pub(crate) use impl_sql_store;
