@@ -91,6 +91,25 @@ pub struct FoldCursor {
     finished: bool,
 }
 
+impl FoldCursor {
+    /// The pending `error` that belongs to a job with this shell command. `error` and
+    /// `job_error` come from the executor's worker threads, so with several jobs failing at once
+    /// another job's `error` can come in between: prefer the failure whose text quotes the job's
+    /// command (`Command '...' returned non-zero exit status`), else the oldest.
+    fn take_pending_failure(&mut self, shellcmd: Option<&str>) -> Option<PendingFailure> {
+        let command = shellcmd.map(str::trim).filter(|c| !c.is_empty());
+        let quoting = command.and_then(|command| {
+            self.pending_failures
+                .iter()
+                .position(|p| p.message.as_deref().is_some_and(|m| m.contains(command)))
+        });
+        match quoting {
+            Some(i) => self.pending_failures.remove(i),
+            None => self.pending_failures.pop_front(),
+        }
+    }
+}
+
 /// Everything the fold keeps about one run between batches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
@@ -138,10 +157,8 @@ impl RunState {
                 out.insert(e.jobid);
             }
             Event::Shellcmd(_) => out.extend(self.cursor.last_job_info),
-            Event::Error(e) => {
-                if e.exception.as_deref() == Some("MissingOutputException") {
-                    out.extend(e.message.as_deref().and_then(job_id_in_text));
-                }
+            Event::Error(e) if e.exception.as_deref() == Some("MissingOutputException") => {
+                out.extend(e.message.as_deref().and_then(job_id_in_text));
             }
             Event::RunFinished(_) | Event::Log(_) => out.extend(self.cursor.open_jobs.iter()),
             _ => {}
@@ -363,7 +380,8 @@ impl RunState {
             // Snakemake up to 9.24 repeats every job_error at the end of the run.
             return;
         }
-        let pending = self.cursor.pending_failures.pop_front();
+        let command = job.detail.shellcmd.clone().or_else(|| e.shellcmd.clone());
+        let pending = self.cursor.take_pending_failure(command.as_deref());
         if job.started_at.is_none() {
             job.started_at = self.cursor.submitted.remove(&e.jobid);
         }
@@ -520,7 +538,8 @@ impl RunState {
         for id in std::mem::take(&mut self.cursor.open_jobs) {
             self.set_status(jobs, id, JobStatus::Incomplete, out);
         }
-        self.cursor.submitted.clear();
+        // `submitted` is kept: an event after the end marker (a heartbeat racing with close())
+        // concludes again and must reach the same status.
         let outcome = self.detail.outcome;
         self.run.status = if self.cursor.interrupted || outcome == Some(RunOutcome::Interrupted) {
             RunStatus::Interrupted

@@ -21,3 +21,4 @@ pub use model::{
     ErrorScope, Job, JobCounts, JobDetail, JobStatus, RuleSummary, Run, RunError, RunStatus,
     Workspace,
 };
+pub use store::Store;

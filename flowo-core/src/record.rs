@@ -114,3 +114,44 @@ pub fn payload_from_record(record: &Value) -> Result<(String, Value), RecordErro
     }
     Ok((kind.to_owned(), Value::Object(data)))
 }
+
+/// A line of a capture file that is not a usable record.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct CaptureError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Reads a capture (one JSON `LogRecord` per line, as `snakemake-logger-plugin-capture` writes
+/// them) into envelopes for `run_id`, numbered from 0 in file order. Blank lines are skipped.
+pub fn envelopes_from_capture(
+    jsonl: &str,
+    run_id: crate::RunId,
+) -> Result<Vec<crate::EventEnvelope>, CaptureError> {
+    let mut out = Vec::new();
+    for (i, line) in jsonl.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let err = |reason: String| CaptureError {
+            line: i + 1,
+            reason,
+        };
+        let record: Value = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
+        let recorded_at =
+            record_time(&record).ok_or_else(|| err("no valid `created` time".into()))?;
+        let (kind, data) = payload_from_record(&record).map_err(|e| err(e.to_string()))?;
+        out.push(crate::EventEnvelope {
+            run_id,
+            seq: out.len() as u64,
+            recorded_at,
+            received_at: None,
+            kind,
+            data,
+        });
+    }
+    Ok(out)
+}

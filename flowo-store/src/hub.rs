@@ -126,7 +126,9 @@ async fn pump(
 ) {
     let all = StreamFilter::default();
     loop {
-        let rang = tokio::time::timeout(poll, doorbell.notified()).await.is_ok();
+        let rang = tokio::time::timeout(poll, doorbell.notified())
+            .await
+            .is_ok();
         if !rang {
             // Safety net: only read when the head moved (another process, a lost notification).
             match source.head().await {
@@ -193,7 +195,10 @@ impl Subscriber {
             }
             if !self.replayed {
                 // Replay from the table until it has nothing more.
-                let page = self.source.fetch(self.filter.clone(), self.cursor, PAGE).await?;
+                let page = self
+                    .source
+                    .fetch(self.filter.clone(), self.cursor, PAGE)
+                    .await?;
                 if page.len() < PAGE as usize {
                     self.replayed = true;
                 }

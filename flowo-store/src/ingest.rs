@@ -108,7 +108,13 @@ pub(crate) fn fold(
 ) -> Folded {
     let mut out = FoldOutput::default();
     for (envelope, event) in new.iter().zip(&decoded.events) {
-        state.apply_event(&mut jobs, envelope.seq, envelope.recorded_at, event, &mut out);
+        state.apply_event(
+            &mut jobs,
+            envelope.seq,
+            envelope.recorded_at,
+            event,
+            &mut out,
+        );
     }
     let changed = out
         .touched

@@ -48,7 +48,11 @@ pub const DEFAULT_LOST_AFTER_SECS: i64 = 100;
 /// FlowO's data directory: `$FLOWO_DATA_DIR`, else `$XDG_DATA_HOME/flowo`, else
 /// `~/.local/share/flowo`.
 pub fn data_dir() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     env("FLOWO_DATA_DIR")
         .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("flowo")))
         .or_else(|| env("HOME").map(|h| h.join(".local/share/flowo")))

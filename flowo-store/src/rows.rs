@@ -5,7 +5,7 @@
 
 use flowo_core::event::EventEnvelope;
 use flowo_core::fold::{FoldCursor, RunDetail, RunState};
-use flowo_core::model::{ErrorScope, JobDetail, JobCounts};
+use flowo_core::model::{ErrorScope, JobCounts, JobDetail};
 use flowo_core::store::{StoreError, StoredEvent};
 use flowo_core::{Job, JobStatus, Run, RunError, RunStatus, Timestamp, Workspace};
 use uuid::Uuid;
@@ -179,7 +179,10 @@ impl RunValues {
         let run = &state.run;
         let started = run.started_at.map(micros).unwrap_or_default();
         let mut search = String::new();
-        for part in [&run.name, &run.workdir, &run.description].into_iter().flatten() {
+        for part in [&run.name, &run.workdir, &run.description]
+            .into_iter()
+            .flatten()
+        {
             search.push_str(&part.to_lowercase());
             search.push('\n');
         }

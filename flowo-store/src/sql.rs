@@ -3,9 +3,7 @@
 //! Both backends store the same columns with the same types and both accept `$n` placeholders
 //! (sqlx maps them for SQLite), so a query is built once as text plus a list of [`Param`]s.
 
-use flowo_core::store::{
-    JobQuery, JobSort, RunQuery, RunSort, SortOrder, StoreError, check_limit,
-};
+use flowo_core::store::{JobQuery, JobSort, RunQuery, RunSort, SortOrder, StoreError, check_limit};
 use flowo_core::{JobStatus, RunStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -80,11 +78,7 @@ fn decode_cursor(text: &str) -> Result<Cursor, StoreError> {
     serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)
 }
 
-fn run_status_condition(
-    sql: &mut Sql,
-    statuses: &[RunStatus],
-    lost_cutoff: Option<Timestamp>,
-) {
+fn run_status_condition(sql: &mut Sql, statuses: &[RunStatus], lost_cutoff: Option<Timestamp>) {
     sql.push(" AND (");
     for (i, status) in statuses.iter().enumerate() {
         if i > 0 {
@@ -105,7 +99,8 @@ fn run_status_condition(
                 sql.push("1 = 0");
             }
             (other, _) => {
-                sql.push("status = ").bind(Param::Text(other.as_str().to_owned()));
+                sql.push("status = ")
+                    .bind(Param::Text(other.as_str().to_owned()));
             }
         }
     }
@@ -174,10 +169,7 @@ fn direction(order: SortOrder) -> (&'static str, &'static str) {
 }
 
 /// The page query of a run search; it fetches `limit + 1` rows to know whether more follow.
-pub(crate) fn list_runs(
-    q: &RunQuery,
-    lost_cutoff: Option<Timestamp>,
-) -> Result<Sql, StoreError> {
+pub(crate) fn list_runs(q: &RunQuery, lost_cutoff: Option<Timestamp>) -> Result<Sql, StoreError> {
     let limit = check_limit(q.limit)?;
     let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM runs"));
     run_filters(&mut sql, q, lost_cutoff);
@@ -289,7 +281,8 @@ pub(crate) fn list_jobs(
         };
         match q.sort {
             JobSort::JobId => {
-                sql.push(&format!(" AND job_id {cmp} ")).bind(Param::I64(id));
+                sql.push(&format!(" AND job_id {cmp} "))
+                    .bind(Param::I64(id));
             }
             JobSort::StartedAt => {
                 sql.push(&format!(" AND ({expr}, job_id) {cmp} ("))
@@ -309,11 +302,7 @@ pub(crate) fn list_jobs(
 }
 
 /// The count query of a job search.
-pub(crate) fn count_jobs(
-    run: Uuid,
-    q: &JobQuery,
-    statuses: Option<&[JobStatus]>,
-) -> Sql {
+pub(crate) fn count_jobs(run: Uuid, q: &JobQuery, statuses: Option<&[JobStatus]>) -> Sql {
     let mut sql = Sql::new("SELECT COUNT(*) FROM jobs");
     job_filters(&mut sql, run, q, statuses);
     sql

@@ -376,12 +376,13 @@ macro_rules! impl_sql_store {
                 let groups = ingest::group_by_run(events);
                 let received_at = micros(chrono::Utc::now());
                 let mut tx = self.begin_write().await?;
-                let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM workspaces WHERE id = $1")
-                    .bind(workspace.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                if exists.is_none() {
+                let exists: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM workspaces WHERE id = $1")
+                        .bind(workspace.0)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                if exists == 0 {
                     return Err(StoreError::NotFound(format!("workspace {workspace}")));
                 }
                 let mut outcome = AppendOutcome::default();

@@ -83,7 +83,11 @@ impl SqliteStore {
     }
 
     async fn begin_write(&self) -> Result<Tx, StoreError> {
-        self.inner.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+        self.inner
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)
     }
 
     /// The single writer connection serializes everything already.

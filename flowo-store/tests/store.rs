@@ -1,0 +1,868 @@
+//! Store tests: one conformance suite run against both backends, plus backend-specific tests
+//! (PostgreSQL listener recovery, replicas sharing one database).
+
+mod support;
+
+mod conformance {
+    //! The conformance suite: every function takes a fresh store and must pass on both backends.
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use flowo_core::event::{Event, JobInfo, RunLabels};
+    use flowo_core::store::{
+        JobQuery, JobSort, RunEventQuery, RunQuery, RunSort, SortOrder, StoreError, StreamFilter,
+    };
+    use flowo_core::{EventEnvelope, Job, JobStatus, RunId, RunStatus, Store, WorkspaceId};
+    use futures::StreamExt;
+
+    use crate::support::{captures, load_capture, run_id_for};
+
+    async fn default_ws(store: &Arc<dyn Store>) -> WorkspaceId {
+        store
+            .ensure_workspace("default")
+            .await
+            .expect("default workspace")
+            .id
+    }
+
+    async fn all_jobs(store: &Arc<dyn Store>, run: RunId) -> Vec<Job> {
+        let mut out = Vec::new();
+        let mut query = JobQuery {
+            limit: 7,
+            ..JobQuery::default()
+        };
+        loop {
+            let page = store.list_jobs(run, &query).await.expect("list jobs");
+            out.extend(page.items);
+            match page.next_cursor {
+                Some(c) => query.cursor = Some(c),
+                None => return out,
+            }
+        }
+    }
+
+    /// Stored state must equal the in-memory fold of the same events.
+    async fn assert_matches_fold(
+        store: &Arc<dyn Store>,
+        ws: WorkspaceId,
+        events: &[EventEnvelope],
+    ) {
+        let run_id = events[0].run_id;
+        let expected = flowo_core::fold_events(run_id, ws, events);
+        let view = store
+            .get_run(run_id)
+            .await
+            .expect("get run")
+            .expect("run exists");
+        assert_eq!(view.run, expected.state.run, "run state");
+        assert_eq!(view.detail, expected.state.detail, "run detail");
+        let jobs = all_jobs(store, run_id).await;
+        let expected_jobs: Vec<Job> = expected.jobs.into_values().collect();
+        assert_eq!(jobs, expected_jobs, "jobs");
+        let errors = store.run_errors(run_id).await.expect("errors");
+        assert_eq!(errors, expected.errors, "errors");
+    }
+
+    pub async fn every_capture_folds_the_same_in_batches(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        for name in captures() {
+            let run = run_id_for(&name);
+            let events = load_capture(&name, run);
+            for batch in events.chunks(7) {
+                let out = store.append(ws, batch).await.expect("append");
+                assert_eq!(out.inserted, batch.len() as u64, "{name}");
+                assert_eq!(out.duplicates, 0);
+            }
+            assert_matches_fold(&store, ws, &events).await;
+            let stored = store
+                .run_events(
+                    run,
+                    &RunEventQuery {
+                        limit: 1000,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("run events");
+            assert_eq!(stored.len().min(1000), events.len().min(1000), "{name}");
+            for (s, e) in stored.iter().zip(&events) {
+                assert_eq!(s.envelope.seq, e.seq);
+                assert_eq!(s.envelope.kind, e.kind);
+                assert_eq!(s.envelope.data, e.data, "payload kept exactly");
+                assert_eq!(s.envelope.recorded_at, e.recorded_at);
+            }
+        }
+    }
+
+    pub async fn append_is_idempotent(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let run = RunId::new_random();
+        let events = load_capture("job-failure/03-job-failure-keep-going.jsonl", run);
+        let first = store.append(ws, &events).await.expect("append");
+        assert_eq!((first.inserted, first.duplicates), (events.len() as u64, 0));
+        let again = store.append(ws, &events).await.expect("append again");
+        assert_eq!((again.inserted, again.duplicates), (0, events.len() as u64));
+        // A batch that repeats an event within itself and overlaps what is stored.
+        let mut mixed: Vec<EventEnvelope> = events[10..20].to_vec();
+        mixed.extend_from_slice(&events[10..12]);
+        let out = store.append(ws, &mixed).await.expect("append mixed");
+        assert_eq!((out.inserted, out.duplicates), (0, 12));
+        let view = store.get_run(run).await.expect("get").expect("exists");
+        assert_eq!(view.run.event_count, events.len() as u64);
+        assert_matches_fold(&store, ws, &events).await;
+    }
+
+    pub async fn concurrent_writers_store_each_event_once(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let run = RunId::new_random();
+        let events = load_capture("large/10-large.jsonl", run);
+        let mut tasks = Vec::new();
+        for writer in 0..4usize {
+            let store = store.clone();
+            let events = events.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut inserted = 0;
+                // Every writer sends everything, in batches of different sizes.
+                for batch in events.chunks(50 + writer * 37) {
+                    inserted += store.append(ws, batch).await.expect("append").inserted;
+                }
+                inserted
+            }));
+        }
+        let mut inserted = 0;
+        for t in tasks {
+            inserted += t.await.expect("writer task");
+        }
+        assert_eq!(
+            inserted,
+            events.len() as u64,
+            "each event stored exactly once"
+        );
+        let view = store.get_run(run).await.expect("get").expect("exists");
+        assert_eq!(view.run.event_count, events.len() as u64);
+        assert_matches_fold(&store, ws, &events).await;
+    }
+
+    pub async fn late_events_refold_the_run(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let run = RunId::new_random();
+        let events = load_capture("success/01-success.jsonl", run);
+        // The second half arrives first (a spool replayed late), then the first half.
+        let (a, b) = events.split_at(events.len() / 2);
+        store.append(ws, b).await.expect("append b");
+        store.append(ws, a).await.expect("append a");
+        assert_matches_fold(&store, ws, &events).await;
+        let view = store.get_run(run).await.expect("get").expect("exists");
+        assert_eq!(view.run.status, RunStatus::Succeeded);
+        assert_eq!(view.run.jobs.succeeded, 9);
+    }
+
+    pub async fn runs_stay_in_their_workspace(store: Arc<dyn Store>) {
+        let a = store.create_workspace("lab-a").await.expect("create a");
+        let b = store.create_workspace("lab-b").await.expect("create b");
+        assert!(matches!(
+            store.create_workspace("lab-a").await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.create_workspace("bad name!").await,
+            Err(StoreError::Invalid(_))
+        ));
+        let run = RunId::new_random();
+        let events = load_capture("success/01-success.jsonl", run);
+        store
+            .append(a.id, &events[..10])
+            .await
+            .expect("append into a");
+        let err = store.append(b.id, &events[10..]).await;
+        assert!(
+            matches!(err, Err(StoreError::WorkspaceMismatch { run: r }) if r == run),
+            "{err:?}"
+        );
+        // Nothing of the refused batch was stored, not even for another run in it.
+        let other = RunId::new_random();
+        let mut mixed = load_capture("success/12-up-to-date.jsonl", other);
+        mixed.extend_from_slice(&events[10..]);
+        assert!(store.append(b.id, &mixed).await.is_err());
+        assert!(store.get_run(other).await.expect("get").is_none());
+        let view = store.get_run(run).await.expect("get").expect("exists");
+        assert_eq!(view.run.event_count, 10);
+        assert_eq!(view.run.workspace_id, a.id);
+        let missing = store.append(WorkspaceId::new_random(), &events[..1]).await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound(_))),
+            "{missing:?}"
+        );
+        let names: Vec<String> = store
+            .list_workspaces()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(names, ["default", "lab-a", "lab-b"]);
+    }
+
+    fn labels(
+        run: RunId,
+        seq: u64,
+        at: flowo_core::Timestamp,
+        name: &str,
+        tags: &[&str],
+    ) -> EventEnvelope {
+        EventEnvelope::new(
+            run,
+            seq,
+            at,
+            &Event::RunLabels(RunLabels {
+                name: Some(name.to_owned()),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                description: Some(format!("about {name}")),
+                dry_run: None,
+            }),
+        )
+    }
+
+    pub async fn run_search_filters_sorts_and_pages(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let other = store.create_workspace("other").await.expect("ws").id;
+        let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("time")
+            .to_utc();
+        let mut ids = Vec::new();
+        for i in 0..23u32 {
+            let run = RunId::new_random();
+            let at = base + chrono::Duration::minutes(i64::from(i));
+            let tag = if i % 2 == 0 { "even" } else { "odd" };
+            let mut events = vec![labels(run, 0, at, &format!("Run_{i:02}"), &[tag, "all"])];
+            let finish = if i % 3 == 0 { "failed" } else { "ok" };
+            if finish == "failed" {
+                events.push(EventEnvelope::new(
+                    run,
+                    1,
+                    at,
+                    &Event::decode(
+                        "error",
+                        &serde_json::json!({"exception": "WorkflowError", "message": "boom"}),
+                    )
+                    .expect("error event"),
+                ));
+            }
+            events.push(EventEnvelope::new(
+                run,
+                2,
+                at + chrono::Duration::seconds(5),
+                &Event::RunFinished(Default::default()),
+            ));
+            let target = if i == 22 { other } else { ws };
+            store.append(target, &events).await.expect("append");
+            ids.push(run);
+        }
+        // Pages of 5, newest first, with a total.
+        let mut query = RunQuery {
+            limit: 5,
+            with_total: true,
+            workspaces: Some(vec![ws]),
+            ..RunQuery::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = store.list_runs(&query).await.expect("list");
+            assert_eq!(page.total, Some(22));
+            seen.extend(page.items.iter().map(|r| r.id));
+            match page.next_cursor {
+                Some(c) => query.cursor = Some(c),
+                None => break,
+            }
+        }
+        let expected: Vec<RunId> = ids[..22].iter().rev().copied().collect();
+        assert_eq!(seen, expected, "every run once, newest first");
+
+        let count = |q: RunQuery| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_runs(&RunQuery {
+                        limit: 100,
+                        with_total: true,
+                        ..q
+                    })
+                    .await
+                    .expect("list")
+            }
+        };
+        let failed = count(RunQuery {
+            status: vec![RunStatus::Failed],
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(failed.items.len(), 8);
+        assert!(failed.items.iter().all(|r| r.status == RunStatus::Failed));
+        let odd = count(RunQuery {
+            tag: Some("odd".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(odd.items.len(), 11);
+        let text = count(RunQuery {
+            text: Some("run_1".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            text.items.len(),
+            10,
+            "run_10..run_19; `_` is not a wildcard"
+        );
+        let pct = count(RunQuery {
+            text: Some("%".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(pct.items.len(), 0);
+        let range = count(RunQuery {
+            started_after: Some(base + chrono::Duration::minutes(5)),
+            started_before: Some(base + chrono::Duration::minutes(8)),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(range.items.len(), 3);
+        let other_only = count(RunQuery {
+            workspaces: Some(vec![other]),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(other_only.items.len(), 1);
+        assert_eq!(other_only.items[0].id, ids[22]);
+        let none = count(RunQuery {
+            workspaces: Some(vec![]),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(none.items.len(), 0);
+        let by_name = count(RunQuery {
+            sort: RunSort::Name,
+            order: SortOrder::Asc,
+            ..Default::default()
+        })
+        .await;
+        let names: Vec<String> = by_name
+            .items
+            .iter()
+            .filter_map(|r| r.name.clone())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        // Paging by name works across pages too.
+        let mut q = RunQuery {
+            sort: RunSort::Name,
+            order: SortOrder::Asc,
+            limit: 4,
+            ..Default::default()
+        };
+        let mut paged = Vec::new();
+        loop {
+            let page = store.list_runs(&q).await.expect("list");
+            paged.extend(page.items.into_iter().filter_map(|r| r.name));
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(paged, sorted);
+        // Bad input is a typed error.
+        assert!(matches!(
+            store
+                .list_runs(&RunQuery {
+                    limit: 0,
+                    ..Default::default()
+                })
+                .await,
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            store
+                .list_runs(&RunQuery {
+                    cursor: Some("nonsense".into()),
+                    ..Default::default()
+                })
+                .await,
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    pub async fn job_search_filters_sorts_and_pages(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let run = RunId::new_random();
+        let events = load_capture("job-failure/03-job-failure-keep-going.jsonl", run);
+        store.append(ws, &events).await.expect("append");
+        let all = all_jobs(&store, run).await;
+        assert_eq!(all.len(), 11);
+        assert!(all.windows(2).all(|w| w[0].job_id < w[1].job_id));
+        let failed = store
+            .list_jobs(
+                run,
+                &JobQuery {
+                    status: vec![JobStatus::Failed],
+                    with_total: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("failed jobs");
+        assert_eq!(failed.total, Some(1));
+        assert_eq!(failed.items[0].rule, "process");
+        assert_eq!(
+            failed.items[0]
+                .detail
+                .wildcards
+                .get("sample")
+                .map(String::as_str),
+            Some("B")
+        );
+        let post = store
+            .list_jobs(
+                run,
+                &JobQuery {
+                    rule: Some("post".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("post jobs");
+        assert_eq!(post.items.len(), 5, "post for every sample but B");
+        // By submission time, descending, paged.
+        let mut q = JobQuery {
+            sort: JobSort::StartedAt,
+            order: SortOrder::Desc,
+            limit: 3,
+            ..Default::default()
+        };
+        let mut times = Vec::new();
+        loop {
+            let page = store.list_jobs(run, &q).await.expect("page");
+            times.extend(page.items.iter().map(|j| (j.started_at, j.job_id)));
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(times.len(), 11);
+        assert!(times.windows(2).all(|w| w[0] >= w[1]));
+        let job = store
+            .get_job(run, failed.items[0].job_id)
+            .await
+            .expect("get")
+            .expect("job");
+        assert_eq!(job, failed.items[0]);
+        assert!(store.get_job(run, 9999).await.expect("get").is_none());
+        assert!(matches!(
+            store
+                .list_jobs(RunId::new_random(), &JobQuery::default())
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        // Rules: per-status counts, durations, and jobs never started under --keep-going.
+        let rules = store.rule_summaries(run).await.expect("rules");
+        let by_rule: BTreeMap<&str, _> = rules.iter().map(|r| (r.rule.as_str(), r)).collect();
+        let process = by_rule["process"];
+        assert_eq!(process.planned, Some(6));
+        assert_eq!((process.jobs.succeeded, process.jobs.failed), (5, 1));
+        assert!(
+            process.duration_min.is_some_and(|d| d > 0.9),
+            "process jobs sleep 1 s"
+        );
+        assert!(process.duration_median >= process.duration_min);
+        assert!(process.duration_max >= process.duration_median);
+        let post = by_rule["post"];
+        assert_eq!((post.jobs.succeeded, post.not_started), (5, 1));
+        let summary = by_rule["summary"];
+        assert_eq!((summary.jobs.total(), summary.not_started), (0, 1));
+        let graph = store
+            .rule_graph(run)
+            .await
+            .expect("graph")
+            .expect("has graph");
+        let rules: Vec<&str> = graph.nodes.iter().map(|n| n.rule.as_str()).collect();
+        assert_eq!(rules, ["process", "post", "summary", "all"]);
+        let errors = store.run_errors(run).await.expect("errors");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.job_id.is_some() && e.rule.as_deref() == Some("process"))
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.exception.as_deref() == Some("WorkflowError"))
+        );
+    }
+
+    pub async fn stream_positions_are_ordered(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let a = RunId::new_random();
+        let b = RunId::new_random();
+        let ea = load_capture("success/01-success.jsonl", a);
+        let eb = load_capture("success/09-dryrun.jsonl", b);
+        let (ca, cb): (Vec<_>, Vec<_>) = (ea.chunks(5).collect(), eb.chunks(5).collect());
+        for i in 0..ca.len().max(cb.len()) {
+            for chunk in [ca.get(i), cb.get(i)].into_iter().flatten() {
+                store.append(ws, chunk).await.expect("append");
+            }
+        }
+        let all = store
+            .events_since(&StreamFilter::default(), 0, 1000)
+            .await
+            .expect("since");
+        assert_eq!(all.len(), ea.len() + eb.len(), "all events");
+        assert!(all.windows(2).all(|w| w[0].pos < w[1].pos));
+        let head = store.head().await.expect("head");
+        assert_eq!(head, all.last().map(|e| e.pos).unwrap_or(0));
+        let only_b = store
+            .events_since(
+                &StreamFilter {
+                    run: Some(b),
+                    workspaces: None,
+                },
+                0,
+                1000,
+            )
+            .await
+            .expect("since b");
+        let seqs: Vec<u64> = only_b.iter().map(|e| e.envelope.seq).collect();
+        assert_eq!(seqs, (0..eb.len() as u64).collect::<Vec<_>>());
+        let mid = all[10].pos;
+        let after = store
+            .events_since(&StreamFilter::default(), mid, 1000)
+            .await
+            .expect("since mid");
+        assert_eq!(after.len(), all.len() - 11);
+        let kinds = store
+            .run_events(
+                a,
+                &RunEventQuery {
+                    kinds: vec!["job_finished".into()],
+                    limit: 100,
+                    after_seq: None,
+                },
+            )
+            .await
+            .expect("kinds");
+        assert_eq!(kinds.len(), 9);
+        let later = store
+            .run_events(
+                a,
+                &RunEventQuery {
+                    after_seq: Some(50),
+                    limit: 100,
+                    kinds: vec![],
+                },
+            )
+            .await
+            .expect("after seq");
+        assert!(later.iter().all(|e| e.envelope.seq > 50));
+        assert_eq!(later.len(), ea.len() - 51);
+    }
+
+    async fn take(
+        n: usize,
+        stream: &mut flowo_core::store::EventStream,
+    ) -> Result<Vec<u64>, tokio::time::error::Elapsed> {
+        let fut = async move {
+            let mut seqs = Vec::new();
+            let mut last_pos = 0;
+            while seqs.len() < n {
+                let e = stream.next().await.expect("stream open").expect("event");
+                assert!(e.pos > last_pos, "strictly increasing positions");
+                last_pos = e.pos;
+                seqs.push(e.envelope.seq);
+            }
+            seqs
+        };
+        tokio::time::timeout(Duration::from_secs(30), fut).await
+    }
+
+    pub async fn subscribers_get_everything_once_across_the_seam(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let run = RunId::new_random();
+        let events = load_capture("large/10-large.jsonl", run);
+        let (early, late) = events.split_at(400);
+        store.append(ws, early).await.expect("append early");
+        // From the beginning: replay 400, then live.
+        let mut from_start = store
+            .subscribe(StreamFilter::default(), Some(0))
+            .await
+            .expect("sub");
+        // From a cursor in the middle of the replayed part.
+        let cursor = store
+            .events_since(&StreamFilter::default(), 0, 1000)
+            .await
+            .expect("since")[199]
+            .pos;
+        let mut from_cursor = store
+            .subscribe(
+                StreamFilter {
+                    run: Some(run),
+                    workspaces: Some(vec![ws]),
+                },
+                Some(cursor),
+            )
+            .await
+            .expect("sub");
+        // From now: only what comes later.
+        let mut from_now = store
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("sub");
+        let writer = {
+            let store = store.clone();
+            let late = late.to_vec();
+            tokio::spawn(async move {
+                for batch in late.chunks(37) {
+                    store.append(ws, batch).await.expect("append late");
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+        };
+        let all: Vec<u64> = (0..events.len() as u64).collect();
+        assert_eq!(
+            take(events.len(), &mut from_start).await.expect("in time"),
+            all
+        );
+        assert_eq!(
+            take(events.len() - 200, &mut from_cursor)
+                .await
+                .expect("in time"),
+            all[200..].to_vec()
+        );
+        assert_eq!(
+            take(late.len(), &mut from_now).await.expect("in time"),
+            all[400..].to_vec()
+        );
+        writer.await.expect("writer");
+        // Nothing more arrives: no duplicate at the seam.
+        for stream in [&mut from_start, &mut from_cursor, &mut from_now] {
+            let extra = tokio::time::timeout(Duration::from_millis(700), stream.next()).await;
+            assert!(extra.is_err(), "no extra event: {extra:?}");
+        }
+        // A subscriber of another workspace sees none of it.
+        let other = store.create_workspace("elsewhere").await.expect("ws").id;
+        let mut elsewhere = store
+            .subscribe(
+                StreamFilter {
+                    workspaces: Some(vec![other]),
+                    run: None,
+                },
+                Some(0),
+            )
+            .await
+            .expect("sub");
+        let quiet = tokio::time::timeout(Duration::from_millis(500), elsewhere.next()).await;
+        assert!(quiet.is_err(), "no event of another workspace");
+    }
+
+    pub async fn malformed_payloads_are_kept_raw(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let run = RunId::new_random();
+        let now = chrono::Utc::now();
+        let raw = |seq: u64, kind: &str, data: serde_json::Value| EventEnvelope {
+            run_id: run,
+            seq,
+            recorded_at: now,
+            received_at: None,
+            kind: kind.to_owned(),
+            data,
+        };
+        let events = vec![
+            raw(
+                0,
+                "job_info",
+                serde_json::json!({"jobid": "not a number", "rule_name": 5}),
+            ),
+            raw(1, "progress", serde_json::json!({"done": 1})),
+            raw(
+                2,
+                "job_finished",
+                serde_json::json!("a string, not an object"),
+            ),
+            raw(3, "something_new", serde_json::json!({"x": [1, 2, 3]})),
+            EventEnvelope::new(run, 4, now, &Event::Heartbeat),
+        ];
+        let out = store.append(ws, &events).await.expect("append");
+        assert_eq!(out.inserted, 5);
+        let view = store.get_run(run).await.expect("get").expect("exists");
+        assert_eq!(view.detail.malformed_events, 3);
+        assert_eq!(view.run.status, RunStatus::Running);
+        let stored = store
+            .run_events(
+                run,
+                &RunEventQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("events");
+        for (s, e) in stored.iter().zip(&events) {
+            assert_eq!((&s.envelope.kind, &s.envelope.data), (&e.kind, &e.data));
+        }
+        match stored[0].envelope.event() {
+            Event::Malformed { reason, .. } => assert!(reason.contains("job_info"), "{reason}"),
+            other => panic!("expected malformed, got {other:?}"),
+        }
+        assert!(matches!(stored[3].envelope.event(), Event::Unknown { .. }));
+        let bad_kind = vec![raw(9, "", serde_json::json!({}))];
+        assert!(matches!(
+            store.append(ws, &bad_kind).await,
+            Err(StoreError::Invalid(_))
+        ));
+        // A valid job_info still folds after the malformed ones.
+        let info: JobInfo =
+            serde_json::from_value(serde_json::json!({"jobid": 1, "rule_name": "a"}))
+                .expect("info");
+        store
+            .append(
+                ws,
+                &[EventEnvelope::new(
+                    run,
+                    5,
+                    now,
+                    &Event::JobInfo(Box::new(info)),
+                )],
+            )
+            .await
+            .expect("append");
+        let view = store.get_run(run).await.expect("get").expect("exists");
+        assert_eq!(view.run.jobs.planned + view.run.jobs.running, 1);
+    }
+}
+
+conformance!(
+    every_capture_folds_the_same_in_batches,
+    append_is_idempotent,
+    concurrent_writers_store_each_event_once,
+    late_events_refold_the_run,
+    runs_stay_in_their_workspace,
+    run_search_filters_sorts_and_pages,
+    job_search_filters_sorts_and_pages,
+    stream_positions_are_ordered,
+    subscribers_get_everything_once_across_the_seam,
+    malformed_payloads_are_kept_raw,
+);
+
+mod lost {
+    //! A run whose producer went silent reads as lost; its running jobs as incomplete.
+
+    use std::sync::Arc;
+
+    use flowo_core::event::Event;
+    use flowo_core::store::{JobQuery, RunQuery};
+    use flowo_core::{EventEnvelope, JobStatus, RunId, RunStatus, Store};
+
+    use crate::support::{self, load_capture};
+
+    async fn check(store: Arc<dyn Store>) {
+        let ws = store.ensure_workspace("default").await.expect("ws").id;
+        // The killed capture's last event is far in the past: lost.
+        let killed = RunId::new_random();
+        store
+            .append(ws, &load_capture("incomplete/14-killed.jsonl", killed))
+            .await
+            .expect("append");
+        // A run that sent a heartbeat just now: running.
+        let alive = RunId::new_random();
+        let now = chrono::Utc::now();
+        store
+            .append(ws, &[EventEnvelope::new(alive, 0, now, &Event::Heartbeat)])
+            .await
+            .expect("append");
+        let view = store.get_run(killed).await.expect("get").expect("exists");
+        assert_eq!(view.run.status, RunStatus::Lost);
+        assert_eq!((view.run.jobs.running, view.run.jobs.incomplete), (0, 1));
+        assert_eq!(
+            store
+                .get_run(alive)
+                .await
+                .expect("get")
+                .expect("exists")
+                .run
+                .status,
+            RunStatus::Running
+        );
+        let list = |status: RunStatus| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_runs(&RunQuery {
+                        status: vec![status],
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("list")
+                    .items
+                    .into_iter()
+                    .map(|r| (r.id, r.status))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(list(RunStatus::Lost).await, vec![(killed, RunStatus::Lost)]);
+        assert_eq!(
+            list(RunStatus::Running).await,
+            vec![(alive, RunStatus::Running)]
+        );
+        let jobs = store
+            .list_jobs(killed, &JobQuery::default())
+            .await
+            .expect("jobs");
+        let slow = jobs
+            .items
+            .iter()
+            .find(|j| j.rule == "slow")
+            .expect("slow job");
+        assert_eq!(slow.status, JobStatus::Incomplete);
+        let incomplete = store
+            .list_jobs(
+                killed,
+                &JobQuery {
+                    status: vec![JobStatus::Incomplete],
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("jobs");
+        assert_eq!(incomplete.items.len(), 1);
+        let running = store
+            .list_jobs(
+                killed,
+                &JobQuery {
+                    status: vec![JobStatus::Running],
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("jobs");
+        assert!(running.items.is_empty());
+        let rules = store.rule_summaries(killed).await.expect("rules");
+        let slow = rules.iter().find(|r| r.rule == "slow").expect("slow rule");
+        assert_eq!((slow.jobs.running, slow.jobs.incomplete), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        let (store, db) = support::sqlite(Some(chrono::Duration::seconds(60))).await;
+        check(store).await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let Some((store, db)) = support::postgres(Some(chrono::Duration::seconds(60))).await else {
+            return;
+        };
+        check(store).await;
+        db.cleanup().await;
+    }
+}
