@@ -866,3 +866,135 @@ mod lost {
         db.cleanup().await;
     }
 }
+
+mod postgres_only {
+    //! PostgreSQL: the listener's recovery, and replicas sharing one database.
+
+    use std::collections::HashSet;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use flowo_core::store::{EventStream, StreamFilter};
+    use flowo_core::{EventEnvelope, RunId, Store};
+    use flowo_store::PgStore;
+    use futures::StreamExt;
+
+    use crate::support::{self, load_capture};
+
+    async fn collect(stream: &mut EventStream, n: usize) -> Vec<(RunId, u64)> {
+        let fut = async {
+            let mut out = Vec::new();
+            let mut last = 0;
+            while out.len() < n {
+                let e = stream.next().await.expect("open").expect("event");
+                assert!(e.pos > last, "positions strictly increase");
+                last = e.pos;
+                out.push((e.envelope.run_id, e.envelope.seq));
+            }
+            out
+        };
+        tokio::time::timeout(Duration::from_secs(60), fut)
+            .await
+            .expect("every event arrives in time")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn listener_survives_terminated_connections_without_losing_events() {
+        let Some((url, db)) = support::pg_database().await else {
+            return;
+        };
+        let store = PgStore::open(&url, &support::options(None))
+            .await
+            .expect("open");
+        let pool = store.pool().clone();
+        let store: Arc<dyn Store> = Arc::new(store);
+        let ws = store.ensure_workspace("default").await.expect("ws").id;
+        let run = RunId::new_random();
+        let events = load_capture("large/10-large.jsonl", run);
+        let mut sub = store
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("subscribe");
+        let chunks: Vec<&[EventEnvelope]> = events.chunks(100).collect();
+        let db_name: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&pool)
+            .await
+            .expect("db name");
+        for (i, chunk) in chunks.iter().enumerate() {
+            if i % 3 == 1 {
+                // Kill the listener's connection (and every other one of this database but ours).
+                let killed: Vec<bool> = sqlx::query_scalar(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'",
+                )
+                .bind(&db_name)
+                .fetch_all(&pool)
+                .await
+                .expect("terminate");
+                assert!(
+                    i > 1 || !killed.is_empty(),
+                    "the listener connection was found"
+                );
+            }
+            store.append(ws, chunk).await.expect("append");
+        }
+        let got = collect(&mut sub, events.len()).await;
+        let expected: Vec<(RunId, u64)> = events.iter().map(|e| (run, e.seq)).collect();
+        assert_eq!(got, expected);
+        drop(sub);
+        drop(store);
+        pool.close().await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_see_each_others_events_in_commit_order() {
+        let Some((url, db)) = support::pg_database().await else {
+            return;
+        };
+        let a: Arc<dyn Store> = Arc::new(
+            PgStore::open(&url, &support::options(None))
+                .await
+                .expect("replica a"),
+        );
+        let b: Arc<dyn Store> = Arc::new(
+            PgStore::open(&url, &support::options(None))
+                .await
+                .expect("replica b"),
+        );
+        let ws = a.ensure_workspace("default").await.expect("ws").id;
+        let mut on_b = b
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("subscribe b");
+        let mut on_a = a
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("subscribe a");
+        // Eight writers over both replicas, each its own run, all at once.
+        let mut expected = HashSet::new();
+        let mut writers = Vec::new();
+        for w in 0..8 {
+            let store = if w % 2 == 0 { a.clone() } else { b.clone() };
+            let run = RunId::new_random();
+            let events = load_capture("job-failure/03-job-failure-keep-going.jsonl", run);
+            expected.extend(events.iter().map(|e| (run, e.seq)));
+            writers.push(tokio::spawn(async move {
+                for chunk in events.chunks(9) {
+                    store.append(ws, chunk).await.expect("append");
+                }
+            }));
+        }
+        for w in writers {
+            w.await.expect("writer");
+        }
+        for stream in [&mut on_a, &mut on_b] {
+            let got = collect(stream, expected.len()).await;
+            let unique: HashSet<(RunId, u64)> = got.iter().copied().collect();
+            assert_eq!(unique.len(), got.len(), "no duplicates");
+            assert_eq!(unique, expected, "every event of every replica");
+        }
+        drop((on_a, on_b, a, b));
+        db.cleanup().await;
+    }
+}
