@@ -4,6 +4,7 @@
 //! This crate does no I/O: no database, no network, no files. Stores live in `flowo-store`, the
 //! HTTP layer elsewhere; both build on the types and traits here.
 
+pub mod account;
 pub mod event;
 pub mod fold;
 pub mod ids;

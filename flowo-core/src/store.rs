@@ -11,6 +11,7 @@ use crate::Timestamp;
 use crate::event::{EventEnvelope, RuleGraph};
 use crate::fold::RunDetail;
 use crate::ids::{JobId, RunId, Seq, StreamPos, WorkspaceId};
+use crate::account::{ApiToken, ApiTokenId, Member, NewApiToken, Role, User, UserCredentials, UserId};
 use crate::model::{Job, JobStatus, RuleSummary, Run, RunError, RunStatus, Workspace};
 
 /// Largest page a query may ask for.
@@ -315,14 +316,84 @@ pub trait WorkspaceStore: Send + Sync {
     async fn ensure_workspace(&self, name: &str) -> Result<Workspace, StoreError>;
     /// By name.
     async fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>, StoreError>;
+    /// By id.
+    async fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>, StoreError>;
     /// All workspaces, by name.
     async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
 }
 
-/// Every capability of a store.
-pub trait Store: EventLog + RunReader + LiveStream + WorkspaceStore {}
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// New role.
+    pub role: Option<Role>,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
+    /// New password hash (`Some(None)` removes the password).
+    pub password_hash: Option<Option<String>>,
+}
 
-impl<T: EventLog + RunReader + LiveStream + WorkspaceStore> Store for T {}
+impl std::fmt::Debug for UserUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserUpdate")
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Users, memberships, API tokens and server settings.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates a user; [`StoreError::Conflict`] if the e-mail is taken. E-mails are lower-cased.
+    async fn create_user(
+        &self,
+        email: &str,
+        role: Role,
+        password_hash: Option<&str>,
+    ) -> Result<User, StoreError>;
+    /// A user by id.
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// A user by e-mail, with the password hash.
+    async fn user_credentials(&self, email: &str) -> Result<Option<UserCredentials>, StoreError>;
+    /// All users, by e-mail.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// How many users exist.
+    async fn count_users(&self) -> Result<u64, StoreError>;
+    /// Changes a user; [`StoreError::NotFound`] if there is none.
+    async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<User, StoreError>;
+    /// Adds a member (no error if already one).
+    async fn add_member(&self, workspace: WorkspaceId, user: UserId) -> Result<(), StoreError>;
+    /// Removes a member; whether they were one.
+    async fn remove_member(&self, workspace: WorkspaceId, user: UserId) -> Result<bool, StoreError>;
+    /// Members of a workspace.
+    async fn members(&self, workspace: WorkspaceId) -> Result<Vec<Member>, StoreError>;
+    /// Workspaces a user is a member of.
+    async fn user_workspaces(&self, user: UserId) -> Result<Vec<Workspace>, StoreError>;
+    /// Stores a new token.
+    async fn create_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError>;
+    /// The token with this hash.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// One token.
+    async fn token(&self, id: ApiTokenId) -> Result<Option<ApiToken>, StoreError>;
+    /// Tokens of one user, or of everyone.
+    async fn list_tokens(&self, user: Option<UserId>) -> Result<Vec<ApiToken>, StoreError>;
+    /// Revokes a token; whether it was active.
+    async fn revoke_token(&self, id: ApiTokenId) -> Result<bool, StoreError>;
+    /// Records a use of a token.
+    async fn touch_token(&self, id: ApiTokenId, at: Timestamp) -> Result<(), StoreError>;
+    /// A server setting.
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Stores `value` under `key` unless a value is there; returns the stored value (so that
+    /// several replicas starting together agree on one).
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError>;
+}
+
+/// Every capability of a store.
+pub trait Store: EventLog + RunReader + LiveStream + WorkspaceStore + AccountStore {}
+
+impl<T: EventLog + RunReader + LiveStream + WorkspaceStore + AccountStore> Store for T {}
 
 /// Checks a page size.
 pub fn check_limit(limit: u32) -> Result<u32, StoreError> {

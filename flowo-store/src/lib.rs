@@ -4,6 +4,7 @@
 //! Pick one with [`open`] and a URL: `sqlite://PATH` or `postgres://...`. Only composition roots
 //! (the `flowo` binary, the Python module) call it; everything else takes `Arc<dyn Store>`.
 
+mod accounts;
 mod error;
 mod hub;
 mod ingest;

@@ -144,3 +144,4 @@ impl PgStore {
 }
 
 crate::sql_store::impl_sql_store!(PgStore, Postgres);
+crate::accounts::impl_account_store!(PgStore, Postgres);

@@ -364,3 +364,78 @@ pub(crate) fn convert<R, T>(
 ) -> Result<Vec<T>, StoreError> {
     rows.into_iter().map(f).collect()
 }
+
+/// Columns of `users` in the order of [`UserRow`].
+pub(crate) const USER_COLUMNS: &str = "id, email, role, disabled, password_hash, created_at";
+
+/// A row of `users`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+}
+
+impl UserRow {
+    pub(crate) fn into_credentials(self) -> Result<flowo_core::account::UserCredentials, StoreError> {
+        Ok(flowo_core::account::UserCredentials {
+            user: flowo_core::account::User {
+                id: flowo_core::account::UserId(self.id),
+                email: self.email,
+                role: self
+                    .role
+                    .parse()
+                    .map_err(|e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()))?,
+                disabled: self.disabled,
+                created_at: from_micros(self.created_at)?,
+            },
+            password_hash: self.password_hash,
+        })
+    }
+
+    pub(crate) fn into_user(self) -> Result<flowo_core::account::User, StoreError> {
+        Ok(self.into_credentials()?.user)
+    }
+}
+
+/// Columns of `api_tokens` in the order of [`TokenRow`].
+pub(crate) const TOKEN_COLUMNS: &str = "id, user_id, name, scope, workspace_id, prefix, created_at, \
+    expires_at, last_used_at, revoked_at";
+
+/// A row of `api_tokens` (without the hash).
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub scope: String,
+    pub workspace_id: Option<Uuid>,
+    pub prefix: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl TokenRow {
+    pub(crate) fn into_token(self) -> Result<flowo_core::account::ApiToken, StoreError> {
+        Ok(flowo_core::account::ApiToken {
+            id: flowo_core::account::ApiTokenId(self.id),
+            user_id: flowo_core::account::UserId(self.user_id),
+            name: self.name,
+            scope: self
+                .scope
+                .parse()
+                .map_err(|e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()))?,
+            workspace_id: self.workspace_id.map(Into::into),
+            prefix: self.prefix,
+            created_at: from_micros(self.created_at)?,
+            expires_at: opt_from_micros(self.expires_at)?,
+            last_used_at: opt_from_micros(self.last_used_at)?,
+            revoked_at: opt_from_micros(self.revoked_at)?,
+        })
+    }
+}

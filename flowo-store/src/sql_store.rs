@@ -743,6 +743,16 @@ macro_rules! impl_sql_store {
                 row.map(WorkspaceRow::into_workspace).transpose()
             }
 
+            async fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+                let row: Option<WorkspaceRow> =
+                    sqlx::query_as("SELECT id, name, created_at FROM workspaces WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.inner.pool)
+                        .await
+                        .map_err(db)?;
+                row.map(WorkspaceRow::into_workspace).transpose()
+            }
+
             async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
                 let rows: Vec<WorkspaceRow> =
                     sqlx::query_as("SELECT id, name, created_at FROM workspaces ORDER BY name")

@@ -110,3 +110,4 @@ impl SqliteStore {
 }
 
 crate::sql_store::impl_sql_store!(SqliteStore, Sqlite);
+crate::accounts::impl_account_store!(SqliteStore, Sqlite);

@@ -738,9 +738,176 @@ mod conformance {
         let view = store.get_run(run).await.expect("get").expect("exists");
         assert_eq!(view.run.jobs.planned + view.run.jobs.running, 1);
     }
+
+    pub async fn accounts_users_members_tokens_settings(store: Arc<dyn Store>) {
+        use flowo_core::account::{NewApiToken, Role, TokenScope};
+        use flowo_core::store::UserUpdate;
+        assert_eq!(store.count_users().await.expect("count"), 0);
+        let alice = store
+            .create_user(" Alice@Lab.org ", Role::Admin, Some("$argon2id$hash"))
+            .await
+            .expect("create alice");
+        assert_eq!(alice.email, "alice@lab.org");
+        assert!(matches!(
+            store.create_user("alice@lab.org", Role::Viewer, None).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.create_user("not an email", Role::Viewer, None).await,
+            Err(StoreError::Invalid(_))
+        ));
+        let bob = store
+            .create_user("bob@lab.org", Role::Viewer, None)
+            .await
+            .expect("bob");
+        assert_eq!(store.count_users().await.expect("count"), 2);
+        let creds = store
+            .user_credentials("ALICE@lab.org")
+            .await
+            .expect("creds")
+            .expect("alice exists");
+        assert_eq!(creds.password_hash.as_deref(), Some("$argon2id$hash"));
+        assert!(
+            !format!("{creds:?}").contains("argon2id"),
+            "hash is redacted in Debug"
+        );
+        let bob2 = store
+            .update_user(
+                bob.id,
+                UserUpdate {
+                    role: Some(Role::Member),
+                    disabled: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("update");
+        assert_eq!((bob2.role, bob2.disabled), (Role::Member, true));
+        let emails: Vec<String> = store
+            .list_users()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|u| u.email)
+            .collect();
+        assert_eq!(emails, ["alice@lab.org", "bob@lab.org"]);
+        assert!(matches!(
+            store
+                .update_user(
+                    flowo_core::account::UserId(uuid::Uuid::new_v4()),
+                    UserUpdate::default()
+                )
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        let ws = store.create_workspace("genomics").await.expect("ws");
+        assert_eq!(
+            store
+                .workspace(ws.id)
+                .await
+                .expect("get")
+                .expect("exists")
+                .name,
+            "genomics"
+        );
+        store.add_member(ws.id, bob.id).await.expect("add");
+        store
+            .add_member(ws.id, bob.id)
+            .await
+            .expect("add twice is fine");
+        let members = store.members(ws.id).await.expect("members");
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].user.id, bob.id);
+        let wss: Vec<String> = store
+            .user_workspaces(bob.id)
+            .await
+            .expect("wss")
+            .into_iter()
+            .map(|w| w.name)
+            .collect();
+        assert_eq!(wss, ["genomics"]);
+        assert!(store.remove_member(ws.id, bob.id).await.expect("remove"));
+        assert!(
+            !store
+                .remove_member(ws.id, bob.id)
+                .await
+                .expect("remove again")
+        );
+        assert!(matches!(
+            store.add_member(WorkspaceId::new_random(), bob.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        let expires = chrono::Utc::now() + chrono::Duration::days(1);
+        let token = store
+            .create_token(NewApiToken {
+                user_id: alice.id,
+                name: "cluster".into(),
+                scope: TokenScope::Ingest,
+                workspace_id: Some(ws.id),
+                prefix: "flowo_abcd".into(),
+                hash: "f00d".into(),
+                expires_at: Some(expires),
+            })
+            .await
+            .expect("token");
+        assert_eq!(token.scope, TokenScope::Ingest);
+        assert!(token.is_active(chrono::Utc::now()));
+        assert!(!token.is_active(expires + chrono::Duration::seconds(1)));
+        let found = store
+            .token_by_hash("f00d")
+            .await
+            .expect("by hash")
+            .expect("found");
+        assert_eq!(found, token);
+        assert!(
+            store
+                .token_by_hash("beef")
+                .await
+                .expect("by hash")
+                .is_none()
+        );
+        let at = chrono::DateTime::from_timestamp_micros(1_800_000_000_000_000).expect("time");
+        store.touch_token(token.id, at).await.expect("touch");
+        assert_eq!(
+            store
+                .token(token.id)
+                .await
+                .expect("get")
+                .expect("exists")
+                .last_used_at,
+            Some(at)
+        );
+        assert_eq!(
+            store.list_tokens(Some(alice.id)).await.expect("list").len(),
+            1
+        );
+        assert_eq!(
+            store.list_tokens(Some(bob.id)).await.expect("list").len(),
+            0
+        );
+        assert_eq!(store.list_tokens(None).await.expect("list").len(), 1);
+        assert!(store.revoke_token(token.id).await.expect("revoke"));
+        assert!(!store.revoke_token(token.id).await.expect("revoke again"));
+        let revoked = store.token(token.id).await.expect("get").expect("exists");
+        assert!(!revoked.is_active(chrono::Utc::now()));
+
+        assert_eq!(store.setting("jwt_secret").await.expect("get"), None);
+        assert_eq!(
+            store.init_setting("jwt_secret", "one").await.expect("init"),
+            "one"
+        );
+        assert_eq!(
+            store.init_setting("jwt_secret", "two").await.expect("init"),
+            "one",
+            "first value wins"
+        );
+    }
 }
 
 conformance!(
+    accounts_users_members_tokens_settings,
     every_capture_folds_the_same_in_batches,
     append_is_idempotent,
     concurrent_writers_store_each_event_once,
