@@ -242,6 +242,72 @@ pub struct RunView {
     pub detail: RunDetail,
 }
 
+/// One bar of a run's timeline: a job's last attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineBar {
+    /// The job.
+    pub job_id: JobId,
+    /// Its rule.
+    pub rule: String,
+    /// Its status.
+    pub status: JobStatus,
+    /// Submission of the last attempt.
+    pub started_at: Option<Timestamp>,
+    /// End of the last attempt.
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A statistics request over a workspace's runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatsQuery {
+    /// Only these workspaces (`None`: all).
+    pub workspaces: Option<Vec<WorkspaceId>>,
+    /// Runs started at or after.
+    pub from: Option<Timestamp>,
+    /// Runs started before.
+    pub to: Option<Timestamp>,
+}
+
+/// Per-rule figures over many runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleStats {
+    /// The rule.
+    pub rule: String,
+    /// Jobs seen.
+    pub jobs: u64,
+    /// Jobs failed.
+    pub failed: u64,
+    /// `failed / (succeeded + failed)`, when any finished.
+    pub failure_rate: Option<f64>,
+    /// Median duration of succeeded jobs, seconds.
+    pub duration_median: Option<f64>,
+    /// Longest duration of succeeded jobs, seconds.
+    pub duration_max: Option<f64>,
+}
+
+/// Runs started on one day (UTC).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// The day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Runs started that day.
+    pub runs: u64,
+}
+
+/// Statistics over runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceStats {
+    /// Runs by status (`lost` resolved with the store's timeout).
+    pub runs_by_status: std::collections::BTreeMap<String, u64>,
+    /// Jobs by status.
+    pub jobs_by_status: std::collections::BTreeMap<String, u64>,
+    /// Per rule, most jobs first.
+    pub rules: Vec<RuleStats>,
+    /// Runs per day, oldest first.
+    pub runs_per_day: Vec<DayCount>,
+}
+
 /// A stream of committed events.
 pub type EventStream = BoxStream<'static, Result<StoredEvent, StoreError>>;
 
@@ -274,6 +340,9 @@ pub trait EventLog: Send + Sync {
 
     /// The latest committed stream position (0 when empty).
     async fn head(&self) -> Result<StreamPos, StoreError>;
+
+    /// Deletes a run with its events, jobs and errors; whether it existed.
+    async fn delete_run(&self, run: RunId) -> Result<bool, StoreError>;
 }
 
 /// Reading folded state.
@@ -293,6 +362,10 @@ pub trait RunReader: Send + Sync {
     async fn rule_graph(&self, run: RunId) -> Result<Option<RuleGraph>, StoreError>;
     /// Errors of a run, in order.
     async fn run_errors(&self, run: RunId) -> Result<Vec<RunError>, StoreError>;
+    /// One bar per job, by start time.
+    async fn timeline(&self, run: RunId) -> Result<Vec<TimelineBar>, StoreError>;
+    /// Statistics over runs.
+    async fn workspace_stats(&self, query: &StatsQuery) -> Result<WorkspaceStats, StoreError>;
 }
 
 /// Following the event stream live.

@@ -449,6 +449,25 @@ macro_rules! impl_sql_store {
             async fn head(&self) -> Result<StreamPos, StoreError> {
                 head(&self.inner.pool).await
             }
+
+            async fn delete_run(&self, run: RunId) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                self.lock_run(&mut tx, run).await?;
+                for table in ["events", "jobs", "run_errors", "run_tags"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1"))
+                        .bind(run.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+                let done = sqlx::query("DELETE FROM runs WHERE id = $1")
+                    .bind(run.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                tx.commit().await.map_err(db)?;
+                Ok(done.rows_affected() > 0)
+            }
         }
 
         async fn head(pool: &sqlx::Pool<$db>) -> Result<StreamPos, StoreError> {
@@ -655,6 +674,17 @@ macro_rules! impl_sql_store {
                 Ok(self.get_run(run).await?.and_then(|v| v.detail.rulegraph))
             }
 
+            async fn timeline(&self, run: RunId) -> Result<Vec<flowo_core::store::TimelineBar>, StoreError> {
+                self.timeline_rows(run).await
+            }
+
+            async fn workspace_stats(
+                &self,
+                query: &flowo_core::store::StatsQuery,
+            ) -> Result<flowo_core::store::WorkspaceStats, StoreError> {
+                self.stats(query).await
+            }
+
             async fn run_errors(&self, run: RunId) -> Result<Vec<RunError>, StoreError> {
                 let sql = format!("SELECT {ERROR_COLUMNS} FROM run_errors WHERE run_id = $1 ORDER BY seq");
                 let rows: Vec<ErrorRow> = sqlx::query_as(&sql)
@@ -667,6 +697,160 @@ macro_rules! impl_sql_store {
         }
 
         impl $store {
+            async fn timeline_rows(&self, run: RunId) -> Result<Vec<flowo_core::store::TimelineBar>, StoreError> {
+                let lost = self.run_is_lost(run).await?;
+                let rows: Vec<(i64, String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT job_id, rule, status, started_at, finished_at FROM jobs \
+                     WHERE run_id = $1 ORDER BY COALESCE(started_at, -1), job_id",
+                )
+                .bind(run.0)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(db)?;
+                rows.into_iter()
+                    .map(|(job_id, rule, status, started, finished)| {
+                        let mut status: JobStatus = status.parse().map_err(
+                            |e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()),
+                        )?;
+                        if lost && status == JobStatus::Running {
+                            status = JobStatus::Incomplete;
+                        }
+                        Ok(flowo_core::store::TimelineBar {
+                            job_id: job_id as u64,
+                            rule,
+                            status,
+                            started_at: started.map($crate::rows::from_micros).transpose()?,
+                            finished_at: finished.map($crate::rows::from_micros).transpose()?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn stats(
+                &self,
+                query: &flowo_core::store::StatsQuery,
+            ) -> Result<flowo_core::store::WorkspaceStats, StoreError> {
+                use flowo_core::store::{DayCount, RuleStats, WorkspaceStats};
+                if query.workspaces.as_ref().is_some_and(Vec::is_empty) {
+                    return Ok(WorkspaceStats::default());
+                }
+                let build = |head: &str, tail: &str, cutoff: Option<i64>| {
+                    let mut sql = Sql::new(head);
+                    if let Some(cutoff) = cutoff {
+                        sql.bind(Param::I64(cutoff));
+                        sql.push(" THEN 'lost' ELSE r.status END AS status, COUNT(*) FROM runs r");
+                    }
+                    sql.push(" WHERE 1 = 1");
+                    if let Some(ws) = &query.workspaces {
+                        sql.push(" AND r.workspace_id IN (");
+                        for (i, w) in ws.iter().enumerate() {
+                            if i > 0 {
+                                sql.push(", ");
+                            }
+                            sql.bind(Param::Uuid(w.0));
+                        }
+                        sql.push(")");
+                    }
+                    if let Some(t) = query.from {
+                        sql.push(" AND r.started_at >= ").bind(Param::I64(micros(t)));
+                    }
+                    if let Some(t) = query.to {
+                        sql.push(" AND r.started_at < ").bind(Param::I64(micros(t)));
+                    }
+                    sql.push(tail);
+                    sql
+                };
+                let mut stats = WorkspaceStats::default();
+                let cutoff = lost_cutoff(self.inner.lost_after).map_or(i64::MIN, micros);
+                let statuses: Vec<(String, i64)> = fetch_as(
+                    &self.inner.pool,
+                    build(
+                        "SELECT CASE WHEN r.status = 'running' AND r.last_event_at < ",
+                        " GROUP BY 1",
+                        Some(cutoff),
+                    ),
+                )
+                .await?;
+                for (status, n) in statuses {
+                    *stats.runs_by_status.entry(status).or_default() += n as u64;
+                }
+                let jobs: Vec<(String, String, i64)> = fetch_as(
+                    &self.inner.pool,
+                    build(
+                        "SELECT j.rule, j.status, COUNT(*) FROM jobs j JOIN runs r ON r.id = j.run_id",
+                        " GROUP BY j.rule, j.status",
+                        None,
+                    ),
+                )
+                .await?;
+                let mut rules: std::collections::BTreeMap<String, (RuleStats, u64)> =
+                    Default::default();
+                for (rule, status, n) in jobs {
+                    let n = n as u64;
+                    *stats.jobs_by_status.entry(status.clone()).or_default() += n;
+                    let (entry, succeeded) = rules.entry(rule.clone()).or_insert_with(|| {
+                        (RuleStats { rule, ..Default::default() }, 0)
+                    });
+                    entry.jobs += n;
+                    match status.as_str() {
+                        "failed" => entry.failed += n,
+                        "succeeded" => *succeeded += n,
+                        _ => {}
+                    }
+                }
+                let durations: Vec<(String, i64)> = fetch_as(
+                    &self.inner.pool,
+                    build(
+                        "SELECT j.rule, j.finished_at - j.started_at FROM jobs j \
+                         JOIN runs r ON r.id = j.run_id",
+                        " AND j.status = 'succeeded' AND j.started_at IS NOT NULL \
+                         AND j.finished_at IS NOT NULL",
+                        None,
+                    ),
+                )
+                .await?;
+                let mut by_rule: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+                for (rule, us) in durations {
+                    by_rule.entry(rule).or_default().push(us as f64 / 1e6);
+                }
+                let mut out = Vec::with_capacity(rules.len());
+                for (rule, (mut entry, succeeded)) in rules {
+                    let finished = succeeded + entry.failed;
+                    if finished > 0 {
+                        entry.failure_rate = Some(entry.failed as f64 / finished as f64);
+                    }
+                    if let Some(d) = by_rule.remove(&rule) {
+                        let mut summary = RuleSummary::default();
+                        summary.set_durations(d);
+                        entry.duration_median = summary.duration_median;
+                        entry.duration_max = summary.duration_max;
+                    }
+                    out.push(entry);
+                }
+                out.sort_by(|a, b| b.jobs.cmp(&a.jobs).then_with(|| a.rule.cmp(&b.rule)));
+                stats.rules = out;
+                let days: Vec<(i64, i64)> = fetch_as(
+                    &self.inner.pool,
+                    build(
+                        "SELECT r.started_at / 86400000000 AS day, COUNT(*) FROM runs r",
+                        " GROUP BY 1 ORDER BY 1",
+                        None,
+                    ),
+                )
+                .await?;
+                stats.runs_per_day = days
+                    .into_iter()
+                    .filter_map(|(day, n)| {
+                        let date = chrono::DateTime::from_timestamp(day * 86_400, 0)?;
+                        Some(DayCount {
+                            day: date.format("%Y-%m-%d").to_string(),
+                            runs: n as u64,
+                        })
+                    })
+                    .collect();
+                Ok(stats)
+            }
+
             /// Whether the run is lost now; [`StoreError::NotFound`] if it does not exist.
             async fn run_is_lost(&self, run: RunId) -> Result<bool, StoreError> {
                 let row: Option<(String, i64)> =

@@ -904,9 +904,100 @@ mod conformance {
             "first value wins"
         );
     }
+
+    pub async fn timeline_statistics_and_deletion(store: Arc<dyn Store>) {
+        use flowo_core::store::StatsQuery;
+        let ws = default_ws(&store).await;
+        let ok = RunId::new_random();
+        let failed = RunId::new_random();
+        store
+            .append(ws, &load_capture("success/01-success.jsonl", ok))
+            .await
+            .expect("append");
+        store
+            .append(
+                ws,
+                &load_capture("job-failure/02-job-failure.jsonl", failed),
+            )
+            .await
+            .expect("append");
+        let bars = store.timeline(ok).await.expect("timeline");
+        assert_eq!(bars.len(), 9);
+        assert!(bars.windows(2).all(|w| w[0].started_at <= w[1].started_at));
+        assert!(
+            bars.iter()
+                .all(|b| b.finished_at >= b.started_at && b.status == JobStatus::Succeeded)
+        );
+        let stats = store
+            .workspace_stats(&StatsQuery {
+                workspaces: Some(vec![ws]),
+                ..Default::default()
+            })
+            .await
+            .expect("stats");
+        assert_eq!(stats.runs_by_status.get("succeeded"), Some(&1));
+        assert_eq!(stats.runs_by_status.get("failed"), Some(&1));
+        assert_eq!(stats.jobs_by_status.get("succeeded"), Some(&(9 + 5)));
+        assert_eq!(stats.jobs_by_status.get("failed"), Some(&1));
+        let process = stats
+            .rules
+            .iter()
+            .find(|r| r.rule == "process")
+            .expect("process");
+        assert_eq!(
+            (process.jobs, process.failed),
+            (5, 1),
+            "E, A, D, F succeeded, B failed"
+        );
+        assert!(
+            process
+                .failure_rate
+                .is_some_and(|r| (r - 0.2).abs() < 1e-9),
+            "{process:?}"
+        );
+        assert!(process.duration_median.is_some_and(|d| d > 0.9));
+        assert_eq!(stats.runs_per_day.iter().map(|d| d.runs).sum::<u64>(), 2);
+        let none = store
+            .workspace_stats(&StatsQuery {
+                workspaces: Some(vec![]),
+                ..Default::default()
+            })
+            .await
+            .expect("stats");
+        assert!(none.runs_by_status.is_empty());
+        let later = store
+            .workspace_stats(&StatsQuery {
+                from: Some(chrono::Utc::now() + chrono::Duration::days(400)),
+                ..Default::default()
+            })
+            .await
+            .expect("stats");
+        assert!(later.runs_by_status.is_empty() && later.rules.is_empty());
+
+        assert!(store.delete_run(failed).await.expect("delete"));
+        assert!(!store.delete_run(failed).await.expect("delete again"));
+        assert!(store.get_run(failed).await.expect("get").is_none());
+        assert!(store.run_errors(failed).await.expect("errors").is_empty());
+        let events = store
+            .run_events(
+                failed,
+                &RunEventQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("events");
+        assert!(events.is_empty());
+        assert!(
+            store.get_run(ok).await.expect("get").is_some(),
+            "other runs stay"
+        );
+    }
 }
 
 conformance!(
+    timeline_statistics_and_deletion,
     accounts_users_members_tokens_settings,
     every_capture_folds_the_same_in_batches,
     append_is_idempotent,
