@@ -15,11 +15,13 @@ use crate::model::UnknownStatus;
 
 /// A user id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Uuid))]
 #[serde(transparent)]
 pub struct UserId(pub Uuid);
 
 /// An API token id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Uuid))]
 #[serde(transparent)]
 pub struct ApiTokenId(pub Uuid);
 
@@ -62,6 +64,7 @@ macro_rules! words {
 
 /// What a user may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything, in every workspace.
@@ -75,6 +78,7 @@ words!(Role { Admin => "admin", Member => "member", Viewer => "viewer" });
 
 /// What an API token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TokenScope {
     /// Write events only (for compute nodes).
@@ -88,6 +92,7 @@ words!(TokenScope { Ingest => "ingest", Read => "read", Admin => "admin" });
 
 /// A user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Id.
     pub id: UserId,
@@ -98,7 +103,7 @@ pub struct User {
     /// A disabled user cannot log in and their tokens stop working.
     pub disabled: bool,
     /// When created.
-    pub created_at: Timestamp,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A user with their password hash, for login only.
@@ -114,13 +119,17 @@ impl fmt::Debug for UserCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserCredentials")
             .field("user", &self.user)
-            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
 
 /// An API token as stored (never the token itself).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiToken {
     /// Id.
     pub id: ApiTokenId,
@@ -135,13 +144,13 @@ pub struct ApiToken {
     /// The first characters of the token, to recognise it in lists.
     pub prefix: String,
     /// When created.
-    pub created_at: Timestamp,
+    pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it stops working, if ever.
-    pub expires_at: Option<Timestamp>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it was last used.
-    pub last_used_at: Option<Timestamp>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it was revoked.
-    pub revoked_at: Option<Timestamp>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl ApiToken {
@@ -167,14 +176,15 @@ pub struct NewApiToken {
     /// SHA-256 of the token, hex.
     pub hash: String,
     /// Expiry.
-    pub expires_at: Option<Timestamp>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A workspace member.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     /// The user.
     pub user: User,
     /// When they joined.
-    pub added_at: Timestamp,
+    pub added_at: chrono::DateTime<chrono::Utc>,
 }

@@ -19,16 +19,17 @@ use crate::ids::{JobId, RunId, Seq};
 /// The payload is kept exactly as the producer sent it (`kind` and raw `data`), so that nothing
 /// is lost to decoding; [`EventEnvelope::event`] decodes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventEnvelope {
     /// The run this event belongs to.
     pub run_id: RunId,
     /// Position within the run, assigned by the producer; (run_id, seq) identifies the event.
     pub seq: Seq,
     /// When Snakemake (or the producer) recorded the event.
-    pub recorded_at: Timestamp,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
     /// When a store accepted it; `None` until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub received_at: Option<Timestamp>,
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The event kind (`job_info`, `log`, `run_finished`, ...).
     pub kind: String,
     /// The raw payload.
@@ -69,6 +70,7 @@ impl EventEnvelope {
 
 /// The log level of a plain Snakemake log message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Debug output (`--verbose`, `--debug-dag`).
@@ -99,6 +101,7 @@ impl LogLevel {
 
 /// `workflow_started`: Snakemake has parsed the Snakefile and starts building the DAG.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct WorkflowStarted {
     /// Snakemake's own id of the invocation (absent in old versions).
@@ -133,6 +136,7 @@ pub struct WorkflowStarted {
 
 /// One node of the rule graph.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleGraphNode {
     /// The rule's name.
     pub rule: String,
@@ -140,6 +144,7 @@ pub struct RuleGraphNode {
 
 /// One edge of the rule graph; `source` and `target` index into the nodes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleGraphLink {
     /// Index of the upstream node.
     pub source: usize,
@@ -155,6 +160,7 @@ pub struct RuleGraphLink {
 
 /// `rulegraph`: the graph of rules of the whole DAG (one node per rule and topological level).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleGraph {
     /// Nodes.
     #[serde(default)]
@@ -166,6 +172,7 @@ pub struct RuleGraph {
 
 /// Payload of `rulegraph`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rulegraph {
     /// The graph.
     pub rulegraph: RuleGraph,
@@ -173,6 +180,7 @@ pub struct Rulegraph {
 
 /// `resources_info`: cores, nodes or resources given to the scheduler.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ResourcesInfo {
     /// `--cores`.
@@ -185,6 +193,7 @@ pub struct ResourcesInfo {
 
 /// `run_info`: jobs per rule, plus `total`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunInfo {
     /// Rule name to job count; the key `total` holds the sum.
     #[serde(default)]
@@ -193,6 +202,7 @@ pub struct RunInfo {
 
 /// `job_started`: a batch of jobs is submitted (comes before their `job_info`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobStarted {
     /// Job ids of the batch.
     #[serde(default)]
@@ -201,6 +211,7 @@ pub struct JobStarted {
 
 /// `job_info`: a job's description, sent when it is submitted (again for each retry).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobInfo {
     /// The job id.
     pub jobid: JobId,
@@ -256,6 +267,7 @@ pub struct JobInfo {
 
 /// `shellcmd`: the shell command of the job whose `job_info` came right before it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Shellcmd {
     /// The rule's shell command.
@@ -268,6 +280,7 @@ pub struct Shellcmd {
 
 /// `job_finished`: a job succeeded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobFinished {
     /// The job id (Snakemake spells it `job_id` here).
     pub job_id: JobId,
@@ -275,6 +288,7 @@ pub struct JobFinished {
 
 /// `job_error`: a job failed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobErrorEvent {
     /// The job id.
     pub jobid: JobId,
@@ -312,6 +326,7 @@ pub struct JobErrorEvent {
 
 /// `progress`: jobs done out of the total (the total can grow with checkpoints).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
     /// Jobs finished.
     pub done: u64,
@@ -321,6 +336,7 @@ pub struct Progress {
 
 /// `error`: an exception, from a job or from the workflow.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ErrorEvent {
     /// The exception's class name (`RuleException`, `WorkflowError`, ...).
@@ -339,6 +355,7 @@ pub struct ErrorEvent {
 
 /// `group_info`: a group job and its members.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct GroupInfo {
     /// Group id.
@@ -349,6 +366,7 @@ pub struct GroupInfo {
 
 /// `group_error`: a group job failed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct GroupError {
     /// Group id (Snakemake spells it `groupid`).
@@ -361,6 +379,7 @@ pub struct GroupError {
 
 /// `debug_dag`: DAG construction details (only with `--debug-dag` or `--verbose`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct DebugDag {
     /// `candidate` or `selected`.
@@ -375,6 +394,7 @@ pub struct DebugDag {
 
 /// A plain Snakemake log message (a record without an `event`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogMessage {
     /// Level.
     #[serde(default)]
@@ -386,6 +406,7 @@ pub struct LogMessage {
 
 /// Producer-supplied labels of a run (plugin settings), sent once at the start.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RunLabels {
     /// Display name.
@@ -400,6 +421,7 @@ pub struct RunLabels {
 
 /// What the producer saw when the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
     /// Snakemake exited normally.
@@ -413,6 +435,7 @@ pub enum RunOutcome {
 /// `run_finished`: the producer's end-of-run marker (Snakemake itself has none; the plugin sends
 /// it from the handler's `close()`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RunFinished {
     /// The outcome the producer saw, if it knows one.
@@ -624,6 +647,7 @@ impl Event {
 }
 
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct RawEvent {
     kind: String,
     #[serde(default)]

@@ -32,6 +32,7 @@ const JOB_EXCEPTIONS: &[&str] = &[
 
 /// Descriptive run facts that are shown but not filtered on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RunDetail {
     /// The rule graph, when Snakemake sent one.
@@ -60,7 +61,7 @@ pub struct RunDetail {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct PendingFailure {
     seq: Seq,
-    recorded_at: Option<Timestamp>,
+    recorded_at: Option<chrono::DateTime<chrono::Utc>>,
     exception: Option<String>,
     message: Option<String>,
 }
@@ -72,7 +73,7 @@ pub struct FoldCursor {
     /// The job whose `job_info` came last and has not yet had its `shellcmd`.
     last_job_info: Option<JobId>,
     /// Jobs announced by `job_started` whose `job_info` has not come yet, with the time.
-    submitted: BTreeMap<JobId, Timestamp>,
+    submitted: BTreeMap<JobId, chrono::DateTime<chrono::Utc>>,
     /// Jobs running now.
     open_jobs: BTreeSet<JobId>,
     /// `error` records of job failures not yet matched to a `job_error`.
@@ -177,7 +178,7 @@ impl RunState {
         &mut self,
         jobs: &mut JobMap,
         seq: Seq,
-        at: Timestamp,
+        at: chrono::DateTime<chrono::Utc>,
         event: &Event,
         out: &mut FoldOutput,
     ) {
@@ -370,7 +371,7 @@ impl RunState {
         &mut self,
         jobs: &mut JobMap,
         seq: Seq,
-        at: Timestamp,
+        at: chrono::DateTime<chrono::Utc>,
         e: &JobErrorEvent,
         out: &mut FoldOutput,
     ) {
@@ -428,7 +429,7 @@ impl RunState {
         &mut self,
         jobs: &mut JobMap,
         seq: Seq,
-        at: Timestamp,
+        at: chrono::DateTime<chrono::Utc>,
         e: &ErrorEvent,
         out: &mut FoldOutput,
     ) {
@@ -497,7 +498,7 @@ impl RunState {
         &mut self,
         out: &mut FoldOutput,
         seq: Seq,
-        at: Timestamp,
+        at: chrono::DateTime<chrono::Utc>,
         scope: ErrorScope,
         exception: Option<String>,
         message: Option<String>,

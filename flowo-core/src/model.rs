@@ -15,6 +15,7 @@ use crate::ids::{JobId, RunId, Seq, WorkspaceId};
 
 /// The status of a run. See ARCHITECTURE.md for the exact rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Events are arriving and the run has not ended.
@@ -32,6 +33,7 @@ pub enum RunStatus {
 
 /// The status of a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Submitted and not finished.
@@ -99,6 +101,7 @@ pub struct UnknownStatus(pub String);
 
 /// Jobs of a run, counted by status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobCounts {
     /// Running jobs.
     pub running: u64,
@@ -143,6 +146,7 @@ impl JobCounts {
 
 /// One Snakemake invocation, folded from its events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
     /// The producer's run id.
     pub id: RunId,
@@ -175,11 +179,11 @@ pub struct Run {
     /// Cores given to Snakemake.
     pub cores: Option<u64>,
     /// Time of the first event.
-    pub started_at: Option<Timestamp>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the run ended (its last event before the end marker), if it did.
-    pub finished_at: Option<Timestamp>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Time of the latest event (heartbeats included); drives `lost`.
-    pub last_event_at: Option<Timestamp>,
+    pub last_event_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Jobs done, from `progress`.
     pub done: u64,
     /// Jobs in the DAG, from `progress` or `run_info` (grows with checkpoints).
@@ -228,8 +232,8 @@ impl Run {
     /// Whether a run with this stored status and last event time counts as lost at `now`.
     pub fn is_lost(
         status: RunStatus,
-        last_event_at: Option<Timestamp>,
-        now: Timestamp,
+        last_event_at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
         lost_after: chrono::Duration,
     ) -> bool {
         status == RunStatus::Running && last_event_at.is_some_and(|t| t + lost_after < now)
@@ -257,6 +261,7 @@ impl Run {
 
 /// Details of a job failure.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobFailure {
     /// The exception, where an `error` record named one (`RuleException`, ...).
     pub exception: Option<String>,
@@ -272,6 +277,7 @@ pub struct JobFailure {
 
 /// One Snakemake job of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Job {
     /// The run.
     pub run_id: RunId,
@@ -284,15 +290,16 @@ pub struct Job {
     /// Attempts made (1 + retries).
     pub attempts: u32,
     /// When the current attempt was submitted.
-    pub started_at: Option<Timestamp>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the last attempt ended.
-    pub finished_at: Option<Timestamp>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Everything else Snakemake said about the job.
     pub detail: JobDetail,
 }
 
 /// The descriptive part of a job.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct JobDetail {
     /// Wildcards.
@@ -349,6 +356,7 @@ impl Job {
 
 /// Whether an error concerns the whole workflow or one job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorScope {
     /// The workflow (parse errors, missing input, locks, the final `WorkflowError`).
@@ -359,13 +367,14 @@ pub enum ErrorScope {
 
 /// An error reported during a run, as Snakemake gave it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunError {
     /// The run.
     pub run_id: RunId,
     /// The event that carried it.
     pub seq: Seq,
     /// When.
-    pub recorded_at: Timestamp,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
     /// Workflow or job.
     pub scope: ErrorScope,
     /// The exception class, where given.
@@ -380,6 +389,7 @@ pub struct RunError {
 
 /// Per-rule job counts and durations of one run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleSummary {
     /// The rule.
     pub rule: String,
@@ -418,13 +428,14 @@ impl RuleSummary {
 
 /// A workspace: runs belong to exactly one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Workspace {
     /// Id.
     pub id: WorkspaceId,
     /// Unique name.
     pub name: String,
     /// When it was created.
-    pub created_at: Timestamp,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The name of the workspace that runs land in when nobody says otherwise.

@@ -8,10 +8,12 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
+use crate::account::{
+    ApiToken, ApiTokenId, Member, NewApiToken, Role, User, UserCredentials, UserId,
+};
 use crate::event::{EventEnvelope, RuleGraph};
 use crate::fold::RunDetail;
 use crate::ids::{JobId, RunId, Seq, StreamPos, WorkspaceId};
-use crate::account::{ApiToken, ApiTokenId, Member, NewApiToken, Role, User, UserCredentials, UserId};
 use crate::model::{Job, JobStatus, RuleSummary, Run, RunError, RunStatus, Workspace};
 
 /// Largest page a query may ask for.
@@ -51,6 +53,7 @@ pub enum StoreError {
 
 /// Result of an append.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppendOutcome {
     /// Events stored now.
     pub inserted: u64,
@@ -60,6 +63,7 @@ pub struct AppendOutcome {
 
 /// An event as stored, with its position in the global stream.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredEvent {
     /// Position in the store's stream (strictly increasing in commit order).
     pub pos: StreamPos,
@@ -72,6 +76,7 @@ pub struct StoredEvent {
 
 /// Which events a stream or a catch-up read covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamFilter {
     /// Only these workspaces (`None`: all).
     pub workspaces: Option<Vec<WorkspaceId>>,
@@ -92,6 +97,7 @@ impl StreamFilter {
 
 /// A page of results with the cursor of the next page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,
@@ -103,6 +109,7 @@ pub struct Page<T> {
 
 /// Sort direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SortOrder {
     /// Ascending.
@@ -114,6 +121,7 @@ pub enum SortOrder {
 
 /// What runs are sorted by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunSort {
     /// Start time.
@@ -127,6 +135,7 @@ pub enum RunSort {
 
 /// A search over runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RunQuery {
     /// Only these workspaces (`None`: all).
@@ -141,9 +150,9 @@ pub struct RunQuery {
     /// Runs by this (Snakemake) user.
     pub user: Option<String>,
     /// Started at or after.
-    pub started_after: Option<Timestamp>,
+    pub started_after: Option<chrono::DateTime<chrono::Utc>>,
     /// Started before.
-    pub started_before: Option<Timestamp>,
+    pub started_before: Option<chrono::DateTime<chrono::Utc>>,
     /// Sort key.
     pub sort: RunSort,
     /// Direction.
@@ -177,6 +186,7 @@ impl Default for RunQuery {
 
 /// What jobs are sorted by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobSort {
     /// Snakemake's job id.
@@ -188,6 +198,7 @@ pub enum JobSort {
 
 /// A search over the jobs of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct JobQuery {
     /// Only this rule.
@@ -222,6 +233,7 @@ impl Default for JobQuery {
 
 /// A read of one run's events in sequence order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RunEventQuery {
     /// Events after this sequence number.
@@ -234,6 +246,7 @@ pub struct RunEventQuery {
 
 /// A run with its descriptive detail.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunView {
     /// The run.
     #[serde(flatten)]
@@ -244,6 +257,7 @@ pub struct RunView {
 
 /// One bar of a run's timeline: a job's last attempt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineBar {
     /// The job.
     pub job_id: JobId,
@@ -252,25 +266,27 @@ pub struct TimelineBar {
     /// Its status.
     pub status: JobStatus,
     /// Submission of the last attempt.
-    pub started_at: Option<Timestamp>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     /// End of the last attempt.
-    pub finished_at: Option<Timestamp>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A statistics request over a workspace's runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct StatsQuery {
     /// Only these workspaces (`None`: all).
     pub workspaces: Option<Vec<WorkspaceId>>,
     /// Runs started at or after.
-    pub from: Option<Timestamp>,
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
     /// Runs started before.
-    pub to: Option<Timestamp>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Per-rule figures over many runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleStats {
     /// The rule.
     pub rule: String,
@@ -288,6 +304,7 @@ pub struct RuleStats {
 
 /// Runs started on one day (UTC).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayCount {
     /// The day, `YYYY-MM-DD`.
     pub day: String,
@@ -297,6 +314,7 @@ pub struct DayCount {
 
 /// Statistics over runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkspaceStats {
     /// Runs by status (`lost` resolved with the store's timeout).
     pub runs_by_status: std::collections::BTreeMap<String, u64>,
@@ -411,7 +429,10 @@ impl std::fmt::Debug for UserUpdate {
         f.debug_struct("UserUpdate")
             .field("role", &self.role)
             .field("disabled", &self.disabled)
-            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -439,7 +460,8 @@ pub trait AccountStore: Send + Sync {
     /// Adds a member (no error if already one).
     async fn add_member(&self, workspace: WorkspaceId, user: UserId) -> Result<(), StoreError>;
     /// Removes a member; whether they were one.
-    async fn remove_member(&self, workspace: WorkspaceId, user: UserId) -> Result<bool, StoreError>;
+    async fn remove_member(&self, workspace: WorkspaceId, user: UserId)
+    -> Result<bool, StoreError>;
     /// Members of a workspace.
     async fn members(&self, workspace: WorkspaceId) -> Result<Vec<Member>, StoreError>;
     /// Workspaces a user is a member of.
@@ -461,6 +483,8 @@ pub trait AccountStore: Send + Sync {
     /// Stores `value` under `key` unless a value is there; returns the stored value (so that
     /// several replicas starting together agree on one).
     async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError>;
+    /// Removes a setting; whether this call removed it (so a one-time value is used once).
+    async fn remove_setting(&self, key: &str) -> Result<bool, StoreError>;
 }
 
 /// Every capability of a store.

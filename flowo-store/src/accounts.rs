@@ -326,6 +326,15 @@ macro_rules! impl_account_store {
                         .map_err(db)
                 }
 
+                async fn remove_setting(&self, key: &str) -> Result<bool, StoreError> {
+                    let done = sqlx::query("DELETE FROM settings WHERE key = $1")
+                        .bind(key)
+                        .execute(&self.inner.pool)
+                        .await
+                        .map_err(db)?;
+                    Ok(done.rows_affected() > 0)
+                }
+
                 async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
                     sqlx::query(
                         "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",

@@ -380,7 +380,9 @@ pub(crate) struct UserRow {
 }
 
 impl UserRow {
-    pub(crate) fn into_credentials(self) -> Result<flowo_core::account::UserCredentials, StoreError> {
+    pub(crate) fn into_credentials(
+        self,
+    ) -> Result<flowo_core::account::UserCredentials, StoreError> {
         Ok(flowo_core::account::UserCredentials {
             user: flowo_core::account::User {
                 id: flowo_core::account::UserId(self.id),
@@ -388,7 +390,9 @@ impl UserRow {
                 role: self
                     .role
                     .parse()
-                    .map_err(|e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()))?,
+                    .map_err(|e: flowo_core::model::UnknownStatus| {
+                        StoreError::Corrupt(e.to_string())
+                    })?,
                 disabled: self.disabled,
                 created_at: from_micros(self.created_at)?,
             },
@@ -429,7 +433,9 @@ impl TokenRow {
             scope: self
                 .scope
                 .parse()
-                .map_err(|e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()))?,
+                .map_err(|e: flowo_core::model::UnknownStatus| {
+                    StoreError::Corrupt(e.to_string())
+                })?,
             workspace_id: self.workspace_id.map(Into::into),
             prefix: self.prefix,
             created_at: from_micros(self.created_at)?,

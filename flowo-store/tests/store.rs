@@ -903,6 +903,8 @@ mod conformance {
             "one",
             "first value wins"
         );
+        assert!(store.remove_setting("jwt_secret").await.expect("remove"));
+        assert!(!store.remove_setting("jwt_secret").await.expect("remove again"), "used once");
     }
 
     pub async fn timeline_statistics_and_deletion(store: Arc<dyn Store>) {

@@ -1,0 +1,186 @@
+//! Login, logout, the one-time first-start login, and "who am I".
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use flowo_core::Workspace;
+use flowo_core::account::{User, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, CSRF_COOKIE, Principal, SESSION_COOKIE};
+use crate::error::{ApiError, ApiResult};
+use crate::extract;
+use crate::state::AppState;
+
+/// Login with e-mail and password.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    /// E-mail.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new session. The JWT is also set as the HttpOnly session cookie; scripts may send it as a
+/// bearer instead.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionResponse {
+    /// The user.
+    pub user: User,
+    /// The session JWT.
+    pub token: String,
+    /// Cookie-authenticated writes must send this in `X-CSRF-Token`.
+    pub csrf_token: String,
+    /// When the session ends.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Redeem the one-time first-start login token.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct FirstLoginRequest {
+    /// The token from the link `flowo serve` printed.
+    pub token: String,
+}
+
+/// The caller.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The user.
+    pub user: User,
+    /// Workspaces they belong to.
+    pub workspaces: Vec<Workspace>,
+    /// `session`, `bearer` or `token`.
+    pub credential: String,
+}
+
+/// Settings key prefix under which a one-time login token's hash maps to a user id.
+pub const FIRST_LOGIN_SETTING: &str = "first_login:";
+
+fn session_cookies(state: &AppState, jar: CookieJar, session: &auth::Session) -> CookieJar {
+    let secure = state.config().secure_cookies;
+    let mut cookie = Cookie::new(SESSION_COOKIE, session.jwt.clone());
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_secure(secure);
+    cookie.set_path("/");
+    let mut csrf = Cookie::new(CSRF_COOKIE, session.csrf.clone());
+    csrf.set_http_only(false);
+    csrf.set_same_site(SameSite::Strict);
+    csrf.set_secure(secure);
+    csrf.set_path("/");
+    jar.add(cookie).add(csrf)
+}
+
+async fn start_session(
+    state: &AppState,
+    jar: CookieJar,
+    user: User,
+) -> ApiResult<(CookieJar, Json<SessionResponse>)> {
+    let session = auth::issue_session(state, user.id)?;
+    let jar = session_cookies(state, jar, &session);
+    Ok((
+        jar,
+        Json(SessionResponse {
+            user,
+            token: session.jwt,
+            csrf_token: session.csrf,
+            expires_at: session.expires_at,
+        }),
+    ))
+}
+
+/// Logs in with e-mail and password; rate limited per e-mail.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = SessionResponse), (status = 401, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    extract::Json(req): extract::Json<LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let email = req.email.trim().to_lowercase();
+    if !state.allow_login_attempt(&email) {
+        return Err(ApiError::too_many(
+            "too many login attempts for this account; wait a few minutes",
+        ));
+    }
+    let denied = || ApiError::unauthorized("wrong e-mail or password");
+    let creds = state.store().user_credentials(&email).await?;
+    let Some(creds) = creds else {
+        // Spend the same time as a real check, so that timing does not reveal accounts.
+        let _ = auth::hash_password(&req.password);
+        return Err(denied());
+    };
+    let ok = creds
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| auth::verify_password(&req.password, h));
+    if !ok || creds.user.disabled {
+        return Err(denied());
+    }
+    start_session(&state, jar, creds.user).await
+}
+
+/// Redeems the one-time login token printed by `flowo serve` on a fresh store.
+#[utoipa::path(post, path = "/api/v1/auth/first-login", tag = "auth", request_body = FirstLoginRequest,
+    responses((status = 200, body = SessionResponse), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn first_login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    extract::Json(req): extract::Json<FirstLoginRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let denied = || ApiError::unauthorized("this login link is invalid or was used already");
+    if !state.allow_login_attempt("first-login") {
+        return Err(ApiError::too_many("too many attempts; wait a few minutes"));
+    }
+    let key = format!(
+        "{FIRST_LOGIN_SETTING}{}",
+        auth::token_hash(req.token.trim())
+    );
+    let store = state.store();
+    let user_id = store.setting(&key).await?.ok_or_else(denied)?;
+    if !store.remove_setting(&key).await? {
+        return Err(denied());
+    }
+    let id = uuid::Uuid::parse_str(&user_id).map_err(|_| denied())?;
+    let user = store
+        .user(UserId(id))
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(denied)?;
+    start_session(&state, jar, user).await
+}
+
+/// Ends the browser session (clears the cookies). Bearer sessions simply expire.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "logged out")))]
+pub async fn logout(jar: CookieJar) -> impl IntoResponse {
+    let jar = jar
+        .remove(Cookie::build(SESSION_COOKIE).path("/"))
+        .remove(Cookie::build(CSRF_COOKIE).path("/"));
+    (jar, StatusCode::NO_CONTENT)
+}
+
+/// The caller and their workspaces.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn get_me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
+    let workspaces = if principal.user.role == flowo_core::account::Role::Admin {
+        state.store().list_workspaces().await?
+    } else {
+        state.store().user_workspaces(principal.user.id).await?
+    };
+    let credential = match principal.credential {
+        auth::Credential::Session => "session",
+        auth::Credential::Bearer => "bearer",
+        auth::Credential::Token { .. } => "token",
+    };
+    Ok(Json(Me {
+        user: principal.user,
+        workspaces,
+        credential: credential.to_owned(),
+    }))
+}

@@ -1,0 +1,69 @@
+//! `/healthz` (the process answers), `/readyz` (the store answers), `/metrics` (Prometheus).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use flowo_core::RunStatus;
+use flowo_core::store::RunQuery;
+
+use crate::metrics::StatusLabels;
+use crate::state::AppState;
+
+/// Health routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(get_healthz))
+        .route("/readyz", get(get_readyz))
+        .route("/metrics", get(get_metrics))
+}
+
+/// Liveness: always 200 while the process serves.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive")))]
+pub async fn get_healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: 200 when the store answers, 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "ready"), (status = 503, description = "store unavailable")))]
+pub async fn get_readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store().head().await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+    }
+}
+
+/// Prometheus metrics in the text format.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "metrics")))]
+pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    for status in RunStatus::ALL {
+        let query = RunQuery {
+            status: vec![*status],
+            limit: 1,
+            with_total: true,
+            ..RunQuery::default()
+        };
+        if let Ok(page) = state.store().list_runs(&query).await {
+            let n = page.total.unwrap_or(0);
+            state
+                .metrics()
+                .runs
+                .get_or_create(&StatusLabels {
+                    status: status.as_str().to_owned(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics().render(),
+    )
+}

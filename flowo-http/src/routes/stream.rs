@@ -1,0 +1,211 @@
+//! The live stream: Server-Sent Events of committed events, each with its position as `id`, so
+//! that `Last-Event-ID` resumes exactly after it (replayed from the store, then live). Each
+//! message carries the changed run's summary (and job's, for job events) so that clients can
+//! update without refetching. Browsers authenticate by cookie (EventSource sends no headers).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Mutex;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use flowo_core::store::{StoredEvent, StreamFilter};
+use flowo_core::{Job, JobId, Run, RunId, StreamPos};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
+use crate::state::AppState;
+
+/// What to follow.
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[serde(default)]
+pub struct StreamParams {
+    /// One run.
+    pub run: Option<RunId>,
+    /// One workspace (by name); default every workspace the caller may read.
+    pub workspace: Option<String>,
+    /// Resume after this position (the `Last-Event-ID` header takes precedence).
+    pub last_event_id: Option<StreamPos>,
+}
+
+/// One SSE message's data.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LiveEvent {
+    /// The event, with its stream position.
+    pub event: StoredEvent,
+    /// The run's summary after the event.
+    pub run: Option<Run>,
+    /// The job's state after the event (job events only).
+    pub job: Option<Job>,
+}
+
+/// Summaries fetched once and shared by every client, tagged with the stream position they
+/// are at least as new as.
+#[derive(Default)]
+pub(crate) struct SummaryCache {
+    runs: Mutex<HashMap<RunId, (StreamPos, Run)>>,
+    jobs: Mutex<HashMap<(RunId, JobId), (StreamPos, Job)>>,
+}
+
+const CACHE_LIMIT: usize = 10_000;
+
+fn cached<K: std::hash::Hash + Eq + Copy, V: Clone>(
+    map: &Mutex<HashMap<K, (StreamPos, V)>>,
+    key: K,
+    pos: StreamPos,
+) -> Option<V> {
+    let map = map.lock().ok()?;
+    map.get(&key)
+        .filter(|(at, _)| *at >= pos)
+        .map(|(_, v)| v.clone())
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(
+    map: &Mutex<HashMap<K, (StreamPos, V)>>,
+    key: K,
+    at: StreamPos,
+    v: V,
+) {
+    if let Ok(mut map) = map.lock() {
+        if map.len() >= CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert(key, (at, v));
+    }
+}
+
+fn job_of(event: &StoredEvent) -> Option<JobId> {
+    let data = &event.envelope.data;
+    match event.envelope.kind.as_str() {
+        "job_info" | "job_error" => data.get("jobid")?.as_u64(),
+        "job_finished" | "job_logs" => data.get("job_id")?.as_u64(),
+        _ => None,
+    }
+}
+
+async fn enrich(state: &AppState, event: StoredEvent) -> LiveEvent {
+    let store = state.store();
+    let cache = state.summaries();
+    let run_id = event.envelope.run_id;
+    let pos = event.pos;
+    // The head is read first: a summary read after it includes at least every event up to it.
+    let mut head = None;
+    let run = match cached(&cache.runs, run_id, pos) {
+        Some(run) => Some(run),
+        None => {
+            let at = store.head().await.unwrap_or(pos).max(pos);
+            head = Some(at);
+            match store.get_run(run_id).await {
+                Ok(Some(view)) => {
+                    remember(&cache.runs, run_id, at, view.run.clone());
+                    Some(view.run)
+                }
+                _ => None,
+            }
+        }
+    };
+    let job = match job_of(&event) {
+        Some(job_id) => match cached(&cache.jobs, (run_id, job_id), pos) {
+            Some(job) => Some(job),
+            None => {
+                let at = match head {
+                    Some(h) => h,
+                    None => store.head().await.unwrap_or(pos).max(pos),
+                };
+                match store.get_job(run_id, job_id).await {
+                    Ok(Some(job)) => {
+                        remember(&cache.jobs, (run_id, job_id), at, job.clone());
+                        Some(job)
+                    }
+                    _ => None,
+                }
+            }
+        },
+        None => None,
+    };
+    LiveEvent { event, run, job }
+}
+
+/// Decrements the client gauge when the stream is dropped.
+struct ClientGuard(AppState);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.metrics().sse_clients.dec();
+    }
+}
+
+/// Follows committed events live (Server-Sent Events; `id` is the stream position).
+#[utoipa::path(get, path = "/api/v1/stream", tag = "stream", params(StreamParams,
+    ("Last-Event-ID" = Option<i64>, Header, description = "resume after this position")),
+    responses((status = 200, description = "text/event-stream of LiveEvent", body = LiveEvent),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_stream(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Query(params): Query<StreamParams>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let mut filter = StreamFilter {
+        workspaces: principal.readable_workspaces(),
+        run: None,
+    };
+    if let Some(run) = params.run {
+        let view = super::runs::readable_run(&state, &principal, run).await?;
+        filter = StreamFilter {
+            workspaces: Some(vec![view.run.workspace_id]),
+            run: Some(run),
+        };
+    } else if let Some(name) = &params.workspace {
+        let ws = state
+            .store()
+            .workspace_by_name(name)
+            .await?
+            .filter(|w| principal.can_read(w.id))
+            .ok_or_else(|| ApiError::not_found(format!("workspace {name:?} not found")))?;
+        filter.workspaces = Some(vec![ws.id]);
+    }
+    let header_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim()
+                .parse::<StreamPos>()
+                .map_err(|_| ApiError::bad_request("Last-Event-ID must be a stream position"))
+        })
+        .transpose()?;
+    let after = header_id.or(params.last_event_id);
+    let keep_alive = state.config().keep_alive;
+    let events = state.store().subscribe(filter, after).await?;
+    state.metrics().sse_clients.inc();
+    let guard = ClientGuard(state.clone());
+    let stream = events
+        .then(move |item| {
+            let state = state.clone();
+            async move {
+                match item {
+                    Ok(event) => {
+                        let id = event.pos.to_string();
+                        let live = enrich(&state, event).await;
+                        let data = serde_json::to_string(&live).unwrap_or_else(|_| "{}".into());
+                        Some(Ok(SseEvent::default().id(id).data(data)))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream read failed; closing the stream");
+                        None
+                    }
+                }
+            }
+        })
+        .take_while(|item| std::future::ready(item.is_some()))
+        .filter_map(std::future::ready)
+        .map(move |item| {
+            let _ = &guard;
+            item
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive)))
+}

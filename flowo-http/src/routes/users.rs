@@ -1,0 +1,122 @@
+//! Users (admins only). Registration is closed: admins create users.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use flowo_core::account::{Role, User, UserId};
+use flowo_core::store::UserUpdate;
+use serde::Deserialize;
+
+use crate::auth::{self, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{self, Path};
+use crate::state::AppState;
+
+/// A new user.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateUser {
+    /// E-mail (the login name).
+    pub email: String,
+    /// Role (default `member`).
+    pub role: Option<Role>,
+    /// Password (at least 8 characters); without one the user cannot log in with a password.
+    pub password: Option<String>,
+}
+
+/// Changes to a user.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct UpdateUser {
+    /// New role.
+    pub role: Option<Role>,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
+    /// New password.
+    pub password: Option<String>,
+}
+
+/// Minimum password length.
+pub const MIN_PASSWORD: usize = 8;
+
+fn check_password(password: &str) -> ApiResult<()> {
+    if password.chars().count() < MIN_PASSWORD || password.len() > 1024 {
+        return Err(ApiError::bad_request(format!(
+            "a password needs {MIN_PASSWORD} to 1024 characters"
+        )));
+    }
+    Ok(())
+}
+
+/// All users.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = Vec<User>), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<User>>> {
+    principal.require_admin()?;
+    Ok(Json(state.store().list_users().await?))
+}
+
+/// Creates a user.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = User), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    extract::Json(req): extract::Json<CreateUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    principal.require_admin()?;
+    let hash = match &req.password {
+        Some(p) => {
+            check_password(p)?;
+            Some(auth::hash_password(p)?)
+        }
+        None => None,
+    };
+    let user = state
+        .store()
+        .create_user(
+            &req.email,
+            req.role.unwrap_or(Role::Member),
+            hash.as_deref(),
+        )
+        .await?;
+    tracing::info!(admin = %principal.user.email, user = %user.email, role = %user.role, "user created");
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Changes a user's role, status or password.
+#[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UpdateUser,
+    params(("user_id" = String, Path, description = "user id")),
+    responses((status = 200, body = User), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(user_id): Path<uuid::Uuid>,
+    extract::Json(req): extract::Json<UpdateUser>,
+) -> ApiResult<Json<User>> {
+    principal.require_admin()?;
+    let password_hash = match &req.password {
+        Some(p) => {
+            check_password(p)?;
+            Some(Some(auth::hash_password(p)?))
+        }
+        None => None,
+    };
+    let user = state
+        .store()
+        .update_user(
+            UserId(user_id),
+            UserUpdate {
+                role: req.role,
+                disabled: req.disabled,
+                password_hash,
+            },
+        )
+        .await?;
+    tracing::info!(admin = %principal.user.email, user = %user.email, role = %user.role,
+        disabled = user.disabled, password_changed = req.password.is_some(), "user changed");
+    Ok(Json(user))
+}

@@ -1,0 +1,157 @@
+//! The server's shared state and configuration.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flowo_core::Store;
+use flowo_core::store::StoreError;
+use rand::RngCore;
+
+use crate::metrics::Metrics;
+
+/// Input limits; each answers 413 or 400 with the error envelope.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body after decompression, bytes.
+    pub max_body_bytes: usize,
+    /// Most events in one ingest batch.
+    pub max_batch: usize,
+    /// Largest `data` of one event, bytes of JSON.
+    pub max_event_bytes: usize,
+    /// Most tags on a run.
+    pub max_tags: usize,
+    /// Longest name, tag or other short string, characters.
+    pub max_short_string: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_batch: 5_000,
+            max_event_bytes: 1024 * 1024,
+            max_tags: 64,
+            max_short_string: 256,
+        }
+    }
+}
+
+/// Server configuration.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Mark cookies `Secure` (set when FlowO is served over TLS, directly or behind a proxy).
+    pub secure_cookies: bool,
+    /// How long a login lasts.
+    pub session_ttl: chrono::Duration,
+    /// The JWT signing secret; `None`: generated on first start and kept in the store.
+    pub jwt_secret: Option<String>,
+    /// Input limits.
+    pub limits: Limits,
+    /// Login attempts allowed per e-mail within [`HttpConfig::login_window`].
+    pub login_attempts: u32,
+    /// The login rate-limit window.
+    pub login_window: Duration,
+    /// Interval of SSE keep-alive comments.
+    pub keep_alive: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: false,
+            session_ttl: chrono::Duration::hours(12),
+            jwt_secret: None,
+            limits: Limits::default(),
+            login_attempts: 10,
+            login_window: Duration::from_secs(300),
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: HttpConfig,
+    keys: crate::auth::JwtKeys,
+    metrics: Metrics,
+    summaries: crate::routes::stream::SummaryCache,
+    login_attempts: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+/// The settings key of the generated JWT secret.
+pub const JWT_SECRET_SETTING: &str = "jwt_secret";
+
+impl AppState {
+    /// Builds the state; the JWT secret comes from `config` or from the store (generated and
+    /// stored on first start, so that every replica on one database signs alike).
+    pub async fn new(store: Arc<dyn Store>, config: HttpConfig) -> Result<Self, StoreError> {
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                let mut bytes = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                store
+                    .init_setting(JWT_SECRET_SETTING, &hex::encode(bytes))
+                    .await?
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                keys: crate::auth::JwtKeys::new(secret.as_bytes()),
+                config,
+                metrics: Metrics::new(),
+                summaries: Default::default(),
+                login_attempts: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn keys(&self) -> &crate::auth::JwtKeys {
+        &self.inner.keys
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn summaries(&self) -> &crate::routes::stream::SummaryCache {
+        &self.inner.summaries
+    }
+
+    /// Counts a login attempt for `key`; false when the limit is reached.
+    pub(crate) fn allow_login_attempt(&self, key: &str) -> bool {
+        let config = &self.inner.config;
+        let now = Instant::now();
+        let Ok(mut map) = self.inner.login_attempts.lock() else {
+            return false;
+        };
+        if map.len() > 10_000 {
+            map.retain(|_, (_, since)| now.duration_since(*since) < config.login_window);
+        }
+        let entry = map.entry(key.to_owned()).or_insert((0, now));
+        if now.duration_since(entry.1) >= config.login_window {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+        entry.0 <= config.login_attempts
+    }
+}
