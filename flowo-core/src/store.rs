@@ -40,15 +40,16 @@ pub enum StoreError {
     /// Something named does not exist.
     #[error("not found: {0}")]
     NotFound(String),
-    /// A database URL this build does not support.
+    /// A database URL this build does not support (any password in it masked).
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
     /// Stored data that cannot be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    /// The database failed or is unreachable.
+    /// The database failed or is unreachable (the cause is in the message, not repeated as a
+    /// source, so that error chains print it once).
     #[error("database error: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Result of an append.

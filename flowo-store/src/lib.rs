@@ -73,12 +73,50 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, S
     {
         let path = path.split('?').next().unwrap_or(path);
         if path.is_empty() {
-            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            return Err(StoreError::UnsupportedUrl(mask_password(url)));
         }
         return Ok(Arc::new(SqliteStore::open(path.as_ref(), options).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(PgStore::open(url, options).await?));
     }
-    Err(StoreError::UnsupportedUrl(url.to_owned()))
+    Err(StoreError::UnsupportedUrl(mask_password(url)))
+}
+
+/// The URL with any password replaced by `***`, for messages and logs.
+pub fn mask_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].find(':') {
+            Some(colon) => format!(
+                "{}{}:***{}",
+                &url[..scheme_end],
+                &authority[..colon],
+                &rest[at..]
+            ),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_password;
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_password("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(mask_password("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(mask_password("mysql://a:b@c"), "mysql://a:***@c");
+    }
 }

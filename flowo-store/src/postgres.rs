@@ -49,6 +49,13 @@ impl PgStore {
     /// Connects, applies migrations (under sqlx's migration lock, so replicas may start
     /// together) and starts the listener.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        // One direct connection first: it fails fast with the real cause (refused, unknown
+        // database, bad password) where the pool would only say that it timed out.
+        {
+            use sqlx::Connection;
+            let conn = sqlx::PgConnection::connect(url).await.map_err(db)?;
+            let _ = conn.close().await;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(10))
