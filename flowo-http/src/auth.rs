@@ -153,6 +153,83 @@ pub fn generate_token() -> PlainToken {
     }
 }
 
+/// The e-mail of the administrator made on first start.
+pub const FIRST_ADMIN: &str = "admin@localhost";
+
+/// On a store without users: makes the first administrator (no password, member of
+/// `default`) and a one-time login token for them, redeemed by `POST /api/v1/auth/first-login`.
+/// `None` when users exist already (or another replica starting on the same database made the
+/// administrator first), so the open door exists only until someone walks through it.
+pub async fn bootstrap_first_admin(
+    store: &dyn flowo_core::Store,
+) -> Result<Option<String>, flowo_core::store::StoreError> {
+    use flowo_core::store::StoreError;
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let admin = match store.create_user(FIRST_ADMIN, Role::Admin, None).await {
+        Ok(admin) => admin,
+        Err(StoreError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let workspace = store
+        .ensure_workspace(flowo_core::model::DEFAULT_WORKSPACE)
+        .await?;
+    store.add_member(workspace.id, admin.id).await?;
+    let token = random_hex(32);
+    let key = format!(
+        "{}{}",
+        crate::routes::auth::FIRST_LOGIN_SETTING,
+        token_hash(&token)
+    );
+    store.init_setting(&key, &admin.id.to_string()).await?;
+    tracing::info!(admin = FIRST_ADMIN, "first start: administrator created");
+    Ok(Some(token))
+}
+
+/// Minimum password length.
+pub const MIN_PASSWORD: usize = 8;
+
+/// The password policy: 8 to 1024 characters.
+pub fn check_password(password: &str) -> ApiResult<()> {
+    if password.chars().count() < MIN_PASSWORD || password.len() > 1024 {
+        return Err(ApiError::bad_request(format!(
+            "a password needs {MIN_PASSWORD} to 1024 characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a change that would leave no enabled administrator (the install would lock itself
+/// out).
+pub async fn check_keeps_an_admin(
+    store: &dyn flowo_core::Store,
+    user: UserId,
+    new_role: Option<Role>,
+    disabled: Option<bool>,
+) -> ApiResult<()> {
+    let users = store.list_users().await?;
+    let Some(target) = users.iter().find(|u| u.id == user) else {
+        return Ok(());
+    };
+    let stays_admin =
+        new_role.unwrap_or(target.role) == Role::Admin && !disabled.unwrap_or(target.disabled);
+    let is_active_admin = target.role == Role::Admin && !target.disabled;
+    if !is_active_admin || stays_admin {
+        return Ok(());
+    }
+    let others = users
+        .iter()
+        .filter(|u| u.id != user && u.role == Role::Admin && !u.disabled)
+        .count();
+    if others == 0 {
+        return Err(ApiError::conflict(
+            "this is the last enabled administrator; make another one first",
+        ));
+    }
+    Ok(())
+}
+
 /// How the caller authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {

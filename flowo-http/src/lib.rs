@@ -56,13 +56,18 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 }
 
 /// Serves the application on `listener` until `shutdown` completes, then finishes open
-/// requests (SSE streams end).
+/// requests; live streams end (clients resume elsewhere with `Last-Event-ID`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state.clone());
+    let shutdown = async move {
+        shutdown.await;
+        state.begin_shutdown();
+    };
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -82,6 +82,7 @@ struct Inner {
     keys: crate::auth::JwtKeys,
     metrics: Metrics,
     summaries: crate::routes::stream::SummaryCache,
+    shutdown: tokio::sync::watch::Sender<bool>,
     login_attempts: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -109,6 +110,7 @@ impl AppState {
                 config,
                 metrics: Metrics::new(),
                 summaries: Default::default(),
+                shutdown: tokio::sync::watch::channel(false).0,
                 login_attempts: Mutex::new(HashMap::new()),
             }),
         })
@@ -131,6 +133,19 @@ impl AppState {
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Tells long-lived responses (live streams) to end: the server is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Completes once [`AppState::begin_shutdown`] was called.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.inner.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
     }
 
     pub(crate) fn summaries(&self) -> &crate::routes::stream::SummaryCache {

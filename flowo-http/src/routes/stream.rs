@@ -180,6 +180,7 @@ pub async fn get_stream(
         .transpose()?;
     let after = header_id.or(params.last_event_id);
     let keep_alive = state.config().keep_alive;
+    let stopping = state.shutting_down();
     let events = state.store().subscribe(filter, after).await?;
     state.metrics().sse_clients.inc();
     let guard = ClientGuard(state.clone());
@@ -202,6 +203,7 @@ pub async fn get_stream(
             }
         })
         .take_while(|item| std::future::ready(item.is_some()))
+        .take_until(stopping)
         .filter_map(std::future::ready)
         .map(move |item| {
             let _ = &guard;

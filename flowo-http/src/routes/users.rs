@@ -8,7 +8,7 @@ use flowo_core::store::UserUpdate;
 use serde::Deserialize;
 
 use crate::auth::{self, Principal};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{self, Path};
 use crate::state::AppState;
 
@@ -34,17 +34,7 @@ pub struct UpdateUser {
     pub password: Option<String>,
 }
 
-/// Minimum password length.
-pub const MIN_PASSWORD: usize = 8;
-
-fn check_password(password: &str) -> ApiResult<()> {
-    if password.chars().count() < MIN_PASSWORD || password.len() > 1024 {
-        return Err(ApiError::bad_request(format!(
-            "a password needs {MIN_PASSWORD} to 1024 characters"
-        )));
-    }
-    Ok(())
-}
+use crate::auth::check_password;
 
 /// All users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
@@ -98,6 +88,7 @@ pub async fn update_user(
     extract::Json(req): extract::Json<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     principal.require_admin()?;
+    auth::check_keeps_an_admin(&**state.store(), UserId(user_id), req.role, req.disabled).await?;
     let password_hash = match &req.password {
         Some(p) => {
             check_password(p)?;

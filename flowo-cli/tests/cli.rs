@@ -1,0 +1,1010 @@
+//! End-to-end tests of the `flowo` binary: every admin command on a SQLite file, tokens used
+//! against a running `flowo serve`, the one-time first-start link, SIGTERM, configuration
+//! precedence, one-line errors, and the admin commands on PostgreSQL.
+//!
+//! Each test runs the binary with a cleared environment whose HOME and XDG_CONFIG_HOME point
+//! into a temporary directory, so nothing on the machine leaks in.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+const FLOWO: &str = env!("CARGO_BIN_EXE_flowo");
+
+/// A temporary home with a config directory and a SQLite database.
+struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home");
+        std::fs::create_dir_all(dir.path().join("config/flowo")).expect("config dir");
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A SQLite database URL in the sandbox.
+    fn sqlite(&self, name: &str) -> String {
+        format!("sqlite://{}", self.path(name).display())
+    }
+
+    fn write_config(&self, text: &str) {
+        std::fs::write(self.path("config/flowo/config.toml"), text).expect("write config");
+    }
+
+    /// The binary with a clean environment (no FLOWO_* from the machine).
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(FLOWO);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `flowo ARGS` on the sandbox's database.
+    fn run(&self, db: &str, args: &[&str]) -> Output {
+        self.run_stdin(db, args, None)
+    }
+
+    fn run_stdin(&self, db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command();
+        cmd.env("FLOWO_DATABASE_URL", db)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = cmd.spawn().expect("spawn flowo");
+        if let Some(text) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin");
+            pipe.write_all(text.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("flowo runs")
+    }
+
+    /// Runs a command that must succeed; its stdout.
+    fn ok(&self, db: &str, args: &[&str]) -> String {
+        check_ok(args, self.run(db, args))
+    }
+
+    fn ok_stdin(&self, db: &str, args: &[&str], stdin: &str) -> String {
+        check_ok(args, self.run_stdin(db, args, Some(stdin)))
+    }
+
+    /// Runs a command that must fail with one `error:` line; that line.
+    fn fails(&self, db: &str, args: &[&str]) -> String {
+        check_fails(args, self.run(db, args))
+    }
+
+    fn json(&self, db: &str, args: &[&str]) -> Vec<Value> {
+        let out = self.ok(db, args);
+        match serde_json::from_str(&out) {
+            Ok(Value::Array(items)) => items,
+            other => panic!("flowo {args:?} printed no JSON array: {other:?}\n{out}"),
+        }
+    }
+}
+
+fn check_ok(args: &[&str], out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "flowo {args:?} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
+fn check_fails(args: &[&str], out: Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "flowo {args:?} should have failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "flowo {args:?}: the error should be one line:\n{stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    stderr.trim_end().to_owned()
+}
+
+/// The token `token create` printed alone on its last line.
+fn last_line(stdout: &str) -> String {
+    stdout.lines().last().unwrap_or_default().trim().to_owned()
+}
+
+fn find<'a>(items: &'a [Value], key: &str, value: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|i| i[key] == value)
+        .unwrap_or_else(|| panic!("no item with {key} = {value:?} in {items:?}"))
+}
+
+/// A free port on loopback (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A minimal HTTP/1.1 exchange: status and body.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let (status, _, body) = http_full(port, method, path, bearer, body);
+    (status, body)
+}
+
+/// Status, headers and body.
+fn http_full(
+    port: u16,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    if let Some(token) = bearer {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"));
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// A running `flowo serve`, stopped (and killed if need be) when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    lines: Receiver<String>,
+    /// The "FlowO is ready" line.
+    ready: String,
+}
+
+impl Server {
+    fn start(sandbox: &Sandbox, db: &str, port: u16) -> Self {
+        Self::start_with(sandbox, |cmd| {
+            cmd.env("FLOWO_DATABASE_URL", db).args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ]);
+        })
+    }
+
+    /// Starts the server as `configure` sets it up; the port is read from the ready line.
+    fn start_with(sandbox: &Sandbox, configure: impl FnOnce(&mut Command)) -> Self {
+        let mut cmd = sandbox.command();
+        configure(&mut cmd);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn flowo serve");
+        let (tx, lines) = channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[flowo serve] {line}");
+            }
+        });
+        let mut server = Self {
+            child,
+            port: 0,
+            lines,
+            ready: String::new(),
+        };
+        let ready = loop {
+            match server.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line.starts_with("FlowO is ready") => break line,
+                Ok(_) => continue,
+                Err(e) => panic!("flowo serve printed no ready line: {e:?}"),
+            }
+        };
+        let port = ready
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ' ']).next())
+            .and_then(|hostport| hostport.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {ready:?}"));
+        server.port = port;
+        server.ready = ready;
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = TcpStream::connect(("127.0.0.1", self.port))
+                .ok()
+                .map(|_| http(self.port, "GET", "/readyz", None, None));
+            if matches!(answer, Some((200, _))) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "/readyz never answered 200");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The token of the one-time login link, if the ready line has one.
+    fn first_login_token(&self) -> Option<String> {
+        let (_, rest) = self.ready.split_once("first-login=")?;
+        Some(rest.split_whitespace().next()?.to_owned())
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "flowo serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Further stdout lines, if any arrive within a short time.
+    fn more_output(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => out.push(line),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return out,
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn every_admin_command_works_on_a_sqlite_file() {
+    let s = Sandbox::new();
+    let db = s.sqlite("data/flowo.db");
+
+    let out = s.ok(&db, &["db", "migrate"]);
+    assert!(out.contains(&db), "{out}");
+    assert!(s.path("data/flowo.db").exists());
+
+    // Users.
+    let out = s.ok_stdin(
+        &db,
+        &["user", "create", "Alice@Example.org", "--password-stdin"],
+        "correct horse\n",
+    );
+    assert!(
+        out.contains("created user alice@example.org (member"),
+        "{out}"
+    );
+    let out = s.ok(
+        &db,
+        &["user", "create", "bob@example.org", "--role", "viewer"],
+    );
+    assert!(out.contains("no password set"), "{out}");
+    s.ok(
+        &db,
+        &["user", "create", "root@example.org", "--role", "admin"],
+    );
+    let err = s.fails(&db, &["user", "create", "bob@example.org"]);
+    assert!(err.contains("already exists"), "{err}");
+    let err = s.fails(&db, &["user", "create", "not-an-email"]);
+    assert!(err.contains("not an e-mail"), "{err}");
+    let err = check_fails(
+        &["user", "create"],
+        s.run_stdin(
+            &db,
+            &["user", "create", "carol@example.org", "--password-stdin"],
+            Some("short\n"),
+        ),
+    );
+    assert!(err.contains("8 to 1024"), "{err}");
+
+    let users = s.json(&db, &["user", "list", "--json"]);
+    assert_eq!(users.len(), 3, "{users:?}");
+    let alice = find(&users, "email", "alice@example.org");
+    assert_eq!(alice["role"], "member");
+    assert_eq!(alice["disabled"], false);
+    assert!(alice["id"].is_string() && alice["created_at"].is_string());
+    assert!(alice.get("password_hash").is_none(), "{alice}");
+    assert_eq!(find(&users, "email", "bob@example.org")["role"], "viewer");
+    let table = s.ok(&db, &["user", "list"]);
+    assert!(table.starts_with("EMAIL"), "{table}");
+    assert!(
+        table.contains("bob@example.org") && table.contains("viewer"),
+        "{table}"
+    );
+
+    s.ok(&db, &["user", "set-role", "bob@example.org", "member"]);
+    s.ok(&db, &["user", "disable", "bob@example.org"]);
+    let users = s.json(&db, &["user", "list", "--json"]);
+    let bob = find(&users, "email", "bob@example.org");
+    assert_eq!(
+        (bob["role"].as_str(), bob["disabled"].as_bool()),
+        (Some("member"), Some(true))
+    );
+    s.ok(&db, &["user", "enable", "bob@example.org"]);
+    let users = s.json(&db, &["user", "list", "--json"]);
+    assert_eq!(find(&users, "email", "bob@example.org")["disabled"], false);
+    let out = s.ok_stdin(
+        &db,
+        &[
+            "user",
+            "set-password",
+            "bob@example.org",
+            "--password-stdin",
+        ],
+        "another long one",
+    );
+    assert!(out.contains("password set for bob@example.org"), "{out}");
+    s.fails(&db, &["user", "set-password", "bob@example.org"]);
+
+    // Workspaces.
+    let out = s.ok(&db, &["workspace", "create", "team-a"]);
+    assert!(out.contains("created workspace team-a"), "{out}");
+    let err = s.fails(&db, &["workspace", "create", "team-a"]);
+    assert!(err.contains("already exists"), "{err}");
+    s.fails(&db, &["workspace", "create", "no spaces"]);
+    s.ok(
+        &db,
+        &["workspace", "add-member", "team-a", "alice@example.org"],
+    );
+    s.ok(
+        &db,
+        &["workspace", "add-member", "team-a", "bob@example.org"],
+    );
+    s.ok(
+        &db,
+        &["workspace", "remove-member", "team-a", "bob@example.org"],
+    );
+    let err = s.fails(
+        &db,
+        &["workspace", "remove-member", "team-a", "bob@example.org"],
+    );
+    assert!(err.contains("not a member"), "{err}");
+    s.fails(
+        &db,
+        &["workspace", "add-member", "nowhere", "alice@example.org"],
+    );
+    let workspaces = s.json(&db, &["workspace", "list", "--json"]);
+    let names: Vec<&str> = workspaces
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    assert_eq!(names, ["default", "team-a"]);
+    let table = s.ok(&db, &["workspace", "list"]);
+    let team = table
+        .lines()
+        .find(|l| l.starts_with("team-a"))
+        .expect("team-a row");
+    assert_eq!(team.split_whitespace().nth(1), Some("1"), "{table}");
+
+    // Tokens.
+    let out = s.ok(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice@example.org",
+            "--name",
+            "ci",
+            "--workspace",
+            "team-a",
+            "--expires-in",
+            "30",
+        ],
+    );
+    let token = last_line(&out);
+    assert!(token.starts_with("flowo_") && token.len() == 46, "{out}");
+    assert!(
+        out.lines().count() > 1,
+        "information comes before the token: {out}"
+    );
+    let err = s.fails(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "bob@example.org",
+            "--name",
+            "x",
+            "--workspace",
+            "team-a",
+        ],
+    );
+    assert!(err.contains("not a member"), "{err}");
+    let err = s.fails(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice@example.org",
+            "--name",
+            "x",
+            "--scope",
+            "admin",
+        ],
+    );
+    assert!(err.contains("only administrators"), "{err}");
+    let root_token = last_line(&s.ok(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "root@example.org",
+            "--name",
+            "ops",
+            "--scope",
+            "admin",
+        ],
+    ));
+    assert!(root_token.starts_with("flowo_"));
+
+    let tokens = s.json(&db, &["token", "list", "--json"]);
+    assert_eq!(tokens.len(), 2, "{tokens:?}");
+    let ci = find(&tokens, "name", "ci");
+    assert_eq!(ci["scope"], "ingest");
+    assert!(token.starts_with(ci["prefix"].as_str().expect("prefix")));
+    assert!(ci["expires_at"].is_string() && ci["revoked_at"].is_null());
+    assert!(
+        !tokens.iter().any(|t| t.to_string().contains(&token)),
+        "the token text is never listed"
+    );
+    let alice_id = alice["id"].as_str().expect("id");
+    assert_eq!(ci["user_id"], alice_id);
+    let mine = s.json(
+        &db,
+        &["token", "list", "--user", "alice@example.org", "--json"],
+    );
+    assert_eq!(mine.len(), 1);
+    let table = s.ok(&db, &["token", "list"]);
+    assert!(
+        table.contains("team-a") && table.contains("active"),
+        "{table}"
+    );
+
+    let prefix = ci["prefix"].as_str().expect("prefix");
+    let out = s.ok(&db, &["token", "revoke", prefix]);
+    assert!(out.contains("revoked token"), "{out}");
+    let out = s.ok(&db, &["token", "revoke", ci["id"].as_str().expect("id")]);
+    assert!(out.contains("already revoked"), "{out}");
+    let tokens = s.json(&db, &["token", "list", "--json"]);
+    assert!(find(&tokens, "name", "ci")["revoked_at"].is_string());
+    // The start of an id names a token too; the token text itself as well.
+    let ops = find(&tokens, "name", "ops")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    s.ok(&db, &["token", "revoke", &ops[..8]]);
+    s.fails(&db, &["token", "revoke", "flowo_000000"]);
+    s.fails(&db, &["token", "revoke", "ab"]);
+}
+
+#[test]
+fn a_created_token_works_against_a_running_server() {
+    let s = Sandbox::new();
+    let db = s.sqlite("flowo.db");
+    s.ok(&db, &["user", "create", "alice@example.org"]);
+    s.ok(&db, &["workspace", "create", "lab"]);
+    s.ok(
+        &db,
+        &["workspace", "add-member", "lab", "alice@example.org"],
+    );
+    let out = s.ok(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice@example.org",
+            "--name",
+            "laptop",
+            "--scope",
+            "read",
+        ],
+    );
+    let token = last_line(&out);
+
+    let port = free_port();
+    let server = Server::start(&s, &db, port);
+    assert_eq!(server.port, port);
+    assert!(
+        server.first_login_token().is_none(),
+        "users exist: no first-login link: {}",
+        server.ready
+    );
+
+    let (status, body) = http(port, "GET", "/api/v1/auth/me", Some(&token), None);
+    assert_eq!(status, 200, "{body}");
+    let me: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(me["user"]["email"], "alice@example.org");
+    assert_eq!(me["credential"], "token");
+    assert_eq!(me["workspaces"][0]["name"], "lab");
+
+    // Admin commands act on the database the server uses, while it runs.
+    s.ok(&db, &["token", "revoke", &token]);
+    let (status, _) = http(port, "GET", "/api/v1/auth/me", Some(&token), None);
+    assert_eq!(status, 401);
+    let (status, _) = http(port, "GET", "/api/v1/auth/me", None, None);
+    assert_eq!(status, 401);
+
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn first_start_prints_a_one_time_login_link_and_sigterm_stops_with_0() {
+    let s = Sandbox::new();
+    let db = s.sqlite("flowo.db");
+    let server = Server::start(&s, &db, free_port());
+    assert!(
+        server.ready.starts_with(&format!(
+            "FlowO is ready: open http://127.0.0.1:{}/login?first-login=",
+            server.port
+        )) && server.ready.ends_with(" to log in (this link works once)"),
+        "{}",
+        server.ready
+    );
+    let token = server.first_login_token().expect("a first-login token");
+    assert_eq!(token.len(), 64, "32 random bytes, hex: {token}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+
+    let body = format!(r#"{{"token":"{token}"}}"#);
+    let (status, head, answer) = http_full(
+        server.port,
+        "POST",
+        "/api/v1/auth/first-login",
+        None,
+        Some(&body),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let session: Value = serde_json::from_str(&answer).expect("JSON");
+    assert_eq!(session["user"]["email"], "admin@localhost");
+    assert_eq!(session["user"]["role"], "admin");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("set-cookie: flowo_session=")
+    );
+    let (status, _) = http(
+        server.port,
+        "POST",
+        "/api/v1/auth/first-login",
+        None,
+        Some(&body),
+    );
+    assert_eq!(status, 401, "the link works once");
+
+    // The session is a working admin bearer; the administrator is a member of `default`.
+    let jwt = session["token"].as_str().expect("session token");
+    let (status, me) = http(server.port, "GET", "/api/v1/auth/me", Some(jwt), None);
+    assert_eq!(status, 200, "{me}");
+    let users = s.json(&db, &["user", "list", "--json"]);
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["email"], "admin@localhost");
+    let table = s.ok(&db, &["workspace", "list"]);
+    let default = table
+        .lines()
+        .find(|l| l.starts_with("default"))
+        .expect("default row");
+    assert_eq!(default.split_whitespace().nth(1), Some("1"), "{table}");
+
+    assert!(server.more_output().is_empty());
+    let status = server.terminate();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM ends serve with 0: {status}"
+    );
+
+    // A second start has users: no new link.
+    let again = Server::start(&s, &db, free_port());
+    assert!(again.first_login_token().is_none(), "{}", again.ready);
+    assert_eq!(again.terminate().code(), Some(0));
+}
+
+#[test]
+fn configuration_layers_file_then_environment_then_flags() {
+    let s = Sandbox::new();
+    let file_db = s.sqlite("file.db");
+    let env_db = s.sqlite("env.db");
+    let flag_db = s.sqlite("flag.db");
+    let migrate = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = s.command();
+        if let Some(url) = env {
+            cmd.env("FLOWO_DATABASE_URL", url);
+        }
+        cmd.args(["db", "migrate"]);
+        if let Some(url) = flag {
+            cmd.args(["--database-url", url]);
+        }
+        check_ok(&["db", "migrate"], cmd.output().expect("flowo runs"))
+    };
+
+    // Defaults: the embedded store in the data directory under HOME.
+    let out = migrate(None, None);
+    let default = s.path("home/.local/share/flowo/flowo.db");
+    assert!(out.contains(&default.display().to_string()), "{out}");
+
+    let (p_file, p_env, p_flag) = (free_port(), free_port(), free_port());
+    s.write_config(&format!(
+        "# FlowO\ndatabase_url = \"{file_db}\"\nbind = \"127.0.0.1:{p_file}\"\n\
+         secure_cookies = true\nlost_after = 300\n"
+    ));
+    assert!(migrate(None, None).contains(&file_db));
+    assert!(migrate(Some(&env_db), None).contains(&env_db));
+    assert!(migrate(Some(&env_db), Some(&flag_db)).contains(&flag_db));
+
+    let server = Server::start_with(&s, |cmd| {
+        cmd.arg("serve");
+    });
+    assert_eq!(server.port, p_file, "{}", server.ready);
+    // The file's database, and its secure_cookies.
+    let token = server.first_login_token().expect("fresh file.db");
+    let body = format!(r#"{{"token":"{token}"}}"#);
+    let (status, head, _) = http_full(
+        server.port,
+        "POST",
+        "/api/v1/auth/first-login",
+        None,
+        Some(&body),
+    );
+    assert_eq!(status, 200);
+    let cookie = head
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: flowo_session=")
+        })
+        .expect("session cookie");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(server.terminate().success());
+    let users = s.json(&file_db, &["user", "list", "--json"]);
+    assert_eq!(users.len(), 1, "the file's database got the administrator");
+
+    let server = Server::start_with(&s, |cmd| {
+        cmd.env("FLOWO_BIND", format!("127.0.0.1:{p_env}"))
+            .env("FLOWO_SECURE_COOKIES", "false")
+            .arg("serve");
+    });
+    assert_eq!(server.port, p_env, "{}", server.ready);
+    assert!(server.terminate().success());
+
+    let server = Server::start_with(&s, |cmd| {
+        cmd.env("FLOWO_BIND", format!("127.0.0.1:{p_env}")).args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{p_flag}"),
+        ]);
+    });
+    assert_eq!(server.port, p_flag, "{}", server.ready);
+    assert!(server.terminate().success());
+
+    // A broken config file is one clear error, naming the file and the line.
+    s.write_config("bind = \"127.0.0.1:1\"\nlost_afterr = 3\n");
+    let err = check_fails(
+        &["db", "migrate"],
+        s.command().args(["db", "migrate"]).output().expect("runs"),
+    );
+    assert!(
+        err.contains("config.toml line 2") && err.contains("lost_afterr"),
+        "{err}"
+    );
+}
+
+#[test]
+fn errors_are_one_line_and_a_non_zero_exit() {
+    let s = Sandbox::new();
+    let db = s.sqlite("flowo.db");
+
+    let err = s.fails("mysql://flowo:hunter2@db/flowo", &["user", "list"]);
+    assert!(err.contains("unsupported database URL"), "{err}");
+    assert!(!err.contains("hunter2"), "the password is masked: {err}");
+    let err = s.fails(&db, &["--database-url", "oracle://x", "db", "migrate"]);
+    assert!(err.contains("unsupported database URL"), "{err}");
+
+    let err = s.fails(&db, &["user", "set-role", "nobody@example.org", "admin"]);
+    assert_eq!(err, r#"error: user "nobody@example.org" not found"#);
+
+    // The last enabled administrator can be neither demoted nor disabled.
+    s.ok(
+        &db,
+        &["user", "create", "root@example.org", "--role", "admin"],
+    );
+    let err = s.fails(&db, &["user", "set-role", "root@example.org", "viewer"]);
+    assert!(err.contains("last enabled administrator"), "{err}");
+    let err = s.fails(&db, &["user", "disable", "root@example.org"]);
+    assert!(err.contains("last enabled administrator"), "{err}");
+    s.ok(
+        &db,
+        &["user", "create", "second@example.org", "--role", "admin"],
+    );
+    s.ok(&db, &["user", "disable", "root@example.org"]);
+    s.fails(&db, &["user", "disable", "nobody@example.org"]);
+    s.fails(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "nobody@example.org",
+            "--name",
+            "x",
+        ],
+    );
+    s.fails(&db, &["token", "list", "--user", "nobody@example.org"]);
+
+    let err = s.fails(&db, &["user", "create", "x@example.org", "--role", "boss"]);
+    assert!(
+        err.contains("boss") && err.contains("admin, member, viewer"),
+        "{err}"
+    );
+    let err = s.fails(&db, &["user", "set-role", "x@example.org", "root"]);
+    assert!(err.contains("root"), "{err}");
+    s.fails(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "x@example.org",
+            "--name",
+            "x",
+            "--scope",
+            "all",
+        ],
+    );
+    s.fails(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "x@example.org",
+            "--name",
+            "x",
+            "--expires-in",
+            "0",
+        ],
+    );
+    s.fails(&db, &["serve", "--lost-after", "0"]);
+    s.fails(&db, &["frobnicate"]);
+
+    // A taken port, and a weak JWT secret, stop serve before it starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let err = s.fails(&db, &["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    assert!(err.contains("cannot listen"), "{err}");
+    let out = s
+        .command()
+        .env("FLOWO_DATABASE_URL", &db)
+        .env("FLOWO_JWT_SECRET", "short")
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    let err = check_fails(&["serve"], out);
+    assert!(err.contains("FLOWO_JWT_SECRET"), "{err}");
+}
+
+/// PostgreSQL for one test: a fresh database on FLOWO_TEST_DATABASE_URL's server, dropped at
+/// the end. `None` (said on stderr) when the server is unreachable outside CI.
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn create() -> Option<Self> {
+        let admin = std::env::var("FLOWO_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("flowo_cli_test_{}", uuid_like());
+        let created = runtime().block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            conn.close().await
+        });
+        if let Err(e) = created {
+            if std::env::var_os("CI").is_some() {
+                panic!("PostgreSQL at {admin} is unreachable in CI: {e}");
+            }
+            eprintln!("SKIPPED: PostgreSQL at {admin} is unreachable: {e}");
+            return None;
+        }
+        let url = with_database(&admin, &name);
+        Some(Self { admin, name, url })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (&self.admin, &self.name);
+        let dropped = runtime().block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(admin).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await?;
+            conn.close().await
+        });
+        if let Err(e) = dropped {
+            eprintln!("could not drop test database {name}: {e}");
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}_{}", nanos, std::process::id())
+}
+
+/// `url` with its database replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[host_start..].find('/') {
+        Some(i) => &base[..host_start + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// Inserts a password into a URL's user info (PostgreSQL's trust auth ignores it).
+fn with_password(url: &str, password: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (info, host) = rest.split_once('@')?;
+    if info.contains(':') {
+        return None;
+    }
+    Some(format!("{scheme}://{info}:{password}@{host}"))
+}
+
+#[test]
+fn user_and_token_commands_work_on_postgres() {
+    let Some(pg) = PgDatabase::create() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let db = pg.url.as_str();
+
+    let out = s.ok(db, &["db", "migrate"]);
+    assert!(out.contains(&pg.name), "{out}");
+    if let Some(with_pw) = with_password(db, "hunter2") {
+        let out = s.ok(&with_pw, &["db", "migrate"]);
+        assert!(out.contains(":***@") && !out.contains("hunter2"), "{out}");
+    }
+
+    s.ok_stdin(
+        db,
+        &[
+            "user",
+            "create",
+            "alice@example.org",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "a long password\n",
+    );
+    s.ok(
+        db,
+        &["workspace", "add-member", "default", "alice@example.org"],
+    );
+    let out = s.ok(
+        db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice@example.org",
+            "--name",
+            "cluster",
+            "--workspace",
+            "default",
+        ],
+    );
+    let token = last_line(&out);
+    assert!(token.starts_with("flowo_"), "{out}");
+    let users = s.json(db, &["user", "list", "--json"]);
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["role"], "admin");
+    let tokens = s.json(db, &["token", "list", "--json"]);
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0]["name"], "cluster");
+    assert_eq!(tokens[0]["user_id"], users[0]["id"]);
+
+    let server = Server::start(&s, db, free_port());
+    assert!(server.first_login_token().is_none());
+    let (status, body) = http(server.port, "GET", "/api/v1/auth/me", Some(&token), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("alice@example.org"), "{body}");
+    assert!(server.terminate().success());
+}
