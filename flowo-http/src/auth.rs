@@ -281,10 +281,19 @@ impl Principal {
         self.user.role == Role::Admin || self.memberships.contains(&ws)
     }
 
-    /// Whether the caller is an admin acting with full rights.
+    /// Whether the caller is an admin acting with full rights. A token limited to a workspace
+    /// never has them, whatever its scope: it acts in that workspace only.
     pub fn is_admin(&self) -> bool {
+        let limited = matches!(
+            self.credential,
+            Credential::Token {
+                workspace: Some(_),
+                ..
+            }
+        );
         self.user.role == Role::Admin
             && matches!(self.token_scope(), None | Some(TokenScope::Admin))
+            && !limited
     }
 
     /// 403 unless [`Principal::is_admin`].

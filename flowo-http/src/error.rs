@@ -4,7 +4,9 @@
 //! Internal details (database errors) are logged once here and never sent to the client.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use flowo_core::store::StoreError;
 use serde::Serialize;
@@ -30,9 +32,9 @@ pub struct ErrorBody {
 /// The error inside the envelope.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `payload_too_large`, `unsupported_media_type`, `too_many_requests`, `unavailable`,
-    /// `internal`.
+    /// Stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `payload_too_large`, `unsupported_media_type`,
+    /// `too_many_requests`, `unavailable`, `internal`.
     pub code: String,
     /// Explanation.
     pub message: String,
@@ -145,3 +147,46 @@ impl std::error::Error for ApiError {}
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Gives the envelope to error responses made outside the handlers, which come with an empty
+/// body: unknown routes (404), wrong methods (405), an unsupported `Content-Encoding` (415).
+/// Their headers (`Allow`, `Accept-Encoding`) are kept.
+pub(crate) async fn envelope_bare_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let bare = (status.is_client_error() || status.is_server_error())
+        && !response.headers().contains_key(header::CONTENT_TYPE);
+    if !bare {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::not_found(format!("no route for {method} {path}")),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            status,
+            "unsupported_media_type",
+            "unsupported Content-Encoding; send gzip or an uncompressed body",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("request body too large"),
+        s if s.is_server_error() => ApiError::internal(format!("{method} {path}: {s}")),
+        s => ApiError::new(
+            s,
+            "bad_request",
+            s.canonical_reason().unwrap_or("bad request"),
+        ),
+    };
+    let (parts, _) = response.into_parts();
+    let mut out = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
+}

@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", routes::api(&state.config().limits))
         .merge(routes::health::router())
+        .layer(middleware::from_fn(error::envelope_bare_errors))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -168,10 +168,10 @@ pub async fn logout(jar: CookieJar) -> impl IntoResponse {
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
     responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn get_me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Me>> {
-    let workspaces = if principal.user.role == flowo_core::account::Role::Admin {
-        state.store().list_workspaces().await?
-    } else {
-        state.store().user_workspaces(principal.user.id).await?
+    let all = state.store().list_workspaces().await?;
+    let workspaces = match principal.readable_workspaces() {
+        None => all,
+        Some(ids) => all.into_iter().filter(|w| ids.contains(&w.id)).collect(),
     };
     let credential = match principal.credential {
         auth::Credential::Session => "session",

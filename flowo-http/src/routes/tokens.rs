@@ -77,10 +77,11 @@ pub async fn create_token(
         return Err(ApiError::forbidden("this credential may not manage tokens"));
     }
     let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > state.config().limits.max_short_string {
-        return Err(ApiError::bad_request(
-            "a token needs a name of 1-256 characters",
-        ));
+    let longest = state.config().limits.max_short_string;
+    if name.is_empty() || name.chars().count() > longest {
+        return Err(ApiError::bad_request(format!(
+            "a token needs a name of 1-{longest} characters"
+        )));
     }
     let owner: User = match &req.user {
         Some(email) if !email.eq_ignore_ascii_case(&principal.user.email) => {

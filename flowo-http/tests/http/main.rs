@@ -1,0 +1,21 @@
+//! The HTTP server's test suite (issue 3, "HTTP server, accounts and workspaces"), one binary:
+//!
+//! - `endpoints`: every endpoint's JSON, as insta snapshots (SQLite).
+//! - `authz`: the authorization matrix (every OpenAPI operation × every kind of caller), CSRF
+//!   on cookie sessions, bearer JWTs, login rate limiting, disabled users, what lists show to
+//!   whom, workspace-limited tokens (both backends).
+//! - `bad_input`: bad requests answer 4xx with the error envelope, never 500.
+//! - `ingest`: every capture posted over HTTP equals the in-memory fold, idempotent batches,
+//!   gzip bodies, workspace isolation (both backends).
+//! - `stream`: Server-Sent Events on a real socket: live delivery, resume with `Last-Event-ID`
+//!   across a server restart, keep-alives, cookie auth, visibility (restart on both backends).
+//! - `ops`: `/healthz`, `/readyz`, `/metrics`, the OpenAPI document.
+
+mod support;
+
+mod authz;
+mod bad_input;
+mod endpoints;
+mod ingest;
+mod ops;
+mod stream;
