@@ -904,7 +904,13 @@ mod conformance {
             "first value wins"
         );
         assert!(store.remove_setting("jwt_secret").await.expect("remove"));
-        assert!(!store.remove_setting("jwt_secret").await.expect("remove again"), "used once");
+        assert!(
+            !store
+                .remove_setting("jwt_secret")
+                .await
+                .expect("remove again"),
+            "used once"
+        );
     }
 
     pub async fn timeline_statistics_and_deletion(store: Arc<dyn Store>) {
@@ -952,9 +958,7 @@ mod conformance {
             "E, A, D, F succeeded, B failed"
         );
         assert!(
-            process
-                .failure_rate
-                .is_some_and(|r| (r - 0.2).abs() < 1e-9),
+            process.failure_rate.is_some_and(|r| (r - 0.2).abs() < 1e-9),
             "{process:?}"
         );
         assert!(process.duration_median.is_some_and(|d| d > 0.9));
