@@ -140,6 +140,15 @@ async fn pump(
                 }
             }
         }
+        if ranges.receiver_count() == 0 {
+            // Nobody follows the stream: move the head without reading events back. A
+            // subscriber that arrives later replays from the table.
+            match source.head().await {
+                Ok(h) => head = head.max(h),
+                Err(e) => tracing::warn!(error = %e, "live stream: cannot read the head"),
+            }
+            continue;
+        }
         loop {
             match source.fetch(all.clone(), head, PAGE).await {
                 Ok(events) if events.is_empty() => break,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Postgres;
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use crate::StoreOptions;
 use crate::hub::Hub;
@@ -51,15 +51,22 @@ impl PgStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         // One direct connection first: it fails fast with the real cause (refused, unknown
         // database, bad password) where the pool would only say that it timed out.
+        // JIT compilation costs more than it saves on FlowO's short queries.
+        let connect = url
+            .parse::<PgConnectOptions>()
+            .map_err(db)?
+            .options([("jit", "off")]);
         {
             use sqlx::Connection;
-            let conn = sqlx::PgConnection::connect(url).await.map_err(db)?;
+            let conn = sqlx::PgConnection::connect_with(&connect)
+                .await
+                .map_err(db)?;
             let _ = conn.close().await;
         }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(connect)
             .await
             .map_err(db)?;
         sqlx::migrate!("./migrations/postgres")
