@@ -49,6 +49,9 @@ pub struct LiveEvent {
 pub(crate) struct SummaryCache {
     runs: Mutex<HashMap<RunId, (StreamPos, Run)>>,
     jobs: Mutex<HashMap<(RunId, JobId), (StreamPos, Job)>>,
+    /// Held while a missing summary is fetched: the clients that wait for it then find it in
+    /// the cache, so a burst of clients costs one query, not one each.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 const CACHE_LIMIT: usize = 10_000;
@@ -88,42 +91,50 @@ fn job_of(event: &StoredEvent) -> Option<JobId> {
 }
 
 async fn enrich(state: &AppState, event: StoredEvent) -> LiveEvent {
-    let store = state.store();
     let cache = state.summaries();
     let run_id = event.envelope.run_id;
     let pos = event.pos;
-    // The head is read first: a summary read after it includes at least every event up to it.
-    let mut head = None;
-    let run = match cached(&cache.runs, run_id, pos) {
-        Some(run) => Some(run),
-        None => {
-            let at = store.head().await.unwrap_or(pos).max(pos);
-            head = Some(at);
-            match store.get_run(run_id).await {
-                Ok(Some(view)) => {
-                    remember(&cache.runs, run_id, at, view.run.clone());
-                    Some(view.run)
-                }
-                _ => None,
-            }
-        }
+    let job_id = job_of(&event);
+    let hit = |cache: &SummaryCache| {
+        let run = cached(&cache.runs, run_id, pos)?;
+        let job = match job_id {
+            Some(id) => Some(cached(&cache.jobs, (run_id, id), pos)?),
+            None => None,
+        };
+        Some((run, job))
     };
-    let job = match job_of(&event) {
-        Some(job_id) => match cached(&cache.jobs, (run_id, job_id), pos) {
-            Some(job) => Some(job),
-            None => {
-                let at = match head {
-                    Some(h) => h,
-                    None => store.head().await.unwrap_or(pos).max(pos),
-                };
-                match store.get_job(run_id, job_id).await {
-                    Ok(Some(job)) => {
-                        remember(&cache.jobs, (run_id, job_id), at, job.clone());
-                        Some(job)
-                    }
-                    _ => None,
-                }
+    if let Some((run, job)) = hit(cache) {
+        return LiveEvent {
+            event,
+            run: Some(run),
+            job,
+        };
+    }
+    let _turn = cache.fetching.lock().await;
+    if let Some((run, job)) = hit(cache) {
+        return LiveEvent {
+            event,
+            run: Some(run),
+            job,
+        };
+    }
+    let store = state.store();
+    // The head is read first: summaries read after it include every event up to it.
+    let at = store.head().await.unwrap_or(pos).max(pos);
+    let run = match store.get_run(run_id).await {
+        Ok(Some(view)) => {
+            remember(&cache.runs, run_id, at, view.run.clone());
+            Some(view.run)
+        }
+        _ => None,
+    };
+    let job = match job_id {
+        Some(id) => match store.get_job(run_id, id).await {
+            Ok(Some(job)) => {
+                remember(&cache.jobs, (run_id, id), at, job.clone());
+                Some(job)
             }
+            _ => None,
         },
         None => None,
     };
