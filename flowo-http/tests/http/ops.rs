@@ -56,7 +56,7 @@ async fn a_lost_database_answers_503() {
 
 fn db_name(db: &TestDb) -> String {
     match db {
-        TestDb::Postgres { name, .. } => name.clone(),
+        TestDb::Postgres(db) => db.name.clone(),
         TestDb::Sqlite { path, .. } => path.display().to_string(),
     }
 }

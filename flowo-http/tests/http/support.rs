@@ -17,7 +17,6 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use flowo_core::account::{NewApiToken, Role, TokenScope, User};
-use flowo_core::event::{Event, RunFinished};
 use flowo_core::{EventEnvelope, RunId, Store, Workspace, WorkspaceId};
 use flowo_http::{AppState, HttpConfig};
 use flowo_store::{PgStore, SqliteStore, StoreOptions};
@@ -52,14 +51,7 @@ pub enum TestDb {
         path: PathBuf,
     },
     /// A database on the test server.
-    Postgres {
-        /// The server's admin URL.
-        admin: String,
-        /// The database's name.
-        name: String,
-        /// The database's URL.
-        url: String,
-    },
+    Postgres(flowo_testkit::postgres::TestDatabase),
 }
 
 fn options() -> StoreOptions {
@@ -67,28 +59,6 @@ fn options() -> StoreOptions {
     StoreOptions {
         lost_after: None,
         ..StoreOptions::default()
-    }
-}
-
-/// The PostgreSQL server for tests.
-pub fn pg_admin_url() -> String {
-    std::env::var("FLOWO_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[host_start..].find('/') {
-        Some(i) => &base[..host_start + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
     }
 }
 
@@ -101,27 +71,9 @@ impl TestDb {
                 let path = dir.path().join("flowo.db");
                 Some(TestDb::Sqlite { _dir: dir, path })
             }
-            Backend::Postgres => {
-                use sqlx::Connection;
-                let admin = pg_admin_url();
-                let mut conn = match sqlx::PgConnection::connect(&admin).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        if std::env::var_os("CI").is_some() {
-                            panic!("PostgreSQL at {admin} is unreachable in CI: {e}");
-                        }
-                        eprintln!("SKIPPED: PostgreSQL at {admin} is unreachable: {e}");
-                        return None;
-                    }
-                };
-                let name = format!("flowo_http_test_{}", uuid::Uuid::new_v4().simple());
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
-                let url = with_database(&admin, &name);
-                Some(TestDb::Postgres { admin, name, url })
-            }
+            Backend::Postgres => flowo_testkit::postgres::TestDatabase::create("flowo_http_test")
+                .await
+                .map(TestDb::Postgres),
         }
     }
 
@@ -134,8 +86,8 @@ impl TestDb {
                     .await
                     .expect("open sqlite store"),
             ),
-            TestDb::Postgres { url, .. } => Arc::new(
-                PgStore::open(url, &options())
+            TestDb::Postgres(db) => Arc::new(
+                PgStore::open(&db.url, &options())
                     .await
                     .expect("open postgres store"),
             ),
@@ -145,33 +97,24 @@ impl TestDb {
     /// Drops the PostgreSQL database now (closing every connection to it), so that a test can
     /// see how the server answers when its database is gone. No-op for SQLite.
     pub async fn drop_now(&self) {
-        if let TestDb::Postgres { admin, name, .. } = self {
-            drop_pg_database(admin, name).await;
+        if let TestDb::Postgres(db) = self {
+            db.drop_database().await;
         }
-    }
-}
-
-async fn drop_pg_database(admin: &str, name: &str) {
-    use sqlx::Connection;
-    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres { admin, name, .. } = self {
+        if let TestDb::Postgres(db) = self {
             // Also runs when a test panics. Dropping needs async I/O, so it gets its own thread
             // and runtime rather than blocking the test's.
-            let (admin, name) = (admin.clone(), name.clone());
+            let db = db.clone();
             let _ = std::thread::spawn(move || {
                 if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                 {
-                    rt.block_on(drop_pg_database(&admin, &name));
+                    rt.block_on(db.drop_database());
                 }
             })
             .join();
@@ -205,55 +148,7 @@ macro_rules! on_both_backends {
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-/// The captures folder.
-pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/snakemake-events"
-    ))
-}
-
-/// Every capture listed in the manifest, as paths relative to the fixtures folder.
-pub fn captures() -> Vec<String> {
-    let manifest = std::fs::read_to_string(fixtures_dir().join("manifest.json"))
-        .expect("the fixtures manifest is readable");
-    let manifest: Value = serde_json::from_str(&manifest).expect("manifest is JSON");
-    let captures: Vec<String> = manifest["captures"]
-        .as_array()
-        .expect("captures list")
-        .iter()
-        .map(|c| c["capture"].as_str().expect("capture path").to_owned())
-        .collect();
-    assert!(captures.len() >= 19, "the manifest lists every capture");
-    captures
-}
-
-/// A deterministic run id per capture name.
-pub fn run_id_for(name: &str) -> RunId {
-    let mut bytes = [0u8; 16];
-    for (i, b) in name.bytes().enumerate() {
-        bytes[i % 16] = bytes[i % 16].wrapping_mul(31).wrapping_add(b);
-    }
-    RunId(uuid::Uuid::from_bytes(bytes))
-}
-
-/// A capture's events as the plugin would send them: the records, then `run_finished` unless
-/// the process was killed (SIGKILL never reaches the plugin's `close()`).
-pub fn load_capture(name: &str, run_id: RunId) -> Vec<EventEnvelope> {
-    let text = std::fs::read_to_string(fixtures_dir().join(name)).expect("capture is readable");
-    let mut events =
-        flowo_core::record::envelopes_from_capture(&text, run_id).expect("capture parses");
-    if !name.contains("killed") {
-        let last = events.last().map(|e| e.recorded_at).unwrap_or_default();
-        events.push(EventEnvelope::new(
-            run_id,
-            events.len() as u64,
-            last,
-            &Event::RunFinished(RunFinished::default()),
-        ));
-    }
-    events
-}
+pub use flowo_testkit::fixtures::{captures, load_capture, run_id_for};
 
 /// The JSON body of an ingest request.
 pub fn batch(events: &[EventEnvelope]) -> Value {
