@@ -27,8 +27,8 @@ pub fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-/// A database made for one test.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A database made for one test; dropping it (also when the test panics) drops the database.
+#[derive(Debug, PartialEq, Eq)]
 pub struct TestDatabase {
     /// The server's admin URL.
     pub admin: String,
@@ -73,6 +73,33 @@ impl TestDatabase {
             .await;
         }
     }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Dropping needs async I/O, and this may run inside a test's runtime or while it
+        // unwinds: use a thread with a runtime of its own.
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio_runtime() {
+                rt.block_on(async {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 #[cfg(test)]

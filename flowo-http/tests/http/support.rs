@@ -103,25 +103,6 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDb::Postgres(db) = self {
-            // Also runs when a test panics. Dropping needs async I/O, so it gets its own thread
-            // and runtime rather than blocking the test's.
-            let db = db.clone();
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(db.drop_database());
-                }
-            })
-            .join();
-        }
-    }
-}
-
 /// Runs `async fn name(backend: Backend)` test bodies once per backend.
 #[macro_export]
 macro_rules! on_both_backends {
