@@ -7,7 +7,7 @@ use flowo_core::event::EventEnvelope;
 use flowo_core::fold::{FoldCursor, RunDetail, RunState};
 use flowo_core::model::{ErrorScope, JobCounts, JobDetail};
 use flowo_core::store::{StoreError, StoredEvent};
-use flowo_core::{Job, JobStatus, Run, RunError, RunStatus, Timestamp, Workspace};
+use flowo_core::{Job, Run, RunError, Timestamp, Workspace};
 use uuid::Uuid;
 
 /// Timestamp to stored microseconds.
@@ -31,6 +31,15 @@ fn to_i64(v: u64) -> i64 {
 
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+/// Parses a stored status, role or scope word; a word we did not write is corrupt data.
+pub(crate) fn stored_word<T>(word: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr<Err = flowo_core::model::UnknownStatus>,
+{
+    word.parse()
+        .map_err(|e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()))
 }
 
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
@@ -90,10 +99,7 @@ impl RunRow {
             id: self.id.into(),
             workspace_id: self.workspace_id.into(),
             workflow_id: self.workflow_id,
-            status: self
-                .status
-                .parse::<RunStatus>()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            status: stored_word(&self.status)?,
             dry_run: self.dry_run,
             name: (!self.name.is_empty()).then_some(self.name),
             description: self.description,
@@ -143,89 +149,59 @@ impl RunStateRow {
     }
 }
 
-/// Values written to `runs`, in the order of [`RUN_COLUMNS`] plus search, detail, fold_cursor.
-pub(crate) struct RunValues {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
-    pub status: &'static str,
-    pub dry_run: bool,
-    pub name: String,
-    pub description: Option<String>,
-    pub tags: String,
-    pub workflow_id: Option<String>,
-    pub snakemake_version: Option<String>,
-    pub host: Option<String>,
-    pub user: Option<String>,
-    pub command_line: Option<String>,
-    pub workdir: Option<String>,
-    pub snakefile: Option<String>,
-    pub cores: Option<i64>,
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
-    pub last_event_at: i64,
-    pub done: i64,
-    pub total: i64,
-    pub jobs: [i64; 5],
-    pub error_count: i64,
-    pub event_count: i64,
-    pub last_seq: Option<i64>,
-    pub search: String,
-    pub detail: String,
-    pub fold_cursor: String,
-}
-
-impl RunValues {
+impl RunStateRow {
+    /// The row to write for a run's state (the inverse of [`RunStateRow::into_state`]).
     pub(crate) fn from_state(state: &RunState) -> Self {
         let run = &state.run;
         let started = run.started_at.map(micros).unwrap_or_default();
-        let mut search = String::new();
-        for part in [&run.name, &run.workdir, &run.description]
-            .into_iter()
-            .flatten()
-        {
-            search.push_str(&part.to_lowercase());
-            search.push('\n');
-        }
-        for tag in &run.tags {
-            search.push_str(&tag.to_lowercase());
-            search.push('\n');
-        }
         Self {
-            id: run.id.0,
-            workspace_id: run.workspace_id.0,
-            status: run.status.as_str(),
-            dry_run: run.dry_run,
-            name: run.name.clone().unwrap_or_default(),
-            description: run.description.clone(),
-            tags: to_json(&run.tags),
-            workflow_id: run.workflow_id.clone(),
-            snakemake_version: run.snakemake_version.clone(),
-            host: run.host.clone(),
-            user: run.user.clone(),
-            command_line: run.command_line.clone(),
-            workdir: run.workdir.clone(),
-            snakefile: run.snakefile.clone(),
-            cores: run.cores.map(to_i64),
-            started_at: started,
-            finished_at: run.finished_at.map(micros),
-            last_event_at: run.last_event_at.map(micros).unwrap_or(started),
-            done: to_i64(run.done),
-            total: to_i64(run.total),
-            jobs: [
-                to_i64(run.jobs.running),
-                to_i64(run.jobs.succeeded),
-                to_i64(run.jobs.failed),
-                to_i64(run.jobs.incomplete),
-                to_i64(run.jobs.planned),
-            ],
-            error_count: to_i64(run.error_count),
-            event_count: to_i64(run.event_count),
-            last_seq: run.last_seq.map(to_i64),
-            search,
+            run: RunRow {
+                id: run.id.0,
+                workspace_id: run.workspace_id.0,
+                status: run.status.as_str().to_owned(),
+                dry_run: run.dry_run,
+                name: run.name.clone().unwrap_or_default(),
+                description: run.description.clone(),
+                tags: to_json(&run.tags),
+                workflow_id: run.workflow_id.clone(),
+                snakemake_version: run.snakemake_version.clone(),
+                host: run.host.clone(),
+                user: run.user.clone(),
+                command_line: run.command_line.clone(),
+                workdir: run.workdir.clone(),
+                snakefile: run.snakefile.clone(),
+                cores: run.cores.map(to_i64),
+                started_at: started,
+                finished_at: run.finished_at.map(micros),
+                last_event_at: run.last_event_at.map(micros).unwrap_or(started),
+                done: to_i64(run.done),
+                total: to_i64(run.total),
+                jobs_running: to_i64(run.jobs.running),
+                jobs_succeeded: to_i64(run.jobs.succeeded),
+                jobs_failed: to_i64(run.jobs.failed),
+                jobs_incomplete: to_i64(run.jobs.incomplete),
+                jobs_planned: to_i64(run.jobs.planned),
+                error_count: to_i64(run.error_count),
+                event_count: to_i64(run.event_count),
+                last_seq: run.last_seq.map(to_i64),
+            },
             detail: to_json(&state.detail),
             fold_cursor: to_json(&state.cursor),
         }
     }
+}
+
+/// The lower-cased text that run search matches: name, workdir, description and tags.
+pub(crate) fn run_search_text(run: &Run) -> String {
+    let mut search = String::new();
+    let parts = [&run.name, &run.workdir, &run.description]
+        .into_iter()
+        .flatten();
+    for part in parts.chain(&run.tags) {
+        search.push_str(&part.to_lowercase());
+        search.push('\n');
+    }
+    search
 }
 
 /// Columns of `jobs` in the order of [`JobRow`].
@@ -251,10 +227,7 @@ impl JobRow {
             run_id: self.run_id.into(),
             job_id: to_u64(self.job_id),
             rule: self.rule,
-            status: self
-                .status
-                .parse::<JobStatus>()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            status: stored_word(&self.status)?,
             attempts: u32::try_from(self.attempts).unwrap_or(0),
             started_at: opt_from_micros(self.started_at)?,
             finished_at: opt_from_micros(self.finished_at)?,
@@ -387,12 +360,7 @@ impl UserRow {
             user: flowo_core::account::User {
                 id: flowo_core::account::UserId(self.id),
                 email: self.email,
-                role: self
-                    .role
-                    .parse()
-                    .map_err(|e: flowo_core::model::UnknownStatus| {
-                        StoreError::Corrupt(e.to_string())
-                    })?,
+                role: stored_word(&self.role)?,
                 disabled: self.disabled,
                 created_at: from_micros(self.created_at)?,
             },
@@ -430,12 +398,7 @@ impl TokenRow {
             id: flowo_core::account::ApiTokenId(self.id),
             user_id: flowo_core::account::UserId(self.user_id),
             name: self.name,
-            scope: self
-                .scope
-                .parse()
-                .map_err(|e: flowo_core::model::UnknownStatus| {
-                    StoreError::Corrupt(e.to_string())
-                })?,
+            scope: stored_word(&self.scope)?,
             workspace_id: self.workspace_id.map(Into::into),
             prefix: self.prefix,
             created_at: from_micros(self.created_at)?,

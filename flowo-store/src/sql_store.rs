@@ -47,7 +47,8 @@ macro_rules! impl_sql_store {
         use $crate::ingest;
         use $crate::rows::{
             ERROR_COLUMNS, EVENT_COLUMNS, ErrorRow, EventRow, JOB_COLUMNS, JobRow, RUN_COLUMNS,
-            RunRow, RunStateRow, RunValues, WorkspaceRow, convert, micros, scope_str, to_json,
+            RunRow, RunStateRow, WorkspaceRow, convert, micros, run_search_text, scope_str,
+            stored_word, to_json,
         };
         use $crate::sql::{self, Param, Sql};
         use $crate::sql_store::bind_params;
@@ -190,7 +191,8 @@ macro_rules! impl_sql_store {
         }
 
         async fn write_run(tx: &mut Tx, state: &RunState, old_tags: Option<&[String]>) -> Result<(), StoreError> {
-            let v = RunValues::from_state(state);
+            let RunStateRow { run: v, detail, fold_cursor } = RunStateRow::from_state(state);
+            let search = run_search_text(&state.run);
             sqlx::query(
                 "INSERT INTO runs (id, workspace_id, status, dry_run, name, description, tags, \
                  workflow_id, snakemake_version, host, \"user\", command_line, workdir, snakefile, \
@@ -234,17 +236,17 @@ macro_rules! impl_sql_store {
             .bind(v.last_event_at)
             .bind(v.done)
             .bind(v.total)
-            .bind(v.jobs[0])
-            .bind(v.jobs[1])
-            .bind(v.jobs[2])
-            .bind(v.jobs[3])
-            .bind(v.jobs[4])
+            .bind(v.jobs_running)
+            .bind(v.jobs_succeeded)
+            .bind(v.jobs_failed)
+            .bind(v.jobs_incomplete)
+            .bind(v.jobs_planned)
             .bind(v.error_count)
             .bind(v.event_count)
             .bind(v.last_seq)
-            .bind(v.search)
-            .bind(v.detail)
-            .bind(v.fold_cursor)
+            .bind(search)
+            .bind(detail)
+            .bind(fold_cursor)
             .execute(&mut **tx)
             .await
             .map_err(db)?;
@@ -646,9 +648,7 @@ macro_rules! impl_sql_store {
                     entry.0.planned = Some(*n);
                 }
                 for (rule, status, started, finished) in rows {
-                    let mut status: JobStatus = status
-                        .parse()
-                        .map_err(|e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()))?;
+                    let mut status: JobStatus = stored_word(&status)?;
                     if lost && status == JobStatus::Running {
                         status = JobStatus::Incomplete;
                     }
@@ -709,9 +709,7 @@ macro_rules! impl_sql_store {
                 .map_err(db)?;
                 rows.into_iter()
                     .map(|(job_id, rule, status, started, finished)| {
-                        let mut status: JobStatus = status.parse().map_err(
-                            |e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()),
-                        )?;
+                        let mut status: JobStatus = stored_word(&status)?;
                         if lost && status == JobStatus::Running {
                             status = JobStatus::Incomplete;
                         }
@@ -861,9 +859,7 @@ macro_rules! impl_sql_store {
                         .map_err(db)?;
                 let (status, last) = row.ok_or_else(|| StoreError::NotFound(format!("run {run}")))?;
                 let Some(lost_after) = self.inner.lost_after else { return Ok(false) };
-                let status: RunStatus = status
-                    .parse()
-                    .map_err(|e: flowo_core::model::UnknownStatus| StoreError::Corrupt(e.to_string()))?;
+                let status: RunStatus = stored_word(&status)?;
                 let last = $crate::rows::from_micros(last)?;
                 Ok(Run::is_lost(status, Some(last), chrono::Utc::now(), lost_after))
             }
