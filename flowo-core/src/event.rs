@@ -419,6 +419,99 @@ pub struct RunLabels {
     pub dry_run: Option<bool>,
 }
 
+/// Facts about the run that the producer knows before Snakemake says anything (so that a run
+/// that fails to parse still shows where and how it was started).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct RunContext {
+    /// Snakemake's version.
+    pub snakemake_version: Option<String>,
+    /// The command line.
+    pub command_line: Option<String>,
+    /// Host name.
+    pub host: Option<String>,
+    /// User name.
+    pub user: Option<String>,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// Python version.
+    pub python_version: Option<String>,
+    /// Platform string.
+    pub platform: Option<String>,
+    /// The producer's version (`snakemake-logger-plugin-flowo`).
+    pub plugin_version: Option<String>,
+}
+
+/// What a captured source file is to the workflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SourceRole {
+    /// The main Snakefile.
+    Snakefile,
+    /// A file pulled in with `include:`.
+    Include,
+    /// A config file.
+    Configfile,
+    /// A script run by a rule's `script:`.
+    Script,
+}
+
+/// A file's text as captured, possibly cut to a size limit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct CapturedText {
+    /// The file's path.
+    pub path: String,
+    /// The file's size in bytes when captured.
+    pub size: u64,
+    /// Whether `text` holds only part of the file (the start of a source, the end of a log).
+    pub truncated: bool,
+    /// The text (invalid UTF-8 replaced).
+    pub text: String,
+}
+
+/// `run_source`: one source file (Snakefile, include, config, script) as it was when the run
+/// started, so that the dashboard shows what ran rather than what is on disk today.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunSource {
+    /// What the file is.
+    pub role: SourceRole,
+    /// The file.
+    #[serde(flatten)]
+    pub file: CapturedText,
+}
+
+/// `job_logs`: the tails of a finished or failed job's log files, shipped so that no shared
+/// filesystem is needed to read them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobLogs {
+    /// The job.
+    pub job_id: JobId,
+    /// One entry per log file that could be read.
+    #[serde(default)]
+    pub files: Vec<CapturedText>,
+}
+
+/// `job_benchmark`: the values of a job's `benchmark:` file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobBenchmark {
+    /// The job.
+    pub job_id: JobId,
+    /// The benchmark file.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Column to value of the file's last row (`s`, `max_rss`, `cpu_time`, `io_in`, ...);
+    /// numbers where the file has numbers, `null` for `NA`.
+    #[serde(default)]
+    pub values: BTreeMap<String, Value>,
+}
+
 /// What the producer saw when the run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -481,6 +574,14 @@ pub enum Event {
     RunLabels(RunLabels),
     /// `run_finished`: producer end marker.
     RunFinished(RunFinished),
+    /// `run_context`: where and how the run was started.
+    RunContext(RunContext),
+    /// `run_source`: a source file as captured at the start.
+    RunSource(RunSource),
+    /// `job_logs`: tails of a job's log files.
+    JobLogs(JobLogs),
+    /// `job_benchmark`: a job's benchmark values.
+    JobBenchmark(JobBenchmark),
     /// `heartbeat`: the producer is alive.
     Heartbeat,
     /// A kind FlowO does not know, kept as it came.
@@ -536,6 +637,10 @@ pub const KNOWN_KINDS: &[&str] = &[
     "log",
     "run_labels",
     "run_finished",
+    "run_context",
+    "run_source",
+    "job_logs",
+    "job_benchmark",
     "heartbeat",
 ];
 
@@ -570,6 +675,10 @@ impl Event {
             "log" => Event::Log(typed(kind, data)?),
             "run_labels" => Event::RunLabels(typed(kind, data)?),
             "run_finished" => Event::RunFinished(typed(kind, data)?),
+            "run_context" => Event::RunContext(typed(kind, data)?),
+            "run_source" => Event::RunSource(typed(kind, data)?),
+            "job_logs" => Event::JobLogs(typed(kind, data)?),
+            "job_benchmark" => Event::JobBenchmark(typed(kind, data)?),
             "heartbeat" => Event::Heartbeat,
             other => Event::Unknown {
                 kind: other.to_owned(),
@@ -610,6 +719,10 @@ impl Event {
             Event::Log(_) => "log",
             Event::RunLabels(_) => "run_labels",
             Event::RunFinished(_) => "run_finished",
+            Event::RunContext(_) => "run_context",
+            Event::RunSource(_) => "run_source",
+            Event::JobLogs(_) => "job_logs",
+            Event::JobBenchmark(_) => "job_benchmark",
             Event::Heartbeat => "heartbeat",
             Event::Unknown { kind, .. } | Event::Malformed { kind, .. } => kind,
         }
@@ -640,6 +753,10 @@ impl Event {
             Event::Log(v) => to(v),
             Event::RunLabels(v) => to(v),
             Event::RunFinished(v) => to(v),
+            Event::RunContext(v) => to(v),
+            Event::RunSource(v) => to(v),
+            Event::JobLogs(v) => to(v),
+            Event::JobBenchmark(v) => to(v),
             Event::Heartbeat => Value::Object(Map::new()),
             Event::Unknown { data, .. } | Event::Malformed { data, .. } => data.clone(),
         }

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::event::{
-    ErrorEvent, Event, EventEnvelope, JobErrorEvent, JobInfo, RuleGraph, RunLabels, RunOutcome,
-    WorkflowStarted,
+    ErrorEvent, Event, EventEnvelope, JobErrorEvent, JobInfo, RuleGraph, RunContext, RunLabels,
+    RunOutcome, WorkflowStarted,
 };
 use crate::ids::{JobId, RunId, Seq, WorkspaceId};
 use crate::model::{ErrorScope, Job, JobFailure, JobStatus, Run, RunError, RunStatus};
@@ -157,6 +157,9 @@ impl RunState {
             Event::JobError(e) => {
                 out.insert(e.jobid);
             }
+            Event::JobBenchmark(b) => {
+                out.insert(b.job_id);
+            }
             Event::Shellcmd(_) => out.extend(self.cursor.last_job_info),
             Event::Error(e) if e.exception.as_deref() == Some("MissingOutputException") => {
                 out.extend(e.message.as_deref().and_then(job_id_in_text));
@@ -262,6 +265,14 @@ impl RunState {
                 }
             }
             Event::RunLabels(labels) => self.labels(labels),
+            Event::RunContext(c) => self.context(c),
+            Event::JobBenchmark(b) => {
+                // Only for a job the fold knows: a benchmark never creates a job.
+                if let Some(job) = jobs.get_mut(&b.job_id) {
+                    job.detail.benchmark_values = Some(b.values.clone());
+                    out.touched.insert(b.job_id);
+                }
+            }
             Event::RunFinished(f) => {
                 self.cursor.finished = true;
                 self.detail.outcome = f.outcome.or(self.detail.outcome);
@@ -273,6 +284,8 @@ impl RunState {
             | Event::GroupInfo(_)
             | Event::GroupError(_)
             | Event::Heartbeat
+            | Event::RunSource(_)
+            | Event::JobLogs(_)
             | Event::Unknown { .. } => {}
         }
         if self.cursor.finished {
@@ -289,19 +302,44 @@ impl RunState {
         run.host = w.host.clone().or(run.host.take());
         run.user = w.user.clone().or(run.user.take());
         run.command_line = w.cmd.clone().or(run.command_line.take());
-        if !self.cursor.named_by_producer {
-            if let Some(dir) = &run.workdir {
-                let base = dir.trim_end_matches('/').rsplit('/').next().unwrap_or(dir);
-                if !base.is_empty() {
-                    run.name = Some(base.to_owned());
-                }
-            }
-        }
+        self.name_from_workdir();
         let detail = &mut self.detail;
         detail.configfiles = w.configfiles.clone();
         detail.platform = w.platform.clone().or(detail.platform.take());
         detail.python_version = w.python_version.clone().or(detail.python_version.take());
         detail.basedir = w.basedir.clone().or(detail.basedir.take());
+    }
+
+    /// The producer's context fills what `workflow_started` has not (or never will, when the
+    /// Snakefile fails to parse).
+    fn context(&mut self, c: &RunContext) {
+        let run = &mut self.run;
+        let fill = |slot: &mut Option<String>, value: &Option<String>| {
+            if slot.is_none() {
+                slot.clone_from(value);
+            }
+        };
+        fill(&mut run.snakemake_version, &c.snakemake_version);
+        fill(&mut run.command_line, &c.command_line);
+        fill(&mut run.host, &c.host);
+        fill(&mut run.user, &c.user);
+        fill(&mut run.workdir, &c.workdir);
+        fill(&mut self.detail.python_version, &c.python_version);
+        fill(&mut self.detail.platform, &c.platform);
+        self.name_from_workdir();
+    }
+
+    /// Names an unnamed run after its working directory's last component.
+    fn name_from_workdir(&mut self) {
+        if self.cursor.named_by_producer {
+            return;
+        }
+        if let Some(dir) = &self.run.workdir {
+            let base = dir.trim_end_matches('/').rsplit('/').next().unwrap_or(dir);
+            if !base.is_empty() {
+                self.run.name = Some(base.to_owned());
+            }
+        }
     }
 
     fn labels(&mut self, labels: &RunLabels) {

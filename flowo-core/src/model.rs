@@ -330,6 +330,9 @@ pub struct JobDetail {
     pub is_checkpoint: bool,
     /// The last failure.
     pub failure: Option<JobFailure>,
+    /// Values from the `benchmark:` file (`s`, `max_rss`, `cpu_time`, ...), when the producer
+    /// shipped them.
+    pub benchmark_values: Option<BTreeMap<String, Value>>,
 }
 
 impl Job {

@@ -1034,3 +1034,102 @@ fn record_times_that_are_missing_or_absurd_are_none() {
         assert_eq!(record_time(&record), None, "{record}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The plugin's own events
+
+/// Adds a producer event (not a Snakemake record) to a script.
+fn produce(script: &mut Script, event: &Event) {
+    let seq = script.events.len() as u64;
+    script
+        .events
+        .push(EventEnvelope::new(run_id(), seq, script.at, event));
+}
+
+#[test]
+fn a_run_that_never_parsed_still_shows_where_it_was_started() {
+    use flowo_core::event::RunContext;
+    let mut s = Script::new();
+    produce(
+        &mut s,
+        &Event::RunContext(RunContext {
+            snakemake_version: Some("9.27.1".into()),
+            command_line: Some("snakemake --logger flowo".into()),
+            host: Some("node7".into()),
+            user: Some("ana".into()),
+            workdir: Some("/home/ana/rnaseq".into()),
+            ..RunContext::default()
+        }),
+    );
+    s.record(
+        Some("error"),
+        "ERROR",
+        "SyntaxError in file \"/home/ana/rnaseq/Snakefile\", line 8:\nColon expected",
+        json!({"exception": "SyntaxError"}),
+    );
+    let folded = fold(&s.closed());
+    let run = &folded.state.run;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.host.as_deref(), Some("node7"));
+    assert_eq!(run.user.as_deref(), Some("ana"));
+    assert_eq!(
+        run.command_line.as_deref(),
+        Some("snakemake --logger flowo")
+    );
+    assert_eq!(run.snakemake_version.as_deref(), Some("9.27.1"));
+    assert_eq!(run.name.as_deref(), Some("rnaseq"));
+}
+
+#[test]
+fn workflow_started_beats_the_context_and_benchmarks_reach_known_jobs_only() {
+    use flowo_core::event::{JobBenchmark, RunContext};
+    let mut s = Script::new();
+    produce(
+        &mut s,
+        &Event::RunContext(RunContext {
+            workdir: Some("/from/context".into()),
+            host: Some("context-host".into()),
+            ..RunContext::default()
+        }),
+    );
+    s.start(&[("a", 1)]).submit(&[(1, "a")]).finish(1, 1, 1);
+    let values: BTreeMap<String, Value> = [
+        ("s".to_owned(), json!(1.5)),
+        ("max_rss".to_owned(), json!(3.2)),
+    ]
+    .into_iter()
+    .collect();
+    for job_id in [1, 99] {
+        produce(
+            &mut s,
+            &Event::JobBenchmark(JobBenchmark {
+                job_id,
+                path: Some("bench/a.tsv".into()),
+                values: values.clone(),
+            }),
+        );
+    }
+    s.complete();
+    let all = s.closed();
+    let folded = fold(&all);
+    assert_eq!(
+        job(&folded, 1).detail.benchmark_values.as_ref(),
+        Some(&values)
+    );
+    assert!(
+        !folded.jobs.contains_key(&99),
+        "a benchmark never creates a job"
+    );
+    assert_eq!(folded.state.run.status, RunStatus::Succeeded);
+    // workflow_started (from the Script's start) names the real workdir.
+    assert_ne!(folded.state.run.workdir.as_deref(), Some("/from/context"));
+    // Incremental folding reaches the same jobs.
+    let mut store = IncrementalStore::new();
+    for batch in all.chunks(3) {
+        store.apply_batch(batch);
+    }
+    assert_eq!(
+        store.jobs.get(&1).map(|j| &j.detail),
+        Some(&job(&folded, 1).detail)
+    );
+}

@@ -85,7 +85,7 @@ fn job_of(event: &StoredEvent) -> Option<JobId> {
     let data = &event.envelope.data;
     match event.envelope.kind.as_str() {
         "job_info" | "job_error" => data.get("jobid")?.as_u64(),
-        "job_finished" | "job_logs" => data.get("job_id")?.as_u64(),
+        "job_finished" | "job_logs" | "job_benchmark" => data.get("job_id")?.as_u64(),
         _ => None,
     }
 }
