@@ -1,0 +1,871 @@
+//! The plugin's engine: Snakemake's records in, delivered events out, without ever making
+//! Snakemake wait.
+//!
+//! [`Sink::record`] is called on Snakemake's logging thread; it only hands the record to a
+//! bounded queue and returns. A background thread owns everything else: it numbers the events
+//! (one sequence per run, from 0), adds FlowO's own (`run_labels`, `run_context`, `run_source`,
+//! `job_logs`, `job_benchmark`, `heartbeat`, `run_finished`), batches them (at most
+//! [`SinkSettings::flush_interval`] or [`SinkSettings::batch_max`] events), delivers each batch,
+//! and on any failure appends it to the run's spool file and retries with backoff, replaying
+//! the spool in order once the target answers again. [`Sink::close`] waits a bounded time for
+//! the last delivery and leaves what is left in the spool, saying where.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flowo_core::event::{
+    Event, JobBenchmark, JobLogs, RunContext, RunFinished, RunLabels, RunOutcome, RunSource,
+};
+use flowo_core::{EventEnvelope, JobId, RunId, Timestamp};
+use serde_json::{Map, Value};
+
+use crate::config::FileConfig;
+use crate::deliver::{Destination, Timeouts, destination};
+use crate::sources;
+use crate::spool::{self, Chunk, Spool, SpoolWriter};
+use crate::target::Target;
+
+/// Exceptions Snakemake raises for one job; any other `error` means the workflow failed.
+const JOB_EXCEPTIONS: &[&str] = &[
+    "RuleException",
+    "SpawnedJobError",
+    "CalledProcessError",
+    "MissingOutputException",
+];
+/// Longest pause between retries while the target is unavailable.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Events kept in memory when there is no spool directory to write to.
+const MEMORY_BACKLOG_MAX: usize = 1_000_000;
+
+/// How the sink behaves; [`SinkSettings::new`] gives the defaults.
+#[derive(Clone, Debug)]
+pub struct SinkSettings {
+    /// Where events go.
+    pub target: Target,
+    /// The workspace new runs are recorded in.
+    pub workspace: Option<String>,
+    /// The spool directory (`None`: keep undelivered events in memory only).
+    pub spool_dir: Option<PathBuf>,
+    /// The config file's values (tokens for replaying leftover spools).
+    pub file_config: FileConfig,
+    /// Longest time an event waits before its batch is sent.
+    pub flush_interval: Duration,
+    /// Most events per batch.
+    pub batch_max: usize,
+    /// Records the queue holds before new ones are dropped (and counted).
+    pub queue_capacity: usize,
+    /// Longest time [`Sink::close`] waits for the last delivery.
+    pub close_timeout: Duration,
+    /// A heartbeat is sent after this long without any event.
+    pub heartbeat_interval: Duration,
+    /// Largest tail of each job log file shipped (0: none).
+    pub log_tail_bytes: usize,
+    /// The run's labels (sent first).
+    pub labels: RunLabels,
+    /// The run's context (sent second).
+    pub context: RunContext,
+    /// Print the start line and warnings to stderr.
+    pub verbose: bool,
+}
+
+impl SinkSettings {
+    /// Defaults for a target.
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            workspace: None,
+            spool_dir: Spool::default_dir(),
+            file_config: FileConfig::default(),
+            flush_interval: Duration::from_millis(100),
+            batch_max: 500,
+            queue_capacity: 100_000,
+            close_timeout: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(30),
+            log_tail_bytes: 16 * 1024,
+            labels: RunLabels::default(),
+            context: RunContext::default(),
+            verbose: true,
+        }
+    }
+}
+
+/// One Snakemake log record: its creation time (epoch seconds) and its attributes (`event`,
+/// `message`, `levelname` and the event's extra fields) as JSON.
+#[derive(Debug)]
+pub struct Record {
+    /// `record.created`.
+    pub created: f64,
+    /// The attributes.
+    pub attrs: Map<String, Value>,
+}
+
+enum Msg {
+    Record(Record),
+    Close(SyncSender<CloseReport>),
+}
+
+/// What happened to a run's events, reported by [`Sink::close`].
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CloseReport {
+    /// The run.
+    pub run_id: Option<RunId>,
+    /// Events numbered (Snakemake's plus FlowO's own).
+    pub events: u64,
+    /// Events the target acknowledged.
+    pub delivered: u64,
+    /// Events left in the spool (or in memory, when there is none).
+    pub pending: u64,
+    /// The spool file holding them.
+    pub spool_file: Option<PathBuf>,
+    /// Records dropped because the queue was full.
+    pub dropped: u64,
+    /// Whether the worker finished within the close timeout.
+    pub finished: bool,
+}
+
+/// The plugin's engine for one run.
+pub struct Sink {
+    run_id: RunId,
+    tx: Mutex<Option<SyncSender<Msg>>>,
+    dropped: Arc<AtomicU64>,
+    closed: AtomicBool,
+    close_timeout: Duration,
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Sink {
+    /// Starts the background thread for a new run. Never fails: problems become warnings and
+    /// the events are kept for later.
+    pub fn start(settings: SinkSettings) -> Sink {
+        let run_id = RunId::new_random();
+        let (tx, rx) = mpsc::sync_channel(settings.queue_capacity.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        if settings.verbose {
+            eprintln!(
+                "flowo: recording run {run_id} to {}",
+                settings.target.describe()
+            );
+        }
+        let close_timeout = settings.close_timeout;
+        let worker_dropped = dropped.clone();
+        let worker = std::thread::Builder::new()
+            .name("flowo-sink".into())
+            .spawn(move || Worker::new(run_id, settings, worker_dropped).run(rx))
+            .map_err(|e| eprintln!("flowo: warning: cannot start the delivery thread: {e}"))
+            .ok();
+        Sink {
+            run_id,
+            tx: Mutex::new(worker.as_ref().map(|_| tx)),
+            dropped,
+            closed: AtomicBool::new(false),
+            close_timeout,
+            worker: Mutex::new(worker),
+        }
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> RunId {
+        self.run_id
+    }
+
+    /// Queues a record; never blocks. A full queue drops the record and counts it.
+    pub fn record(&self, record: Record) {
+        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = guard.as_ref() else {
+            return;
+        };
+        match tx.try_send(Msg::Record(record)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Ends the run: sends `run_finished`, waits at most the close timeout for delivery, and
+    /// leaves the rest in the spool. Later calls return an empty report.
+    pub fn close(&self) -> CloseReport {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return CloseReport::default();
+        }
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(tx) = tx else {
+            return CloseReport::default();
+        };
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        // The queue may be full: wait for room, but not longer than the close timeout.
+        let deadline = Instant::now() + self.close_timeout;
+        let mut msg = Msg::Close(done_tx);
+        loop {
+            match tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return CloseReport::default(),
+            }
+        }
+        drop(tx);
+        // The worker itself bounds its delivery by the close timeout; the margin covers
+        // writing the spool.
+        let report = done_rx
+            .recv_timeout(self.close_timeout + Duration::from_secs(2))
+            .unwrap_or_default();
+        if report.finished {
+            if let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = handle.join();
+            }
+        }
+        report
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        // A sink dropped without close (the handler garbage-collected) still ends its run.
+        if !self.closed.load(Ordering::SeqCst) {
+            let _ = self.close();
+        }
+    }
+}
+
+/// Undelivered events, on disk when a spool directory is writable, else in memory.
+enum Backlog {
+    Disk(SpoolWriter),
+    Memory(VecDeque<EventEnvelope>),
+}
+
+impl Backlog {
+    fn pending(&self) -> u64 {
+        match self {
+            Backlog::Disk(w) => w.pending(),
+            Backlog::Memory(q) => q.len() as u64,
+        }
+    }
+}
+
+/// What the worker remembers about jobs to ship their logs and benchmarks.
+#[derive(Default)]
+struct JobFiles {
+    logs: Vec<String>,
+    benchmark: Option<String>,
+}
+
+struct Worker {
+    run_id: RunId,
+    settings: SinkSettings,
+    runtime: Option<tokio::runtime::Runtime>,
+    dest: Option<Box<dyn Destination>>,
+    spool: Option<Spool>,
+    backlog: Option<Backlog>,
+    batch: Vec<EventEnvelope>,
+    next_seq: u64,
+    delivered: u64,
+    dropped: Arc<AtomicU64>,
+    batch_started: Option<Instant>,
+    last_event: Instant,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    warned: std::collections::HashSet<String>,
+    leftovers_started: bool,
+    // What the worker saw, for run_finished and for shipping files.
+    workdir: Option<PathBuf>,
+    saw_workflow_started: bool,
+    sources_captured: bool,
+    first_error_message: Option<String>,
+    workflow_failed: bool,
+    interrupted: bool,
+    job_files: HashMap<JobId, JobFiles>,
+}
+
+impl Worker {
+    fn new(run_id: RunId, settings: SinkSettings, dropped: Arc<AtomicU64>) -> Self {
+        let mut warned = std::collections::HashSet::new();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("flowo-sink-io")
+            .enable_all()
+            .build()
+            .map_err(|e| warn_once(&mut warned, format!("cannot start the I/O runtime: {e}")))
+            .ok();
+        let dest = match destination(
+            &settings.target,
+            settings.workspace.as_deref(),
+            Timeouts::default(),
+        ) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                warn_once(&mut warned, e.to_string());
+                None
+            }
+        };
+        let spool = settings
+            .spool_dir
+            .as_deref()
+            .and_then(|dir| match Spool::open(dir) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    warn_once(
+                        &mut warned,
+                        format!(
+                            "the spool directory {} is not writable ({e}); events that cannot \
+                             be delivered are kept in memory only",
+                            dir.display()
+                        ),
+                    );
+                    None
+                }
+            });
+        let workdir = settings.context.workdir.as_deref().map(PathBuf::from);
+        Worker {
+            run_id,
+            runtime,
+            dest,
+            spool,
+            backlog: None,
+            batch: Vec::new(),
+            next_seq: 0,
+            delivered: 0,
+            dropped,
+            batch_started: None,
+            last_event: Instant::now(),
+            retry_at: None,
+            backoff: Duration::from_secs(1),
+            warned,
+            leftovers_started: false,
+            workdir,
+            saw_workflow_started: false,
+            sources_captured: false,
+            first_error_message: None,
+            workflow_failed: false,
+            interrupted: false,
+            job_files: HashMap::new(),
+            settings,
+        }
+    }
+
+    fn warn(&mut self, message: String) {
+        if self.settings.verbose {
+            warn_once(&mut self.warned, message);
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Msg>) {
+        let start = chrono::Utc::now();
+        self.push(start, &Event::RunLabels(self.settings.labels.clone()));
+        self.push(start, &Event::RunContext(self.settings.context.clone()));
+        loop {
+            let timeout = self.next_wakeup().saturating_duration_since(Instant::now());
+            match rx.recv_timeout(timeout) {
+                Ok(Msg::Record(r)) => {
+                    self.ingest(r);
+                    // Take what is already queued without waking up for each record.
+                    while self.batch.len() < self.settings.batch_max {
+                        match rx.try_recv() {
+                            Ok(Msg::Record(r)) => self.ingest(r),
+                            Ok(Msg::Close(done)) => return self.finish(Some(done)),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Ok(Msg::Close(done)) => return self.finish(Some(done)),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return self.finish(None),
+            }
+            self.tick();
+        }
+    }
+
+    /// The next moment something is due: the batch's flush, a heartbeat or a retry.
+    fn next_wakeup(&self) -> Instant {
+        let mut at = self.last_event + self.settings.heartbeat_interval;
+        if let Some(started) = self.batch_started {
+            at = at.min(started + self.settings.flush_interval);
+        }
+        if let Some(retry) = self.retry_at {
+            at = at.min(retry);
+        }
+        at
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        if now >= self.last_event + self.settings.heartbeat_interval {
+            self.push(chrono::Utc::now(), &Event::Heartbeat);
+        }
+        let due = self
+            .batch_started
+            .is_some_and(|t| now >= t + self.settings.flush_interval);
+        if due || self.batch.len() >= self.settings.batch_max {
+            self.flush(None);
+        }
+        if self.retry_at.is_some_and(|t| now >= t) {
+            self.replay(None);
+        }
+    }
+
+    /// Numbers an event and adds it to the batch.
+    fn push(&mut self, at: Timestamp, event: &Event) {
+        self.push_raw(at, event.kind().to_owned(), event.data());
+    }
+
+    fn push_raw(&mut self, at: Timestamp, kind: String, data: Value) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.batch.push(EventEnvelope {
+            run_id: self.run_id,
+            seq,
+            recorded_at: at,
+            received_at: None,
+            kind,
+            data,
+        });
+        self.batch_started.get_or_insert_with(Instant::now);
+        self.last_event = Instant::now();
+    }
+
+    /// Turns a record into its event, and adds the events FlowO derives from it.
+    fn ingest(&mut self, record: Record) {
+        let at = flowo_core::record::record_time(&serde_json::json!({ "created": record.created }))
+            .unwrap_or_else(chrono::Utc::now);
+        let value = Value::Object(record.attrs);
+        let Ok((kind, data)) = flowo_core::record::payload_from_record(&value) else {
+            return;
+        };
+        let event = Event::decode_lossless(&kind, data.clone());
+        self.push_raw(at, kind, data);
+        self.observe(at, &event);
+    }
+
+    fn observe(&mut self, at: Timestamp, event: &Event) {
+        match event {
+            Event::WorkflowStarted(w) => {
+                self.saw_workflow_started = true;
+                if let Some(cwd) = w.cwd.as_deref().or(w.rundir.as_deref()) {
+                    self.workdir = Some(PathBuf::from(cwd));
+                }
+                if let Some(snakefile) = w.snakefile.clone() {
+                    self.capture_sources(at, Path::new(&snakefile), &w.configfiles.clone());
+                }
+            }
+            Event::JobInfo(info) => {
+                if !info.log.is_empty() || info.benchmark.is_some() {
+                    self.job_files.insert(
+                        info.jobid,
+                        JobFiles {
+                            logs: info.log.clone(),
+                            benchmark: info.benchmark.clone(),
+                        },
+                    );
+                }
+            }
+            Event::JobFinished(f) => {
+                if let Some(files) = self.job_files.remove(&f.job_id) {
+                    self.ship_job_files(at, f.job_id, &files.logs, files.benchmark.as_deref());
+                }
+            }
+            Event::JobError(e) => {
+                let logs = if e.log.is_empty() {
+                    self.job_files
+                        .get(&e.jobid)
+                        .map(|f| f.logs.clone())
+                        .unwrap_or_default()
+                } else {
+                    e.log.clone()
+                };
+                self.ship_job_files(at, e.jobid, &logs, None);
+            }
+            Event::Error(e) => {
+                let job_level = e
+                    .exception
+                    .as_deref()
+                    .is_some_and(|x| JOB_EXCEPTIONS.contains(&x));
+                if !job_level {
+                    self.workflow_failed = true;
+                }
+                if self.first_error_message.is_none() {
+                    self.first_error_message = e.message.clone();
+                }
+            }
+            Event::Log(log) => {
+                let text = log.message.trim_start();
+                if text.starts_with("Terminating processes on user request")
+                    || text.starts_with("Will exit after finishing currently running jobs")
+                {
+                    self.interrupted = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn capture_sources(&mut self, at: Timestamp, snakefile: &Path, configfiles: &[String]) {
+        if self.sources_captured {
+            return;
+        }
+        self.sources_captured = true;
+        let workdir = self
+            .workdir
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
+        let snakefile = if snakefile.is_absolute() {
+            snakefile.to_owned()
+        } else {
+            workdir.join(snakefile)
+        };
+        for (role, file) in sources::capture_sources(&snakefile, configfiles, &workdir) {
+            self.push(at, &Event::RunSource(RunSource { role, file }));
+        }
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            return p.to_owned();
+        }
+        match &self.workdir {
+            Some(dir) => dir.join(p),
+            None => p.to_owned(),
+        }
+    }
+
+    fn ship_job_files(
+        &mut self,
+        at: Timestamp,
+        job_id: JobId,
+        logs: &[String],
+        benchmark: Option<&str>,
+    ) {
+        if self.settings.log_tail_bytes > 0 && !logs.is_empty() {
+            // Keep one event well under the server's per-event limit whatever the number of
+            // log files.
+            let per_file = self
+                .settings
+                .log_tail_bytes
+                .min(512 * 1024 / logs.len().max(1));
+            let files: Vec<_> = logs
+                .iter()
+                .filter_map(|l| sources::read_tail(&self.resolve(l), per_file))
+                .collect();
+            if !files.is_empty() {
+                self.push(at, &Event::JobLogs(JobLogs { job_id, files }));
+            }
+        }
+        if let Some(path) = benchmark {
+            let full = self.resolve(path);
+            let values = std::fs::read_to_string(&full)
+                .ok()
+                .and_then(|t| sources::parse_benchmark(&t));
+            if let Some(values) = values {
+                self.push(
+                    at,
+                    &Event::JobBenchmark(JobBenchmark {
+                        job_id,
+                        path: Some(path.to_owned()),
+                        values,
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Sends the batch, or adds it to the backlog when one is pending (to keep the order) or
+    /// the delivery fails. `deadline` bounds the attempt (at close).
+    fn flush(&mut self, deadline: Option<Instant>) {
+        self.batch_started = None;
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let backlog_pending = self.backlog.as_ref().is_some_and(|b| b.pending() > 0);
+        if backlog_pending || self.retry_at.is_some() {
+            self.to_backlog(&batch);
+            return;
+        }
+        match self.send(&batch, deadline) {
+            Ok(()) => {
+                self.delivered += batch.len() as u64;
+                self.start_leftovers();
+            }
+            Err(why) => {
+                self.warn(why);
+                self.to_backlog(&batch);
+                self.schedule_retry();
+            }
+        }
+    }
+
+    /// Delivers, keeping events the target refuses in a side file; `Err` when the target is
+    /// unavailable.
+    fn send(&mut self, events: &[EventEnvelope], deadline: Option<Instant>) -> Result<(), String> {
+        let (Some(rt), Some(dest)) = (self.runtime.as_ref(), self.dest.as_deref()) else {
+            return Err("no destination".into());
+        };
+        let attempt = spool::deliver_isolating(dest, events);
+        let result = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                match rt.block_on(async { tokio::time::timeout(left, attempt).await }) {
+                    Ok(r) => r,
+                    Err(_) => return Err(format!("{} did not answer in time", dest.describe())),
+                }
+            }
+            None => rt.block_on(attempt),
+        };
+        match result {
+            Ok(refused) if refused.is_empty() => Ok(()),
+            Ok(refused) => {
+                let kept = self
+                    .spool
+                    .as_ref()
+                    .map(|s| spool::keep_refused(s.dir(), self.run_id, &refused));
+                let first = refused.first().map(|r| r.1.clone()).unwrap_or_default();
+                let place = match kept {
+                    Some(Ok(path)) => format!("kept in {}", path.display()),
+                    _ => "not kept (no writable spool directory)".to_owned(),
+                };
+                self.warn(format!(
+                    "{} events refused ({first}); {place}",
+                    refused.len()
+                ));
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn schedule_retry(&mut self) {
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    fn to_backlog(&mut self, events: &[EventEnvelope]) {
+        if self.backlog.is_none() {
+            self.backlog = Some(
+                match self.spool.as_ref().map(|s| {
+                    s.writer(
+                        self.run_id,
+                        &self.settings.target,
+                        self.settings.workspace.as_deref(),
+                    )
+                }) {
+                    Some(Ok(w)) => Backlog::Disk(w),
+                    Some(Err(e)) => {
+                        self.warn(format!(
+                            "cannot write the spool ({e}); undelivered events are kept in memory"
+                        ));
+                        Backlog::Memory(VecDeque::new())
+                    }
+                    None => Backlog::Memory(VecDeque::new()),
+                },
+            );
+        }
+        let mut failed = None;
+        match self.backlog.as_mut() {
+            Some(Backlog::Disk(w)) => {
+                if let Err(e) = w.append(events) {
+                    failed = Some(format!(
+                        "cannot write the spool {} ({e}); undelivered events are kept in memory",
+                        w.path().display()
+                    ));
+                }
+            }
+            Some(Backlog::Memory(q)) => {
+                q.extend(events.iter().cloned());
+                let over = q.len().saturating_sub(MEMORY_BACKLOG_MAX);
+                if over > 0 {
+                    q.drain(..over);
+                    self.dropped.fetch_add(over as u64, Ordering::Relaxed);
+                }
+            }
+            None => {}
+        }
+        if let Some(why) = failed {
+            // The disk refused (full, read-only): keep going in memory, after what is on disk.
+            self.warn(why);
+            if let Some(Backlog::Disk(_)) = self.backlog.as_ref() {
+                // Keep the disk writer's pending events by delivering them before memory ones:
+                // simplest is to read them back now.
+                let mut memory = VecDeque::new();
+                if let Some(Backlog::Disk(w)) = self.backlog.as_ref() {
+                    let mut offset_chunk = w.peek(usize::MAX).unwrap_or_default();
+                    memory.extend(offset_chunk.events.drain(..));
+                }
+                memory.extend(events.iter().cloned());
+                self.backlog = Some(Backlog::Memory(memory));
+            }
+        }
+    }
+
+    /// Replays the backlog in order until it is empty, the target fails again, or the deadline.
+    fn replay(&mut self, deadline: Option<Instant>) {
+        self.retry_at = None;
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            let chunk = match self.backlog.as_ref() {
+                Some(Backlog::Disk(w)) if w.pending() > 0 => match w.peek(REPLAY_CHUNK) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let path = w.path().display().to_string();
+                        self.warn(format!("cannot read the spool {path}: {e}"));
+                        self.schedule_retry();
+                        return;
+                    }
+                },
+                Some(Backlog::Memory(q)) if !q.is_empty() => Chunk {
+                    events: q.iter().take(REPLAY_CHUNK).cloned().collect(),
+                    ..Chunk::default()
+                },
+                _ => break,
+            };
+            let n = chunk.events.len() as u64;
+            match self.send(&chunk.events, deadline) {
+                Ok(()) => {
+                    self.delivered += n;
+                    match self.backlog.as_mut() {
+                        Some(Backlog::Disk(w)) => {
+                            if let Err(e) = w.consume(&chunk) {
+                                let path = w.path().display().to_string();
+                                self.warn(format!("cannot update the spool {path}: {e}"));
+                            }
+                        }
+                        Some(Backlog::Memory(q)) => {
+                            q.drain(..chunk.events.len());
+                        }
+                        None => {}
+                    }
+                }
+                Err(why) => {
+                    self.warn(why);
+                    self.schedule_retry();
+                    return;
+                }
+            }
+        }
+        self.backoff = Duration::from_secs(1);
+        self.start_leftovers();
+    }
+
+    /// Once the target answers, deliver spools that earlier runs left for it, in the
+    /// background.
+    fn start_leftovers(&mut self) {
+        if self.leftovers_started {
+            return;
+        }
+        self.leftovers_started = true;
+        let (Some(rt), Some(spool)) = (self.runtime.as_ref(), self.spool.clone()) else {
+            return;
+        };
+        let config = self.settings.file_config.clone();
+        let target = self.settings.target.url().to_owned();
+        rt.spawn(async move {
+            spool::sync_matching(&spool, &config, Some(&target), &mut |_| {}).await;
+        });
+    }
+
+    fn finish(mut self, done: Option<SyncSender<CloseReport>>) {
+        let deadline = Instant::now() + self.settings.close_timeout;
+        let now = chrono::Utc::now();
+        if !self.saw_workflow_started {
+            // A Snakefile that fails to parse: show its text with the error.
+            if let Some(path) = self
+                .first_error_message
+                .as_deref()
+                .and_then(sources::snakefile_in_error)
+            {
+                self.capture_sources(now, &path, &[]);
+            }
+        }
+        let outcome = if self.interrupted {
+            RunOutcome::Interrupted
+        } else if self.workflow_failed {
+            RunOutcome::Failed
+        } else {
+            RunOutcome::Completed
+        };
+        self.push(
+            now,
+            &Event::RunFinished(RunFinished {
+                outcome: Some(outcome),
+                exit_code: None,
+            }),
+        );
+        if self.backlog.as_ref().is_some_and(|b| b.pending() > 0) || self.retry_at.is_some() {
+            // Try once more now rather than wait for the backoff.
+            self.replay(Some(deadline));
+        }
+        self.flush(Some(deadline));
+        let pending = self.backlog.as_ref().map_or(0, Backlog::pending);
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        let spool_file = match self.backlog.as_ref() {
+            Some(Backlog::Disk(w)) if pending > 0 => Some(w.path().to_owned()),
+            _ => None,
+        };
+        let target = self.settings.target.describe();
+        if self.settings.verbose && pending > 0 {
+            match &spool_file {
+                Some(path) => eprintln!(
+                    "flowo: {pending} events of run {} not delivered to {target}; kept in {}; \
+                     run `flowo sync` to deliver them",
+                    self.run_id,
+                    path.display()
+                ),
+                None => eprintln!(
+                    "flowo: warning: {pending} events of run {} not delivered to {target} and \
+                     no spool directory could hold them; they are lost",
+                    self.run_id
+                ),
+            }
+        }
+        if self.settings.verbose && dropped > 0 {
+            eprintln!(
+                "flowo: warning: {dropped} records of run {} were dropped because FlowO's queue \
+                 was full",
+                self.run_id
+            );
+        }
+        let report = CloseReport {
+            run_id: Some(self.run_id),
+            events: self.next_seq,
+            delivered: self.delivered,
+            pending,
+            spool_file,
+            dropped,
+            finished: true,
+        };
+        // Release the spool file (and its lock), removing it when it is empty.
+        if let Some(Backlog::Disk(w)) = self.backlog.take() {
+            let _ = w.finish();
+        }
+        if let Some(done) = done {
+            let _ = done.send(report);
+        }
+        // Leftover replays of other runs are not waited for: their files stay until delivered.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Events per replayed batch.
+const REPLAY_CHUNK: usize = 500;
+
+fn warn_once(warned: &mut std::collections::HashSet<String>, message: String) {
+    // Say each kind of problem once per run, not once per retry.
+    let key: String = message.chars().take(80).collect();
+    if warned.insert(key) {
+        eprintln!("flowo: warning: {}", one_line(&message));
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,381 @@
+//! The sink end to end against real targets: the embedded SQLite store, and a real FlowO HTTP
+//! server (flowo-http on a loopback port) that is down, comes up, or refuses events. Records are
+//! the real captures of `shared/fixtures/snakemake-events/`, fed as the plugin feeds them.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowo_client::config::FileConfig;
+use flowo_client::sink::{Record, Sink, SinkSettings};
+use flowo_client::spool::{self, Spool};
+use flowo_client::target::Target;
+use flowo_core::account::{NewApiToken, Role, TokenScope};
+use flowo_core::store::RunEventQuery;
+use flowo_core::{RunId, RunStatus, Store};
+use serde_json::Value;
+
+fn records(capture: &str) -> Vec<Record> {
+    let path = flowo_testkit::fixtures::fixtures_dir().join(capture);
+    let text = std::fs::read_to_string(&path).expect("capture");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let Value::Object(mut attrs) = serde_json::from_str::<Value>(l).expect("json") else {
+                panic!("a record is an object");
+            };
+            let created = attrs
+                .remove("created")
+                .and_then(|c| c.as_f64())
+                .expect("created");
+            Record { created, attrs }
+        })
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn settings(target: Target, spool: &Path) -> SinkSettings {
+    let mut s = SinkSettings::new(target);
+    s.spool_dir = Some(spool.to_owned());
+    s.flush_interval = Duration::from_millis(20);
+    s.close_timeout = Duration::from_secs(5);
+    s.verbose = true;
+    s
+}
+
+/// The seqs stored for a run, in order.
+async fn stored_seqs(store: &Arc<dyn Store>, run: RunId) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut query = RunEventQuery {
+        after_seq: None,
+        kinds: Vec::new(),
+        limit: 1000,
+    };
+    loop {
+        let page = store.run_events(run, &query).await.expect("events");
+        let n = page.len();
+        for e in page {
+            query.after_seq = Some(e.envelope.seq);
+            out.push(e.envelope.seq);
+        }
+        if n < 1000 {
+            return out;
+        }
+    }
+}
+
+struct Server {
+    store: Arc<dyn Store>,
+    token: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// A real server on `addr` over a SQLite store in `dir`, with an ingest token.
+    async fn start(dir: &Path, addr: SocketAddr, limits: flowo_http::state::Limits) -> Server {
+        let url = format!("sqlite://{}", dir.join("server.db").display());
+        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
+            .await
+            .expect("store");
+        let token = match store
+            .user_credentials("ci@example.org")
+            .await
+            .expect("user")
+        {
+            Some(_) => String::new(),
+            None => {
+                let user = store
+                    .create_user("ci@example.org", Role::Admin, None)
+                    .await
+                    .expect("user");
+                let plain = flowo_http::auth::generate_token();
+                store
+                    .create_token(NewApiToken {
+                        user_id: user.id,
+                        name: "ingest".into(),
+                        scope: TokenScope::Ingest,
+                        workspace_id: None,
+                        prefix: plain.prefix.clone(),
+                        hash: plain.hash.clone(),
+                        expires_at: None,
+                    })
+                    .await
+                    .expect("token");
+                plain.token
+            }
+        };
+        let config = flowo_http::HttpConfig {
+            limits,
+            ..flowo_http::HttpConfig::default()
+        };
+        let state = flowo_http::AppState::new(store.clone(), config)
+            .await
+            .expect("state");
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = flowo_http::serve(listener, state, async move {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Server {
+            store,
+            token,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+#[test]
+fn a_run_recorded_into_the_embedded_store_is_complete_and_folded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("flowo.db").display());
+    let sink = Sink::start(settings(
+        Target::Database { url: url.clone() },
+        &dir.path().join("spool"),
+    ));
+    let run = sink.run_id();
+    for r in records("job-failure/03-job-failure-keep-going.jsonl") {
+        sink.record(r);
+    }
+    let report = sink.close();
+    assert!(report.finished);
+    assert_eq!(report.pending, 0);
+    assert_eq!(report.delivered, report.events);
+    // Snakemake's records plus labels, context and run_finished.
+    assert_eq!(report.events, 76 + 3);
+
+    let rt = runtime();
+    rt.block_on(async {
+        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
+            .await
+            .expect("store");
+        let seqs = stored_seqs(&store, run).await;
+        assert_eq!(seqs, (0..report.events).collect::<Vec<_>>());
+        let view = store.get_run(run).await.expect("get").expect("run");
+        assert_eq!(view.run.status, RunStatus::Failed);
+        assert_eq!(view.run.jobs.failed, 1);
+        assert_eq!(view.run.jobs.succeeded, 10);
+    });
+    assert!(
+        !dir.path()
+            .join("spool")
+            .join(format!("{run}.spool.jsonl"))
+            .exists(),
+        "nothing was spooled"
+    );
+}
+
+#[test]
+fn a_server_that_comes_up_mid_run_gets_every_event_once_in_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let addr = free_addr();
+    let rt = runtime();
+    let mut target_token = None;
+    // The token must exist before the run starts: make it on the database the server will use,
+    // through a server start that is stopped right away.
+    rt.block_on(async {
+        let s = Server::start(dir.path(), free_addr(), Default::default()).await;
+        target_token = Some(s.token.clone());
+        s.stop().await;
+    });
+    let target = Target::Server {
+        url: format!("http://{addr}"),
+        token: target_token,
+    };
+    let sink = Sink::start(settings(target, &dir.path().join("spool")));
+    let run = sink.run_id();
+    let all = records("large/10-large.jsonl");
+    let total = all.len() as u64;
+    let mut all = all.into_iter();
+    for r in all.by_ref().take(600) {
+        sink.record(r);
+    }
+    // Let some batches fail and go to the spool.
+    std::thread::sleep(Duration::from_millis(300));
+    let server = rt.block_on(Server::start(dir.path(), addr, Default::default()));
+    for r in all {
+        sink.record(r);
+    }
+    let report = sink.close();
+    assert_eq!(report.events, total + 3);
+    assert_eq!(report.pending, 0, "{report:?}");
+    rt.block_on(async {
+        let seqs = stored_seqs(&server.store, run).await;
+        assert_eq!(seqs, (0..report.events).collect::<Vec<_>>());
+        let view = server.store.get_run(run).await.expect("get").expect("run");
+        assert_eq!(view.run.status, RunStatus::Succeeded);
+        assert_eq!(view.run.jobs.succeeded, 202);
+        server.stop().await;
+    });
+    assert!(
+        !dir.path()
+            .join("spool")
+            .join(format!("{run}.spool.jsonl"))
+            .exists(),
+        "the spool was replayed and removed"
+    );
+}
+
+#[test]
+fn a_server_down_for_the_whole_run_leaves_a_spool_that_sync_delivers_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let addr = free_addr();
+    let rt = runtime();
+    let token = rt.block_on(async {
+        let s = Server::start(dir.path(), free_addr(), Default::default()).await;
+        let token = s.token.clone();
+        s.stop().await;
+        token
+    });
+    let url = format!("http://{addr}");
+    let target = Target::Server {
+        url: url.clone(),
+        token: Some(token.clone()),
+    };
+    let mut s = settings(target, &dir.path().join("spool"));
+    s.close_timeout = Duration::from_millis(500);
+    let sink = Sink::start(s);
+    let run = sink.run_id();
+    for r in records("success/01-success.jsonl") {
+        sink.record(r);
+    }
+    let report = sink.close();
+    assert_eq!(report.delivered, 0);
+    assert_eq!(report.pending, report.events);
+    let spooled = report.spool_file.clone().expect("a spool file");
+    assert!(spooled.exists());
+
+    let spool = Spool::open(&dir.path().join("spool")).expect("spool");
+    let pending = spool.pending().expect("list");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].run_id, run);
+    assert_eq!(pending[0].events, report.events);
+    assert!(!pending[0].in_use, "the closed run released its spool");
+
+    let config = FileConfig {
+        url: Some(url.clone()),
+        token: Some(token),
+        ..FileConfig::default()
+    };
+    rt.block_on(async {
+        let server = Server::start(dir.path(), addr, Default::default()).await;
+        let mut seen = Vec::new();
+        let sync = spool::sync(&spool, &config, &mut |p| seen.push(p.delivered)).await;
+        assert!(sync.failed.is_empty(), "{:?}", sync.failed);
+        assert_eq!(sync.events_delivered, report.events);
+        assert_eq!(sync.runs_delivered, 1);
+        assert_eq!(seen.last().copied(), Some(report.events));
+        let again = spool::sync(&spool, &config, &mut |_| {}).await;
+        assert_eq!(again.events_delivered, 0);
+        let seqs = stored_seqs(&server.store, run).await;
+        assert_eq!(seqs, (0..report.events).collect::<Vec<_>>());
+        let view = server.store.get_run(run).await.expect("get").expect("run");
+        assert_eq!(view.run.status, RunStatus::Succeeded);
+        server.stop().await;
+    });
+    assert!(!spooled.exists());
+}
+
+#[test]
+fn an_event_the_server_refuses_is_kept_aside_and_the_rest_delivered() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let addr = free_addr();
+    let rt = runtime();
+    let limits = flowo_http::state::Limits {
+        max_event_bytes: 4096,
+        ..Default::default()
+    };
+    let server = rt.block_on(Server::start(dir.path(), addr, limits));
+    let target = Target::Server {
+        url: format!("http://{addr}"),
+        token: Some(server.token.clone()),
+    };
+    let sink = Sink::start(settings(target, &dir.path().join("spool")));
+    let run = sink.run_id();
+    let mut recs = records("success/01-success.jsonl");
+    let mut huge = serde_json::Map::new();
+    huge.insert("levelname".into(), "INFO".into());
+    huge.insert("message".into(), "x".repeat(10_000).into());
+    let created = recs[5].created;
+    recs.insert(
+        6,
+        Record {
+            created,
+            attrs: huge,
+        },
+    );
+    for r in recs {
+        sink.record(r);
+    }
+    let report = sink.close();
+    assert_eq!(report.pending, 0);
+    let refused = dir
+        .path()
+        .join("spool")
+        .join(format!("{run}.refused.jsonl"));
+    let text = std::fs::read_to_string(&refused).expect("refused events are kept");
+    assert_eq!(text.lines().count(), 1);
+    rt.block_on(async {
+        let seqs = stored_seqs(&server.store, run).await;
+        assert_eq!(seqs.len() as u64, report.events - 1);
+        let view = server.store.get_run(run).await.expect("get").expect("run");
+        assert_eq!(view.run.status, RunStatus::Succeeded);
+        server.stop().await;
+    });
+}
+
+#[test]
+fn a_quiet_run_sends_heartbeats() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("flowo.db").display());
+    let mut s = settings(
+        Target::Database { url: url.clone() },
+        &dir.path().join("spool"),
+    );
+    s.heartbeat_interval = Duration::from_millis(100);
+    let sink = Sink::start(s);
+    let run = sink.run_id();
+    std::thread::sleep(Duration::from_secs(1));
+    sink.close();
+    runtime().block_on(async {
+        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
+            .await
+            .expect("store");
+        let beats = store
+            .run_events(
+                run,
+                &RunEventQuery {
+                    after_seq: None,
+                    kinds: vec!["heartbeat".into()],
+                    limit: 1000,
+                },
+            )
+            .await
+            .expect("events");
+        assert!(!beats.is_empty(), "no heartbeat in a second of silence");
+    });
+}

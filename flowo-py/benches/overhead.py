@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""What `--logger flowo` costs a Snakemake run: a generated workflow of many trivial jobs
+(2,000 independent `touch` jobs and an `all` rule), `--cores 2`, run in interleaved pairs
+without and with the plugin (embedded store), then once with the plugin pointed at a server
+that is not there (everything spooled).
+
+Prints a table: median wall times and their ratio, the spread of the runs without the plugin
+(the noise the ratio sits in), the time from the last job's end (the newest output's mtime) to
+the process's exit, the plugin's own emit() latency (FLOWO_PLUGIN_STATS), and the peak RSS of
+the Snakemake process. Never fails on a figure; it is not run by the tests.
+
+Run it with the Python of a venv holding Snakemake and the plugin (scripts/py-env.sh):
+
+    ~/.cache/flowo/venv-snakemake-9-newest/bin/python flowo-py/benches/overhead.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+@dataclass
+class Run:
+    wall: float  # seconds, start to exit
+    tail: float  # seconds from the newest output's mtime to exit
+    max_rss_kib: int  # peak RSS of Snakemake (and its reaped children)
+    stats: dict | None  # FLOWO_PLUGIN_STATS
+    output: str
+
+
+def snakefile(jobs: int) -> str:
+    return f"""
+N = {jobs}
+
+rule all:
+    input:
+        expand("out/{{i}}.txt", i=range(N)),
+
+rule touch:
+    output:
+        "out/{{i}}.txt",
+    shell:
+        "touch {{output}}"
+"""
+
+
+def run_once(base: Path, jobs: int, extra: list[str] | None) -> Run:
+    """One Snakemake run in a fresh working directory; `extra` None means no plugin."""
+    work = Path(tempfile.mkdtemp(dir=base, prefix="run-"))
+    (work / "Snakefile").write_text(snakefile(jobs))
+    data = work / "flowo-data"
+    stats_path = work / "stats.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWO_", "SNAKEMAKE_"))}
+    env.update(
+        FLOWO_DATA_DIR=str(data),
+        FLOWO_PLUGIN_STATS=str(stats_path),
+        HOME=str(work / "home"),
+        XDG_CONFIG_HOME=str(work / "config"),
+        XDG_CACHE_HOME=str(work / "cache"),
+    )
+    args = [str(SNAKEMAKE), "--cores", "2"]
+    if extra is not None:
+        args += ["--logger", "flowo", *extra]
+    log = work / "snakemake.log"
+    with open(log, "w") as out:
+        start = time.perf_counter()
+        start_wall = time.time()
+        proc = subprocess.Popen(args, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        end_wall = start_wall + wall
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    output = log.read_text(errors="replace")
+    if proc.returncode != 0:
+        sys.exit(f"snakemake {' '.join(args[1:])} failed ({proc.returncode}):\n{output[-3000:]}")
+    newest = max(p.stat().st_mtime for p in (work / "out").iterdir())
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
+    shutil.rmtree(work, ignore_errors=True)
+    return Run(wall, end_wall - newest, usage.ru_maxrss, stats, output)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="300 jobs, 2 pairs")
+    parser.add_argument("--jobs", type=int, help="jobs besides `all` (default 2000)")
+    parser.add_argument("--pairs", type=int, help="pairs of runs (default 5)")
+    opts = parser.parse_args()
+    jobs = opts.jobs or (300 if opts.quick else 2000)
+    pairs = opts.pairs or (2 if opts.quick else 5)
+    if not SNAKEMAKE.exists():
+        sys.exit(f"no snakemake beside {sys.executable}; run with a venv from scripts/py-env.sh")
+    version = subprocess.run([str(SNAKEMAKE), "--version"], capture_output=True, text=True)
+    base = Path(tempfile.mkdtemp(prefix="flowo-overhead-"))
+    without: list[Run] = []
+    with_: list[Run] = []
+    try:
+        print(
+            f"FlowO plugin overhead: {jobs} touch jobs + all, --cores 2, {pairs} pairs, "
+            f"Snakemake {version.stdout.strip()}",
+            flush=True,
+        )
+        for i in range(pairs):
+            # Alternate which goes first, so drift (caches, thermal) hits both sides alike.
+            order = [None, []] if i % 2 == 0 else [[], None]
+            for extra in order:
+                run = run_once(base, jobs, extra)
+                (without if extra is None else with_).append(run)
+                label = "without" if extra is None else "with   "
+                print(f"  pair {i + 1} {label}: {run.wall:7.2f} s", flush=True)
+        spool = run_once(base, jobs, ["--logger-flowo-url", f"http://127.0.0.1:{closed_port()}"])
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    def col(runs: list[Run], f) -> list[float]:
+        return [f(r) for r in runs]
+
+    w0, w1 = median(col(without, lambda r: r.wall)), median(col(with_, lambda r: r.wall))
+    spread = col(without, lambda r: r.wall)
+    rows = [
+        ("wall time, median (s)", f"{w0:.2f}", f"{w1:.2f}", f"{w1 / w0:.3f}"),
+        (
+            "wall time, min-max (s)",
+            f"{min(spread):.2f}-{max(spread):.2f}",
+            f"{min(col(with_, lambda r: r.wall)):.2f}-{max(col(with_, lambda r: r.wall)):.2f}",
+            f"±{(max(spread) - min(spread)) / w0 * 50:.1f}% noise",
+        ),
+        (
+            "last job end -> exit, median (s)",
+            f"{median(col(without, lambda r: r.tail)):.2f}",
+            f"{median(col(with_, lambda r: r.tail)):.2f}",
+            "",
+        ),
+        (
+            "peak RSS of snakemake, median (MiB)",
+            f"{median(col(without, lambda r: r.max_rss_kib)) / 1024:.0f}",
+            f"{median(col(with_, lambda r: r.max_rss_kib)) / 1024:.0f}",
+            "",
+        ),
+    ]
+    stats = [r.stats for r in with_ if r.stats]
+    if stats:
+
+        def us(key: str) -> str:
+            return f"{median([s[key] for s in stats]) / 1000:.1f}"
+
+        rows += [
+            (
+                "emit() p50 / p99 / max (µs, median)",
+                "",
+                f"{us('emit_ns_p50')} / {us('emit_ns_p99')} / {us('emit_ns_max')}",
+                "",
+            ),  # fmt: skip
+            (
+                "events per run / delivered / dropped",
+                "",
+                f"{stats[-1]['events']} / {stats[-1]['delivered']} / {stats[-1]['dropped']}",
+                "",
+            ),
+        ]
+    else:
+        rows.append(("FLOWO_PLUGIN_STATS", "", "not written", ""))
+    s = spool.stats or {}
+    rows.append(
+        (
+            "server unreachable (spooling): wall (s)",
+            "",
+            f"{spool.wall:.2f}",
+            f"{spool.wall / w0:.3f}; spooled {s.get('spooled', '?')} of {s.get('events', '?')}",
+        )
+    )
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    header = ("", "without", "with flowo", "ratio / note")
+    width = [max(w, len(h)) for w, h in zip(width, header)]
+    print()
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
+                        enumerate(zip(row, width))).rstrip())  # fmt: skip
+    notes = [line for line in spool.output.splitlines() if line.startswith("flowo:")]
+    if notes:
+        print("\nplugin lines of the spooling run:")
+        for line in notes:
+            print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()

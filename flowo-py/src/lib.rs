@@ -1,0 +1,374 @@
+//! The native module `snakemake_logger_plugin_flowo._native`: a thin PyO3 layer over
+//! `flowo-client`'s sink (the plugin's engine) and the `flowo` command.
+//!
+//! `Sink.handle(record)` runs on Snakemake's logging thread with the GIL held: it reads the
+//! record's attributes into JSON and queues them, nothing more. Everything else happens on the
+//! sink's own thread, without the GIL. `main()` is the `flowo` console script of the wheel.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use flowo_client::config::FileConfig;
+use flowo_client::sink::{Record, Sink as CoreSink, SinkSettings};
+use flowo_client::spool::Spool;
+use flowo_client::target::Target;
+use flowo_core::event::{RunContext, RunLabels};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple};
+use serde_json::{Map, Value};
+
+/// `LogRecord` attributes that are not part of an event (`created` is read separately).
+const SKIPPED: &[&str] = &[
+    "name",
+    "args",
+    "levelno",
+    "pathname",
+    "filename",
+    "module",
+    "lineno",
+    "funcName",
+    "created",
+    "msecs",
+    "relativeCreated",
+    "thread",
+    "threadName",
+    "processName",
+    "process",
+    "taskName",
+    "exc_info",
+    "exc_text",
+    "stack_info",
+];
+
+/// Deepest nesting converted; deeper values become their `str()`.
+const MAX_DEPTH: u32 = 32;
+
+/// Converts a Python value to JSON: the builtins as themselves, enums as their value,
+/// Snakemake's named lists (`resources`) as objects, anything else as its `str()`.
+fn to_json(v: &Bound<'_, PyAny>, depth: u32) -> Value {
+    if v.is_none() {
+        return Value::Null;
+    }
+    if let Ok(b) = v.cast::<PyBool>() {
+        return Value::Bool(b.is_true());
+    }
+    // `str` subclasses (Snakemake's `LogEvent` is a StrEnum) are strings.
+    if let Ok(s) = v.cast::<PyString>() {
+        return Value::String(s.to_string_lossy().into_owned());
+    }
+    if let Ok(i) = v.cast::<PyInt>() {
+        if let Ok(n) = i.extract::<i64>() {
+            return Value::from(n);
+        }
+        if let Ok(n) = i.extract::<u64>() {
+            return Value::from(n);
+        }
+        return text_of(v);
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        return serde_json::Number::from_f64(f.value())
+            .map(Value::Number)
+            .unwrap_or(Value::Null);
+    }
+    if depth >= MAX_DEPTH {
+        return text_of(v);
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        return Value::Object(dict_to_json(d, depth));
+    }
+    if let Ok(l) = v.cast::<PyList>() {
+        // Snakemake's Namedlist (`resources`, `input`, ...) is a list subclass; its names are
+        // only kept by `items()`.
+        if !l.is_exact_instance_of::<PyList>() && v.hasattr("_names").unwrap_or(false) {
+            if let Ok(items) = v.call_method0("items") {
+                let mut map = Map::new();
+                if let Ok(iter) = items.try_iter() {
+                    for pair in iter.flatten() {
+                        if let Ok((k, val)) = pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()
+                        {
+                            map.insert(key_of(&k), to_json(&val, depth + 1));
+                        }
+                    }
+                }
+                if !map.is_empty() || l.is_empty() {
+                    return Value::Object(map);
+                }
+            }
+        }
+        return Value::Array(l.iter().map(|x| to_json(&x, depth + 1)).collect());
+    }
+    if let Ok(t) = v.cast::<PyTuple>() {
+        return Value::Array(t.iter().map(|x| to_json(&x, depth + 1)).collect());
+    }
+    if let Ok(s) = v.cast::<PySet>() {
+        let mut items: Vec<Value> = s.iter().map(|x| to_json(&x, depth + 1)).collect();
+        items.sort_by_key(|a| a.to_string());
+        return Value::Array(items);
+    }
+    // Enums (`Quietness`) become their value.
+    if let Ok(value) = v.getattr("_value_") {
+        if !value.is(v) {
+            return to_json(&value, depth + 1);
+        }
+    }
+    text_of(v)
+}
+
+fn text_of(v: &Bound<'_, PyAny>) -> Value {
+    v.str()
+        .map(|s| Value::String(s.to_string_lossy().into_owned()))
+        .unwrap_or(Value::Null)
+}
+
+fn key_of(k: &Bound<'_, PyAny>) -> String {
+    match k.cast::<PyString>() {
+        Ok(s) => s.to_string_lossy().into_owned(),
+        Err(_) => k
+            .str()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+fn dict_to_json(d: &Bound<'_, PyDict>, depth: u32) -> Map<String, Value> {
+    let mut map = Map::with_capacity(d.len());
+    for (k, v) in d.iter() {
+        map.insert(key_of(&k), to_json(&v, depth + 1));
+    }
+    map
+}
+
+/// Reads a record's attributes, skipping the standard ones that are not part of an event.
+fn record_of(record: &Bound<'_, PyAny>) -> Option<Record> {
+    let created = record.getattr("created").ok()?.extract::<f64>().ok()?;
+    let dict = record.getattr("__dict__").ok()?;
+    let dict = dict.cast::<PyDict>().ok()?;
+    let mut attrs = Map::with_capacity(dict.len());
+    for (k, v) in dict.iter() {
+        let Ok(key) = k.cast::<PyString>() else {
+            continue;
+        };
+        let key = key.to_string_lossy();
+        if SKIPPED.contains(&key.as_ref()) {
+            continue;
+        }
+        attrs.insert(key.into_owned(), to_json(&v, 0));
+    }
+    Some(Record { created, attrs })
+}
+
+/// Time spent in `handle`, when statistics were asked for (`FLOWO_PLUGIN_STATS`).
+struct EmitStats {
+    path: PathBuf,
+    nanos: Mutex<Vec<u32>>,
+}
+
+/// The plugin's sink for one run.
+#[pyclass(module = "snakemake_logger_plugin_flowo._native", frozen)]
+struct Sink {
+    inner: CoreSink,
+    stats: Option<EmitStats>,
+}
+
+fn get<T>(settings: &Bound<'_, PyDict>, key: &str) -> Option<T>
+where
+    T: for<'a, 'py> FromPyObject<'a, 'py>,
+{
+    settings
+        .get_item(key)
+        .ok()
+        .flatten()
+        .filter(|v| !v.is_none())
+        .and_then(|v| v.extract::<T>().ok())
+}
+
+fn nonblank(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn env(key: &str) -> Option<String> {
+    nonblank(std::env::var(key).ok())
+}
+
+fn seconds(settings: &Bound<'_, PyDict>, key: &str, default: Duration) -> Duration {
+    match get::<f64>(settings, key) {
+        Some(s) if s.is_finite() && s >= 0.0 && s < 1e9 => Duration::from_secs_f64(s),
+        Some(s) => {
+            eprintln!(
+                "flowo: warning: {key} must be a number of seconds, not {s}; using the default"
+            );
+            default
+        }
+        None => default,
+    }
+}
+
+/// The sink's settings from the plugin's settings, the environment and the config file. Every
+/// problem is a warning; the run is recorded somewhere whatever happens.
+fn sink_settings(settings: &Bound<'_, PyDict>) -> SinkSettings {
+    let file = FileConfig::load().unwrap_or_else(|e| {
+        eprintln!("flowo: warning: {e}; ignoring the config file");
+        FileConfig::default()
+    });
+    let url = nonblank(get::<String>(settings, "url")).or_else(|| env("FLOWO_URL"));
+    let target = Target::resolve(url.as_deref(), env("FLOWO_DATABASE_URL").as_deref(), &file)
+        .or_else(|e| {
+            let fallback = Target::resolve(None, None, &FileConfig::default());
+            if let Ok(t) = &fallback {
+                eprintln!(
+                    "flowo: warning: {e}; recording into {} instead",
+                    t.describe()
+                );
+            }
+            fallback
+        })
+        .unwrap_or(Target::Database {
+            url: "sqlite://flowo.db".into(),
+        });
+    let mut s = SinkSettings::new(target);
+    s.workspace = nonblank(get::<String>(settings, "workspace")).or_else(|| file.workspace.clone());
+    s.file_config = file;
+    if let Some(dir) = nonblank(get::<String>(settings, "spool_dir")) {
+        s.spool_dir = Some(PathBuf::from(dir));
+    } else if s.spool_dir.is_none() {
+        s.spool_dir = Spool::default_dir();
+    }
+    s.flush_interval = seconds(settings, "flush_interval", s.flush_interval);
+    s.close_timeout = seconds(settings, "close_timeout", s.close_timeout);
+    s.heartbeat_interval = seconds(settings, "heartbeat_interval", s.heartbeat_interval)
+        .max(Duration::from_millis(100));
+    if let Some(n) = get::<i64>(settings, "log_tail_bytes") {
+        s.log_tail_bytes = usize::try_from(n).unwrap_or(0).min(512 * 1024);
+    }
+    s.labels = RunLabels {
+        name: nonblank(get(settings, "name")),
+        tags: get::<String>(settings, "tags")
+            .map(|t| {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        description: nonblank(get(settings, "description")),
+        dry_run: get(settings, "dry_run"),
+    };
+    s.context = RunContext {
+        snakemake_version: get(settings, "snakemake_version"),
+        command_line: get(settings, "command_line"),
+        host: get(settings, "host"),
+        user: get(settings, "user"),
+        workdir: get(settings, "workdir"),
+        python_version: get(settings, "python_version"),
+        platform: get(settings, "platform"),
+        plugin_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+    };
+    s
+}
+
+#[pymethods]
+impl Sink {
+    /// Starts recording a run; `settings` is a dict of the plugin's settings and the run's
+    /// context (see `__init__.py`). Never raises for bad settings: it warns and goes on.
+    #[new]
+    fn new(py: Python<'_>, settings: &Bound<'_, PyDict>) -> Self {
+        let settings = sink_settings(settings);
+        let stats = env("FLOWO_PLUGIN_STATS").map(|path| EmitStats {
+            path: PathBuf::from(path),
+            nanos: Mutex::new(Vec::with_capacity(1 << 16)),
+        });
+        let inner = py.detach(|| CoreSink::start(settings));
+        Sink { inner, stats }
+    }
+
+    /// The run's id.
+    #[getter]
+    fn run_id(&self) -> String {
+        self.inner.run_id().to_string()
+    }
+
+    /// Queues a `logging.LogRecord`; never blocks and never raises.
+    fn handle(&self, record: &Bound<'_, PyAny>) {
+        let started = self.stats.as_ref().map(|_| Instant::now());
+        if let Some(r) = record_of(record) {
+            self.inner.record(r);
+        }
+        if let (Some(stats), Some(started)) = (&self.stats, started) {
+            let ns = u32::try_from(started.elapsed().as_nanos()).unwrap_or(u32::MAX);
+            stats
+                .nanos
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(ns);
+        }
+    }
+
+    /// Ends the run: flushes within the close timeout, without holding the GIL.
+    fn close(&self, py: Python<'_>) {
+        let report = py.detach(|| self.inner.close());
+        if let Some(stats) = &self.stats {
+            let mut nanos = stats
+                .nanos
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            nanos.sort_unstable();
+            let pick = |q: f64| {
+                if nanos.is_empty() {
+                    0
+                } else {
+                    nanos[((nanos.len() - 1) as f64 * q).round() as usize]
+                }
+            };
+            let json = serde_json::json!({
+                "run_id": report.run_id,
+                "records": nanos.len(),
+                "events": report.events,
+                "delivered": report.delivered,
+                "spooled": report.pending,
+                "dropped": report.dropped,
+                "emit_ns_p50": pick(0.5),
+                "emit_ns_p99": pick(0.99),
+                "emit_ns_max": nanos.last().copied().unwrap_or(0),
+            });
+            if let Err(e) = std::fs::write(&stats.path, json.to_string()) {
+                eprintln!(
+                    "flowo: warning: cannot write statistics to {}: {e}",
+                    stats.path.display()
+                );
+            }
+        }
+    }
+}
+
+/// The `flowo` command (the wheel's console script): runs with `sys.argv` and exits.
+#[pyfunction]
+fn main(py: Python<'_>) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    let argv: Vec<String> = sys.getattr("argv")?.extract()?;
+    let mut args: Vec<OsString> = argv.into_iter().map(OsString::from).collect();
+    if let Some(first) = args.first_mut() {
+        *first = OsString::from("flowo");
+    }
+    // Let Ctrl-C stop the command as it stops the `flowo` binary, rather than wait for
+    // Python's handler, which cannot run while the command holds the thread.
+    let signal = py.import("signal")?;
+    signal.call_method1(
+        "signal",
+        (signal.getattr("SIGINT")?, signal.getattr("SIG_DFL")?),
+    )?;
+    let code = py.detach(|| flowo_cli::run_cli(args));
+    Err(pyo3::exceptions::PySystemExit::new_err(i32::from(code)))
+}
+
+/// The module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Sink>()?;
+    m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
