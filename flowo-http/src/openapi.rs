@@ -27,6 +27,7 @@ use crate::routes;
         routes::runs::get_rule_graph,
         routes::runs::get_timeline,
         routes::runs::list_errors,
+        routes::runs::list_sources,
         routes::stats::get_stats,
         routes::stream::get_stream,
         routes::workspaces::list_workspaces,

@@ -42,6 +42,7 @@ pub fn api(limits: &Limits) -> Router<AppState> {
         .route("/runs/{run_id}/graph", get(runs::get_rule_graph))
         .route("/runs/{run_id}/timeline", get(runs::get_timeline))
         .route("/runs/{run_id}/errors", get(runs::list_errors))
+        .route("/runs/{run_id}/sources", get(runs::list_sources))
         .route("/runs/{run_id}/events", get(events::list_run_events))
         .route("/stats", get(stats::get_stats))
         .route("/stream", get(stream::get_stream))

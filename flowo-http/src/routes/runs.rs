@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use flowo_core::event::RuleGraph;
+use flowo_core::event::{RuleGraph, RunSource};
 use flowo_core::store::{
     JobQuery, JobSort, Page, RunQuery, RunSort, RunView, SortOrder, TimelineBar,
 };
@@ -213,25 +213,54 @@ pub async fn get_job(
 }
 
 async fn job_logs(state: &AppState, run: RunId, job: JobId) -> ApiResult<Vec<serde_json::Value>> {
+    let mut logs = events_of_kind(state, run, "job_logs").await?;
+    logs.retain(|data| data.get("job_id").and_then(|v| v.as_u64()) == Some(job));
+    Ok(logs)
+}
+
+/// The payloads of every event of one kind of a run, in sequence order.
+async fn events_of_kind(
+    state: &AppState,
+    run: RunId,
+    kind: &str,
+) -> ApiResult<Vec<serde_json::Value>> {
+    const PAGE: u32 = 1000;
     let mut out = Vec::new();
     let mut query = flowo_core::store::RunEventQuery {
         after_seq: None,
-        kinds: vec!["job_logs".to_owned()],
-        limit: 1000,
+        kinds: vec![kind.to_owned()],
+        limit: PAGE,
     };
     loop {
         let page = state.store().run_events(run, &query).await?;
         let n = page.len();
         for e in page {
             query.after_seq = Some(e.envelope.seq);
-            if e.envelope.data.get("job_id").and_then(|v| v.as_u64()) == Some(job) {
-                out.push(e.envelope.data);
-            }
+            out.push(e.envelope.data);
         }
-        if n < 1000 {
+        if n < PAGE as usize {
             return Ok(out);
         }
     }
+}
+
+/// The workflow's source files (Snakefile, includes, config files, scripts) as the plugin
+/// captured them when the run started; empty when none were captured.
+#[utoipa::path(get, path = "/api/v1/runs/{run_id}/sources", tag = "runs",
+    params(("run_id" = String, Path, description = "run id")),
+    responses((status = 200, body = Vec<RunSource>), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list_sources(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(run_id): Path<RunId>,
+) -> ApiResult<Json<Vec<RunSource>>> {
+    readable_run(&state, &principal, run_id).await?;
+    let sources = events_of_kind(&state, run_id, "run_source")
+        .await?
+        .into_iter()
+        .filter_map(|data| serde_json::from_value(data).ok())
+        .collect();
+    Ok(Json(sources))
 }
 
 /// Per-rule job counts by status and durations.

@@ -466,3 +466,63 @@ async fn tokens() {
         .await;
     assert_json_snapshot!("token_unknown_used", whole(&unknown));
 }
+
+/// What the plugin ships besides Snakemake's records: sources, log tails and benchmark values
+/// reach the run's sources, the job (with its log tails) and the job's detail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_extras() {
+    use flowo_core::event::{CapturedText, Event, JobBenchmark, JobLogs, RunSource, SourceRole};
+    let (world, _db, a, _) = world().await;
+    let token = Cred::Bearer(world.ingest_token.clone());
+    let base = load_capture(SUCCESS, a);
+    let at = base.last().expect("events").recorded_at;
+    let next = base.len() as u64;
+    let text = |path: &str, body: &str| CapturedText {
+        path: path.into(),
+        size: body.len() as u64,
+        truncated: false,
+        text: body.into(),
+    };
+    let extras = [
+        Event::RunSource(RunSource {
+            role: SourceRole::Snakefile,
+            file: text("/data/project/Snakefile", "rule all:\n    input: 'x'\n"),
+        }),
+        Event::JobLogs(JobLogs {
+            job_id: 4,
+            files: vec![text(
+                "/data/project/logs/make_ref.log",
+                "<b>ref built</b>\n",
+            )],
+        }),
+        Event::JobBenchmark(JobBenchmark {
+            job_id: 4,
+            path: Some("benchmarks/make_ref.tsv".into()),
+            values: [
+                ("s".to_owned(), json!(0.5)),
+                ("max_rss".to_owned(), json!(3.5)),
+            ]
+            .into_iter()
+            .collect(),
+        }),
+    ];
+    let events: Vec<_> = extras
+        .iter()
+        .enumerate()
+        .map(|(i, e)| flowo_core::EventEnvelope::new(a, next + i as u64, at, e))
+        .collect();
+    ingest(&world.app, &token, "lab", &events, 100).await;
+    let cred = world.viewer.bearer();
+    let sources = get(&world, &cred, &format!("/api/v1/runs/{a}/sources")).await;
+    assert_eq!(sources[0]["role"], "snakefile");
+    assert_eq!(sources[0]["text"], "rule all:\n    input: 'x'\n");
+    let job = get(&world, &cred, &format!("/api/v1/runs/{a}/jobs/4")).await;
+    assert_eq!(job["logs"][0]["files"][0]["text"], "<b>ref built</b>\n");
+    assert_eq!(job["detail"]["benchmark_values"]["max_rss"], 3.5);
+    let other = get(&world, &cred, &format!("/api/v1/runs/{a}/jobs/1")).await;
+    assert_eq!(
+        other["logs"],
+        json!([]),
+        "log tails belong to their job only"
+    );
+}
