@@ -1,96 +1,80 @@
 //! Configuration layers: built-in defaults < the config file < `FLOWO_*` environment < flags.
 //!
-//! clap already puts a flag above its environment variable; this module reads the config file
-//! (`$XDG_CONFIG_HOME/flowo/config.toml`, else `~/.config/flowo/config.toml`) and fills in what
+//! clap already puts a flag above its environment variable; the config file
+//! (`$XDG_CONFIG_HOME/flowo/config.toml`, else `~/.config/flowo/config.toml`) is read by
+//! [`flowo_client::config`], shared with the Snakemake plugin; this module fills in what
 //! neither gave. Secrets (the JWT secret) are never read from the file or a flag.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use flowo_client::config::{FileConfig, config_path};
+use flowo_client::{ConfigError, Target};
 use flowo_core::Store;
 use flowo_store::{StoreError, StoreOptions};
-use serde::Deserialize;
 
 /// Where `flowo serve` listens unless told otherwise.
 pub const DEFAULT_BIND: &str = "127.0.0.1:3100";
 
-/// The config file's keys; all optional, unknown keys are an error (a typo should not be
-/// silently ignored).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Database URL.
-    pub database_url: Option<String>,
-    /// Server address.
-    pub bind: Option<String>,
-    /// Seconds of silence after which a running run reads as lost.
-    pub lost_after: Option<u64>,
-    /// Mark cookies `Secure`.
-    pub secure_cookies: Option<bool>,
-}
-
-/// The config file's path, if a home or config directory is known.
-pub fn config_path() -> Option<PathBuf> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    // The XDG spec says relative values are to be ignored.
-    env("XDG_CONFIG_HOME")
-        .filter(|p| p.is_absolute())
-        .map(|d| d.join("flowo/config.toml"))
-        .or_else(|| env("HOME").map(|h| h.join(".config/flowo/config.toml")))
-}
-
-impl FileConfig {
-    /// Reads the config file at `path`; a missing file is an empty configuration.
-    pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", path.display()));
-            }
-        };
-        toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| {
-                    text.as_bytes()[..s.start.min(text.len())]
-                        .iter()
-                        .filter(|b| **b == b'\n')
-                        .count()
-                        + 1
-                })
-                .map(|n| format!(" line {n}"))
-                .unwrap_or_default();
-            anyhow::anyhow!(
-                "invalid config file {}{line}: {}",
-                path.display(),
-                e.message()
-            )
-        })
-    }
-}
-
-/// What every command shares: the database URL from flag or environment, and the file.
+/// What every command shares: the URLs from flags or environment, and the config file.
 #[derive(Debug)]
 pub struct Global {
+    url: Option<String>,
     database_url: Option<String>,
+    /// The config file's path, when a home or config directory is known.
+    pub config_path: Option<PathBuf>,
     /// The config file's values.
     pub file: FileConfig,
 }
 
+/// Where a client command's target came from, for `flowo status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetSource {
+    /// `--url` or `FLOWO_URL`.
+    Url,
+    /// `--database-url` or `FLOWO_DATABASE_URL`.
+    DatabaseUrl,
+    /// The config file's `url` (from `flowo login`).
+    FileUrl,
+    /// The config file's `database_url`.
+    FileDatabaseUrl,
+    /// The embedded store in FlowO's data directory.
+    Default,
+}
+
+impl TargetSource {
+    /// Words for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TargetSource::Url => "--url / FLOWO_URL",
+            TargetSource::DatabaseUrl => "--database-url / FLOWO_DATABASE_URL",
+            TargetSource::FileUrl => "the config file's url",
+            TargetSource::FileDatabaseUrl => "the config file's database_url",
+            TargetSource::Default => "the default (the embedded store)",
+        }
+    }
+}
+
 impl Global {
-    /// Reads the config file; `database_url` is the flag's or environment's value, if any.
-    pub fn load(database_url: Option<String>) -> anyhow::Result<Self> {
-        let file = match config_path() {
-            Some(path) => FileConfig::read(&path)?,
+    /// Reads the config file; `url` and `database_url` are the flags' or environment's values.
+    pub fn load(url: Option<String>, database_url: Option<String>) -> anyhow::Result<Self> {
+        let config_path = config_path();
+        let file = match &config_path {
+            Some(path) => FileConfig::read(path)?,
             None => FileConfig::default(),
         };
-        Ok(Self { database_url, file })
+        Ok(Self {
+            url,
+            database_url,
+            config_path,
+            file,
+        })
+    }
+
+    /// The explicit `--url` / `FLOWO_URL`, if given and not blank.
+    pub fn url(&self) -> Option<&str> {
+        nonblank(self.url.as_deref())
     }
 
     /// The database URL: flag or `FLOWO_DATABASE_URL`, else the file's, else the embedded
@@ -116,6 +100,48 @@ impl Global {
         let url = self.database_url()?;
         open_store(&url, options).await
     }
+
+    /// Where the client commands (`status`, `runs`, ...) read: a server or a database, in the
+    /// order [`Target::resolve`] documents, and which setting named it.
+    pub fn target(&self) -> Result<(Target, TargetSource), ConfigError> {
+        let target = Target::resolve(
+            self.url.as_deref(),
+            self.database_url.as_deref(),
+            &self.file,
+        )?;
+        let source = if self.url().is_some() {
+            TargetSource::Url
+        } else if nonblank(self.database_url.as_deref()).is_some() {
+            TargetSource::DatabaseUrl
+        } else if nonblank(self.file.url.as_deref()).is_some() {
+            TargetSource::FileUrl
+        } else if nonblank(self.file.database_url.as_deref()).is_some() {
+            TargetSource::FileDatabaseUrl
+        } else {
+            TargetSource::Default
+        };
+        Ok((target, source))
+    }
+
+    /// Store options for a client command reading a database directly: the lost timeout the
+    /// config file gives (as `flowo serve` would use), else the store's default.
+    pub fn client_store_options(&self) -> StoreOptions {
+        let lost_after = self
+            .file
+            .lost_after
+            .and_then(|s| i64::try_from(s).ok())
+            .filter(|s| *s >= 1)
+            .and_then(chrono::Duration::try_seconds);
+        let mut options = StoreOptions::default();
+        if lost_after.is_some() {
+            options.lost_after = lost_after;
+        }
+        options
+    }
+}
+
+fn nonblank(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Opens the store at `url`, with errors that never show a password.
@@ -170,18 +196,5 @@ mod tests {
             "sqlite:///var/lib/flowo/flowo.db"
         );
         assert_eq!(mask_url("sqlite:flowo.db"), "sqlite:flowo.db");
-    }
-
-    #[test]
-    fn unknown_keys_are_refused() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, "bind = \"0.0.0.0:1\"\ndatabse_url = \"x\"\n").expect("write");
-        let err = FileConfig::read(&path).expect_err("unknown key");
-        let text = err.to_string();
-        assert!(text.contains("line 2"), "{text}");
-        assert!(text.contains("databse_url"), "{text}");
-        let missing = FileConfig::read(&dir.path().join("none.toml")).expect("missing is empty");
-        assert!(missing.bind.is_none());
     }
 }

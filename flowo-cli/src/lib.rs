@@ -1,6 +1,11 @@
-//! `flowo`: the composition root of FlowO. It picks the store backend from a URL, runs the HTTP
-//! server (`flowo serve`) and administers users, workspaces and API tokens directly on the
-//! database (`flowo user|workspace|token|db ...`).
+//! The `flowo` command as a library: the composition root of FlowO. It picks the store backend
+//! from a URL, runs the HTTP server (`flowo serve`) and administers users, workspaces and API
+//! tokens directly on the database (`flowo user|workspace|token|db ...`). The client commands
+//! (`flowo login|status|sync|runs ...`) work against a FlowO server over HTTP or a database
+//! directly, whichever `--url`, `flowo login` or the configuration names.
+//!
+//! Nothing here needs the main thread: the Snakemake plugin's wheel runs [`run_cli`] from
+//! inside Python, which handles Ctrl-C itself.
 //!
 //! One file per subcommand, each with its `Args` and a `run` function that calls the libraries;
 //! the rules themselves live in flowo-core, flowo-store and flowo-http, not here. Errors end as
@@ -8,14 +13,19 @@
 
 mod config;
 mod db;
+mod login;
 mod output;
+mod reader;
+mod runs;
 mod serve;
+mod status;
+mod sync;
 mod token;
 mod user;
 mod workspace;
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +35,17 @@ use crate::config::Global;
 #[derive(Parser, Debug)]
 #[command(name = "flowo", version, about, propagate_version = true)]
 struct Cli {
+    /// For the client commands (login, status, runs): a FlowO server (`http(s)://HOST[:PORT]`)
+    /// or a database URL [default: the config file's url, else the database].
+    #[arg(
+        long,
+        global = true,
+        env = "FLOWO_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    url: Option<String>,
+
     /// The database: `sqlite://PATH` or `postgres://USER@HOST/DB` (default: the embedded
     /// store in FlowO's data directory).
     #[arg(
@@ -51,9 +72,19 @@ enum Command {
     Token(token::Args),
     /// Database maintenance.
     Db(db::Args),
+    /// Save a server's URL and an API token for the client commands and the plugin.
+    Login(login::Args),
+    /// Show the configuration in effect and whether the server or database works.
+    Status(status::Args),
+    /// Deliver events the plugin spooled while its target was unreachable.
+    Sync(sync::Args),
+    /// List, show and watch runs.
+    Runs(runs::Args),
 }
 
-fn main() -> ExitCode {
+/// Runs the `flowo` command with these arguments (the first is the program name) and returns
+/// its exit status. The `flowo` binary and the plugin wheel's `flowo` entry point both call it.
+pub fn run_cli(args: Vec<OsString>) -> u8 {
     std::panic::set_hook(Box::new(|info| {
         let message = info
             .payload()
@@ -67,7 +98,7 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("error: internal error{at}: {}", one_line(&message));
     }));
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
     };
@@ -79,23 +110,30 @@ fn main() -> ExitCode {
         Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the runtime")),
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Ok(code) => code,
+        Err(e) if output::is_broken_pipe(&e) => 0,
         Err(e) => fail(&e),
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let global = Global::load(cli.database_url)?;
+/// Runs the command; its exit status (commands that report, like `status`, say 1 without an
+/// error).
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let global = Global::load(cli.url, cli.database_url)?;
     if !matches!(cli.command, Command::Serve(_)) {
         init_logging("warn");
     }
+    let done = |()| 0;
     match cli.command {
-        Command::Serve(args) => serve::run(args, &global).await,
-        Command::User(args) => user::run(args, &global).await,
-        Command::Workspace(args) => workspace::run(args, &global).await,
-        Command::Token(args) => token::run(args, &global).await,
-        Command::Db(args) => db::run(args, &global).await,
+        Command::Serve(args) => serve::run(args, &global).await.map(done),
+        Command::User(args) => user::run(args, &global).await.map(done),
+        Command::Workspace(args) => workspace::run(args, &global).await.map(done),
+        Command::Token(args) => token::run(args, &global).await.map(done),
+        Command::Db(args) => db::run(args, &global).await.map(done),
+        Command::Login(args) => login::run(args, &global).await.map(done),
+        Command::Status(args) => status::run(args, &global).await,
+        Command::Sync(args) => sync::run(args, &global).await,
+        Command::Runs(args) => runs::run(args, &global).await,
     }
 }
 
@@ -110,7 +148,7 @@ pub(crate) fn init_logging(default: &str) {
         .try_init();
 }
 
-fn fail(err: &anyhow::Error) -> ExitCode {
+fn fail(err: &anyhow::Error) -> u8 {
     // The store's own words read oddly on their own ("already exists: user ..."); say them as
     // the HTTP API does.
     let message = match err.downcast_ref::<flowo_store::StoreError>() {
@@ -124,11 +162,11 @@ fn fail(err: &anyhow::Error) -> ExitCode {
         _ => format!("{err:#}"),
     };
     let _ = writeln!(std::io::stderr(), "error: {}", one_line(&message));
-    ExitCode::FAILURE
+    1
 }
 
 /// Help and version go to stdout as clap renders them; usage errors become one line.
-fn usage_error(err: &clap::Error) -> ExitCode {
+fn usage_error(err: &clap::Error) -> u8 {
     use clap::error::ErrorKind;
     if matches!(
         err.kind(),
@@ -138,9 +176,9 @@ fn usage_error(err: &clap::Error) -> ExitCode {
     ) {
         let _ = err.print();
         return if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            ExitCode::from(2)
+            2
         } else {
-            ExitCode::SUCCESS
+            0
         };
     }
     let text = err.render().to_string();
@@ -152,7 +190,7 @@ fn usage_error(err: &clap::Error) -> ExitCode {
         .join(" ");
     let message = message.strip_prefix("error: ").unwrap_or(&message);
     let _ = writeln!(std::io::stderr(), "error: {message} (see `flowo --help`)");
-    ExitCode::from(2)
+    2
 }
 
 /// The words of a flowo-core enum (`Role`, `TokenScope`) as a clap value parser: help lists
