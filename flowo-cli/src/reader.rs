@@ -203,13 +203,25 @@ fn parse_statuses(text: Option<&str>) -> anyhow::Result<Vec<RunStatus>> {
         .collect()
 }
 
-/// An API error with what to do about it: a refused credential names `flowo login`.
+/// An API error for people: a refused credential names `flowo login`; "not found" is the
+/// server's sentence alone.
 pub fn explain(err: ApiError) -> anyhow::Error {
-    if err.is_unauthorized() {
-        let hint = "log in with `flowo login --url URL` or set FLOWO_TOKEN";
-        return anyhow::Error::new(err).context(format!("the server refused the token ({hint})"));
+    match err {
+        ApiError::Status {
+            status: 401,
+            message,
+            ..
+        } => anyhow::anyhow!(
+            "the server refused the token ({message}): log in with `flowo login --url URL` or \
+             set FLOWO_TOKEN"
+        ),
+        ApiError::Status {
+            status: 404,
+            message,
+            ..
+        } => anyhow::anyhow!(message),
+        other => anyhow::Error::new(other),
     }
-    anyhow::Error::new(err)
 }
 
 /// The target for people, without secrets.
