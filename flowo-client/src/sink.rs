@@ -216,10 +216,10 @@ impl Sink {
         let report = done_rx
             .recv_timeout(self.close_timeout + Duration::from_secs(2))
             .unwrap_or_default();
-        if report.finished {
-            if let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                let _ = handle.join();
-            }
+        if report.finished
+            && let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take()
+        {
+            let _ = handle.join();
         }
         report
     }
@@ -453,16 +453,14 @@ impl Worker {
                     self.capture_sources(at, Path::new(&snakefile), &w.configfiles.clone());
                 }
             }
-            Event::JobInfo(info) => {
-                if !info.log.is_empty() || info.benchmark.is_some() {
-                    self.job_files.insert(
-                        info.jobid,
-                        JobFiles {
-                            logs: info.log.clone(),
-                            benchmark: info.benchmark.clone(),
-                        },
-                    );
-                }
+            Event::JobInfo(info) if (!info.log.is_empty() || info.benchmark.is_some()) => {
+                self.job_files.insert(
+                    info.jobid,
+                    JobFiles {
+                        logs: info.log.clone(),
+                        benchmark: info.benchmark.clone(),
+                    },
+                );
             }
             Event::JobFinished(f) => {
                 if let Some(files) = self.job_files.remove(&f.job_id) {
@@ -585,7 +583,7 @@ impl Worker {
         let batch = std::mem::take(&mut self.batch);
         let backlog_pending = self.backlog.as_ref().is_some_and(|b| b.pending() > 0);
         if backlog_pending || self.retry_at.is_some() {
-            self.to_backlog(&batch);
+            self.add_to_backlog(&batch);
             return;
         }
         match self.send(&batch, deadline) {
@@ -595,7 +593,7 @@ impl Worker {
             }
             Err(why) => {
                 self.warn(why);
-                self.to_backlog(&batch);
+                self.add_to_backlog(&batch);
                 self.schedule_retry();
             }
         }
@@ -645,7 +643,7 @@ impl Worker {
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
-    fn to_backlog(&mut self, events: &[EventEnvelope]) {
+    fn add_to_backlog(&mut self, events: &[EventEnvelope]) {
         if self.backlog.is_none() {
             self.backlog = Some(
                 match self.spool.as_ref().map(|s| {

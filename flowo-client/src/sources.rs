@@ -202,7 +202,7 @@ pub fn snakefile_in_error(message: &str) -> Option<PathBuf> {
 pub fn parse_benchmark(text: &str) -> Option<BTreeMap<String, Value>> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next()?.split('\t').map(str::trim).collect();
-    let row: Vec<&str> = lines.last()?.split('\t').map(str::trim).collect();
+    let row: Vec<&str> = lines.next_back()?.split('\t').map(str::trim).collect();
     let mut values = BTreeMap::new();
     for (name, value) in header.iter().zip(row) {
         if name.is_empty() {

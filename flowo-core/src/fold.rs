@@ -225,15 +225,13 @@ impl RunState {
             }
             Event::JobInfo(info) => self.job_info(jobs, at, info, out),
             Event::Shellcmd(cmd) => {
-                if let Some(id) = self.cursor.last_job_info.take() {
-                    if let Some(job) = jobs.get_mut(&id) {
-                        if let Some(text) = cmd.shellcmd.as_ref().or(cmd.cmd.as_ref()) {
-                            if job.detail.shellcmd.as_ref() != Some(text) {
-                                job.detail.shellcmd = Some(text.clone());
-                                out.touched.insert(id);
-                            }
-                        }
-                    }
+                if let Some(id) = self.cursor.last_job_info.take()
+                    && let Some(job) = jobs.get_mut(&id)
+                    && let Some(text) = cmd.shellcmd.as_ref().or(cmd.cmd.as_ref())
+                    && job.detail.shellcmd.as_ref() != Some(text)
+                {
+                    job.detail.shellcmd = Some(text.clone());
+                    out.touched.insert(id);
                 }
             }
             Event::JobFinished(f) => {
@@ -494,18 +492,18 @@ impl RunState {
             // No job_error follows; the job is named only in the text.
             let job_id = message.as_deref().and_then(job_id_in_text);
             let mut rule = e.rule.clone();
-            if let Some(id) = job_id {
-                if let Some(job) = jobs.get_mut(&id) {
-                    rule = Some(job.rule.clone());
-                    if job.status != JobStatus::Failed {
-                        job.finished_at = Some(at);
-                        job.detail.failure = Some(JobFailure {
-                            exception: exception.clone(),
-                            message: message.clone(),
-                            ..JobFailure::default()
-                        });
-                        self.set_status(jobs, id, JobStatus::Failed, out);
-                    }
+            if let Some(id) = job_id
+                && let Some(job) = jobs.get_mut(&id)
+            {
+                rule = Some(job.rule.clone());
+                if job.status != JobStatus::Failed {
+                    job.finished_at = Some(at);
+                    job.detail.failure = Some(JobFailure {
+                        exception: exception.clone(),
+                        message: message.clone(),
+                        ..JobFailure::default()
+                    });
+                    self.set_status(jobs, id, JobStatus::Failed, out);
                 }
             }
             if job_id.is_none() {

@@ -106,10 +106,10 @@ pub fn payload_from_record(record: &Value) -> Result<(String, Value), RecordErro
     if kind == "workflow_started" {
         // From 9.24 on `snakefile` points at Snakemake's own workflow.py; `snakefile_main` is
         // the real one when present.
-        if let Some(main) = data.remove("snakefile_main") {
-            if !main.is_null() {
-                data.insert("snakefile".into(), main);
-            }
+        if let Some(main) = data.remove("snakefile_main")
+            && !main.is_null()
+        {
+            data.insert("snakefile".into(), main);
         }
     }
     Ok((kind.to_owned(), Value::Object(data)))

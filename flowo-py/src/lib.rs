@@ -81,20 +81,20 @@ fn to_json(v: &Bound<'_, PyAny>, depth: u32) -> Value {
     if let Ok(l) = v.cast::<PyList>() {
         // Snakemake's Namedlist (`resources`, `input`, ...) is a list subclass; its names are
         // only kept by `items()`.
-        if !l.is_exact_instance_of::<PyList>() && v.hasattr("_names").unwrap_or(false) {
-            if let Ok(items) = v.call_method0("items") {
-                let mut map = Map::new();
-                if let Ok(iter) = items.try_iter() {
-                    for pair in iter.flatten() {
-                        if let Ok((k, val)) = pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()
-                        {
-                            map.insert(key_of(&k), to_json(&val, depth + 1));
-                        }
+        if !l.is_exact_instance_of::<PyList>()
+            && v.hasattr("_names").unwrap_or(false)
+            && let Ok(items) = v.call_method0("items")
+        {
+            let mut map = Map::new();
+            if let Ok(iter) = items.try_iter() {
+                for pair in iter.flatten() {
+                    if let Ok((k, val)) = pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
+                        map.insert(key_of(&k), to_json(&val, depth + 1));
                     }
                 }
-                if !map.is_empty() || l.is_empty() {
-                    return Value::Object(map);
-                }
+            }
+            if !map.is_empty() || l.is_empty() {
+                return Value::Object(map);
             }
         }
         return Value::Array(l.iter().map(|x| to_json(&x, depth + 1)).collect());
@@ -108,10 +108,10 @@ fn to_json(v: &Bound<'_, PyAny>, depth: u32) -> Value {
         return Value::Array(items);
     }
     // Enums (`Quietness`) become their value.
-    if let Ok(value) = v.getattr("_value_") {
-        if !value.is(v) {
-            return to_json(&value, depth + 1);
-        }
+    if let Ok(value) = v.getattr("_value_")
+        && !value.is(v)
+    {
+        return to_json(&value, depth + 1);
     }
     text_of(v)
 }
@@ -194,7 +194,7 @@ fn env(key: &str) -> Option<String> {
 
 fn seconds(settings: &Bound<'_, PyDict>, key: &str, default: Duration) -> Duration {
     match get::<f64>(settings, key) {
-        Some(s) if s.is_finite() && s >= 0.0 && s < 1e9 => Duration::from_secs_f64(s),
+        Some(s) if s.is_finite() && (0.0..1e9).contains(&s) => Duration::from_secs_f64(s),
         Some(s) => {
             eprintln!(
                 "flowo: warning: {key} must be a number of seconds, not {s}; using the default"

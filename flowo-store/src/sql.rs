@@ -67,7 +67,7 @@ fn encode_cursor(cursor: &Cursor) -> String {
 }
 
 fn decode_cursor(text: &str) -> Result<Cursor, StoreError> {
-    if text.len() % 2 != 0 || text.len() > 4096 {
+    if !text.len().is_multiple_of(2) || text.len() > 4096 {
         return Err(StoreError::InvalidCursor);
     }
     let bytes: Result<Vec<u8>, _> = (0..text.len())

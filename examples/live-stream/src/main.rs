@@ -182,6 +182,14 @@ fn describe(event: &StoredEvent) -> String {
             (None, None) => String::new(),
         },
         Event::RunLabels(l) => l.name.unwrap_or_default(),
+        Event::RunContext(c) => format!(
+            "{} on {}",
+            c.command_line.unwrap_or_default(),
+            c.host.unwrap_or_default()
+        ),
+        Event::RunSource(s) => format!("{:?} {} ({} bytes)", s.role, s.file.path, s.file.size),
+        Event::JobLogs(l) => format!("job {}: {} log files", l.job_id, l.files.len()),
+        Event::JobBenchmark(b) => format!("job {}: {} values", b.job_id, b.values.len()),
         Event::Rulegraph(g) => format!("{} rules", g.rulegraph.nodes.len()),
         Event::Malformed { reason, .. } => format!("malformed: {}", first_line(&reason)),
         Event::ResourcesInfo(r) => match (r.cores, r.nodes) {

@@ -108,15 +108,16 @@ fn statement_key(sql: &str) -> String {
         Some(i) => format!("{} VALUES …", &text[..i]),
         None => text,
     };
-    if let (Some(open), Some(close)) = (key.find(" ("), key.find(')')) {
-        if open < close && key.starts_with("INSERT") {
-            key.replace_range(open + 1..=close, "(…)");
-        }
+    if let (Some(open), Some(close)) = (key.find(" ("), key.find(')'))
+        && open < close
+        && key.starts_with("INSERT")
+    {
+        key.replace_range(open + 1..=close, "(…)");
     }
-    if key.starts_with("SELECT") {
-        if let Some(from) = key.find(" FROM ") {
-            key.replace_range("SELECT".len()..from, " …");
-        }
+    if key.starts_with("SELECT")
+        && let Some(from) = key.find(" FROM ")
+    {
+        key.replace_range("SELECT".len()..from, " …");
     }
     if key.chars().count() > 90 {
         key = key.chars().take(89).collect::<String>() + "…";
