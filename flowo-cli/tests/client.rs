@@ -464,7 +464,7 @@ fn runs_watch_ends_with_the_runs_outcome() {
             "{lines:?}"
         );
         // It followed the run: running first, then each change, then the outcome.
-        assert!(lines[1].contains(" jobs done, running, "), "{lines:?}");
+        assert!(lines[1].contains(" jobs done, running: "), "{lines:?}");
         let changes = lines.iter().filter(|l| l.contains(" jobs done, ")).count();
         assert!(changes >= 3, "{lines:?}");
         let last = lines.last().expect("outcome line");
@@ -646,7 +646,7 @@ fn client_commands_work_on_postgres() {
         lines[0].contains(&live.to_string()),
         "the latest run is watched: {lines:?}"
     );
-    assert!(lines[1].contains(" jobs done, running, "), "{lines:?}");
+    assert!(lines[1].contains(" jobs done, running: "), "{lines:?}");
     assert!(
         lines.last().is_some_and(|l| l.contains("succeeded")),
         "{lines:?}"

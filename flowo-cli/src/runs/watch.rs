@@ -211,7 +211,7 @@ impl Snapshot {
 
     fn describe(&self) -> String {
         format!(
-            "{}, {} running, {} failed",
+            "{}: {} jobs running, {} failed",
             self.status.as_str(),
             self.running,
             self.failed
@@ -228,7 +228,8 @@ struct Display {
 impl Display {
     fn new(terminal: bool) -> Self {
         let bar = terminal.then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+            // Drawn from the first update on, once it has its length and words.
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
             if let Ok(style) = ProgressStyle::with_template(
                 "{spinner} {prefix} [{wide_bar}] {pos}/{len} jobs  {msg}",
             ) {
@@ -262,6 +263,7 @@ impl Display {
                     bar.set_position(now.done);
                     bar.set_message(now.describe());
                     if first {
+                        bar.set_draw_target(ProgressDrawTarget::stdout());
                         bar.enable_steady_tick(Duration::from_millis(200));
                     }
                 }
