@@ -304,23 +304,37 @@ impl Worker {
                 None
             }
         };
-        let spool = settings
-            .spool_dir
-            .as_deref()
-            .and_then(|dir| match Spool::open(dir) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    warn_once(
-                        &mut warned,
-                        format!(
-                            "the spool directory {} is not writable ({e}); events that cannot \
-                             be delivered are kept in memory only",
-                            dir.display()
-                        ),
-                    );
-                    None
+        let spool = settings.spool_dir.as_deref().and_then(|dir| match Spool::open(dir) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                // Keep undelivered events on disk somewhere rather than only in memory.
+                let fallback = std::env::temp_dir().join(format!("flowo-spool-{}", user_tag()));
+                match Spool::open(&fallback) {
+                    Ok(s) => {
+                        warn_once(
+                            &mut warned,
+                            format!(
+                                "the spool directory {} is not writable ({e}); using {} instead",
+                                dir.display(),
+                                fallback.display()
+                            ),
+                        );
+                        Some(s)
+                    }
+                    Err(_) => {
+                        warn_once(
+                            &mut warned,
+                            format!(
+                                "the spool directory {} is not writable ({e}); events that cannot \
+                                 be delivered are kept in memory only",
+                                dir.display()
+                            ),
+                        );
+                        None
+                    }
                 }
-            });
+            }
+        });
         let workdir = settings.context.workdir.as_deref().map(PathBuf::from);
         Worker {
             run_id,
@@ -810,12 +824,23 @@ impl Worker {
         let target = self.settings.target.describe();
         if self.settings.verbose && pending > 0 {
             match &spool_file {
-                Some(path) => eprintln!(
-                    "flowo: {pending} events of run {} not delivered to {target}; kept in {}; \
-                     run `flowo sync` to deliver them",
-                    self.run_id,
-                    path.display()
-                ),
+                Some(path) => {
+                    let dir = self.spool.as_ref().map(|s| s.dir().to_owned());
+                    let sync = if dir.is_some() && dir == Spool::default_dir() {
+                        "flowo sync".to_owned()
+                    } else {
+                        format!(
+                            "flowo sync --spool-dir {}",
+                            dir.unwrap_or_default().display()
+                        )
+                    };
+                    eprintln!(
+                        "flowo: {pending} events of run {} not delivered to {target}; kept in \
+                         {}; run `{sync}` to deliver them",
+                        self.run_id,
+                        path.display()
+                    )
+                }
                 None => eprintln!(
                     "flowo: warning: {pending} events of run {} not delivered to {target} and \
                      no spool directory could hold them; they are lost",
@@ -855,6 +880,19 @@ impl Worker {
 
 /// Events per replayed batch.
 const REPLAY_CHUNK: usize = 500;
+
+/// Who runs this process, for a per-user temporary directory.
+fn user_tag() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| {
+            !u.is_empty()
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+        .unwrap_or_else(|| "user".to_owned())
+}
 
 fn warn_once(warned: &mut std::collections::HashSet<String>, message: String) {
     // Say each kind of problem once per run, not once per retry.
