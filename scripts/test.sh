@@ -1,8 +1,26 @@
 #!/usr/bin/env bash
 # Runs every FlowO test: unit, integration, snapshot and doc tests of all crates, against the
 # embedded SQLite store and a real PostgreSQL (FLOWO_TEST_DATABASE_URL, default the local server;
-# with CI set, an unreachable PostgreSQL fails the run instead of skipping those tests).
+# with CI set, an unreachable PostgreSQL fails the run instead of skipping those tests); then the
+# Snakemake plugin end to end (flowo-py/tests): real Snakemake runs with the built wheel, once
+# per Snakemake version that scripts/py-env.sh prepares (needs CPython >= 3.11 and PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLOWO_TEST_DATABASE_URL="${FLOWO_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 cargo test --workspace --locked
+
+scripts/py-env.sh
+# shellcheck source=/dev/null
+. "${FLOWO_CACHE:-$HOME/.cache/flowo}/py-env.env"
+export FLOWO_BIN FLOWO_PY_WHEEL
+failed=()
+for venv in "${FLOWO_PY_VENVS[@]}"; do
+  printf '\n=== plugin tests with Snakemake %s (%s)\n' "$("$venv/bin/snakemake" --version)" "$venv"
+  # Each test has its own directories, database and ports, so two run side by side.
+  "$venv/bin/python" -m pytest flowo-py/tests -p no:cacheprovider -n 2 -q -rfEs --durations=5 \
+    || failed+=("$venv")
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "plugin tests failed with: ${failed[*]}" >&2
+  exit 1
+fi
