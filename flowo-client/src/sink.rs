@@ -13,8 +13,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
+
+use crossbeam_queue::ArrayQueue;
 use std::time::{Duration, Instant};
 
 use flowo_core::event::{
@@ -127,11 +129,21 @@ pub struct CloseReport {
     pub finished: bool,
 }
 
+/// What the recording thread and the worker share.
+struct Shared {
+    queue: ArrayQueue<Msg>,
+    /// The worker sleeps with no batch open and must be woken by the next record.
+    idle: AtomicBool,
+    /// Records dropped because the queue was full.
+    dropped: AtomicU64,
+    /// Wake the worker once this many records wait.
+    wake_at: usize,
+}
+
 /// The plugin's engine for one run.
 pub struct Sink {
     run_id: RunId,
-    tx: Mutex<Option<SyncSender<Msg>>>,
-    dropped: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     closed: AtomicBool,
     close_timeout: Duration,
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -142,8 +154,12 @@ impl Sink {
     /// the events are kept for later.
     pub fn start(settings: SinkSettings) -> Sink {
         let run_id = RunId::new_random();
-        let (tx, rx) = mpsc::sync_channel(settings.queue_capacity.max(1));
-        let dropped = Arc::new(AtomicU64::new(0));
+        let shared = Arc::new(Shared {
+            queue: ArrayQueue::new(settings.queue_capacity.max(2)),
+            idle: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+            wake_at: settings.batch_max.max(1),
+        });
         if settings.verbose {
             eprintln!(
                 "flowo: recording run {run_id} to {}",
@@ -151,17 +167,16 @@ impl Sink {
             );
         }
         let close_timeout = settings.close_timeout;
-        let worker_dropped = dropped.clone();
+        let worker_shared = shared.clone();
         let worker = std::thread::Builder::new()
             .name("flowo-sink".into())
-            .spawn(move || Worker::new(run_id, settings, worker_dropped).run(rx))
+            .spawn(move || Worker::new(run_id, settings, worker_shared.clone()).run(&worker_shared))
             .map_err(|e| eprintln!("flowo: warning: cannot start the delivery thread: {e}"))
             .ok();
         Sink {
             run_id,
-            tx: Mutex::new(worker.as_ref().map(|_| tx)),
-            dropped,
-            closed: AtomicBool::new(false),
+            shared,
+            closed: AtomicBool::new(worker.is_none()),
             close_timeout,
             worker: Mutex::new(worker),
         }
@@ -172,17 +187,34 @@ impl Sink {
         self.run_id
     }
 
-    /// Queues a record; never blocks. A full queue drops the record and counts it.
+    fn wake(&self) {
+        if let Some(handle) = self
+            .worker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            handle.thread().unpark();
+        }
+    }
+
+    /// Queues a record; never blocks and makes no system call unless the worker sleeps. A full
+    /// queue drops the record and counts it.
     pub fn record(&self, record: Record) {
-        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(tx) = guard.as_ref() else {
+        if self.closed.load(Ordering::Relaxed) {
             return;
-        };
-        match tx.try_send(Msg::Record(record)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        }
+        if self.shared.queue.push(Msg::Record(record)).is_err() {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        let shared = &self.shared;
+        // Pairs with the worker's store of `idle` before it looks at the queue a last time:
+        // either it sees this record, or this sees it idle.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if (shared.idle.load(Ordering::SeqCst) && shared.idle.swap(false, Ordering::SeqCst))
+            || shared.queue.len() == shared.wake_at
+        {
+            self.wake();
         }
     }
 
@@ -192,25 +224,22 @@ impl Sink {
         if self.closed.swap(true, Ordering::SeqCst) {
             return CloseReport::default();
         }
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(tx) = tx else {
-            return CloseReport::default();
-        };
         let (done_tx, done_rx) = mpsc::sync_channel(1);
         // The queue may be full: wait for room, but not longer than the close timeout.
         let deadline = Instant::now() + self.close_timeout;
         let mut msg = Msg::Close(done_tx);
         loop {
-            match tx.try_send(msg) {
+            match self.shared.queue.push(msg) {
                 Ok(()) => break,
-                Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                Err(m) if Instant::now() < deadline => {
                     msg = m;
+                    self.wake();
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(_) => return CloseReport::default(),
             }
         }
-        drop(tx);
+        self.wake();
         // The worker itself bounds its delivery by the close timeout; the margin covers
         // writing the spool.
         let report = done_rx
@@ -266,7 +295,7 @@ struct Worker {
     batch: Vec<EventEnvelope>,
     next_seq: u64,
     delivered: u64,
-    dropped: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     batch_started: Option<Instant>,
     last_event: Instant,
     retry_at: Option<Instant>,
@@ -284,7 +313,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(run_id: RunId, settings: SinkSettings, dropped: Arc<AtomicU64>) -> Self {
+    fn new(run_id: RunId, settings: SinkSettings, shared: Arc<Shared>) -> Self {
         let mut warned = std::collections::HashSet::new();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -345,7 +374,7 @@ impl Worker {
             batch: Vec::new(),
             next_seq: 0,
             delivered: 0,
-            dropped,
+            shared,
             batch_started: None,
             last_event: Instant::now(),
             retry_at: None,
@@ -369,29 +398,35 @@ impl Worker {
         }
     }
 
-    fn run(mut self, rx: Receiver<Msg>) {
+    fn run(mut self, shared: &Shared) {
         let start = chrono::Utc::now();
         self.push(start, &Event::RunLabels(self.settings.labels.clone()));
         self.push(start, &Event::RunContext(self.settings.context.clone()));
         loop {
-            let timeout = self.next_wakeup().saturating_duration_since(Instant::now());
-            match rx.recv_timeout(timeout) {
-                Ok(Msg::Record(r)) => {
-                    self.ingest(r);
-                    // Take what is already queued without waking up for each record.
-                    while self.batch.len() < self.settings.batch_max {
-                        match rx.try_recv() {
-                            Ok(Msg::Record(r)) => self.ingest(r),
-                            Ok(Msg::Close(done)) => return self.finish(Some(done)),
-                            Err(_) => break,
+            while let Some(msg) = shared.queue.pop() {
+                match msg {
+                    Msg::Record(r) => {
+                        self.ingest(r);
+                        if self.batch.len() >= self.settings.batch_max {
+                            self.flush(None);
                         }
                     }
+                    Msg::Close(done) => return self.finish(Some(done)),
                 }
-                Ok(Msg::Close(done)) => return self.finish(Some(done)),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return self.finish(None),
             }
             self.tick();
+            if self.batch.is_empty() {
+                // Nothing is due until the next record: ask to be woken by it, then look again
+                // so that a record queued just before is not left waiting.
+                shared.idle.store(true, Ordering::SeqCst);
+                if !shared.queue.is_empty() {
+                    shared.idle.store(false, Ordering::SeqCst);
+                    continue;
+                }
+            }
+            let wait = self.next_wakeup().saturating_duration_since(Instant::now());
+            std::thread::park_timeout(wait);
+            shared.idle.store(false, Ordering::SeqCst);
         }
     }
 
@@ -693,7 +728,9 @@ impl Worker {
                 let over = q.len().saturating_sub(MEMORY_BACKLOG_MAX);
                 if over > 0 {
                     q.drain(..over);
-                    self.dropped.fetch_add(over as u64, Ordering::Relaxed);
+                    self.shared
+                        .dropped
+                        .fetch_add(over as u64, Ordering::Relaxed);
                 }
             }
             None => {}
@@ -816,7 +853,7 @@ impl Worker {
         }
         self.flush(Some(deadline));
         let pending = self.backlog.as_ref().map_or(0, Backlog::pending);
-        let dropped = self.dropped.load(Ordering::Relaxed);
+        let dropped = self.shared.dropped.load(Ordering::Relaxed);
         let spool_file = match self.backlog.as_ref() {
             Some(Backlog::Disk(w)) if pending > 0 => Some(w.path().to_owned()),
             _ => None,

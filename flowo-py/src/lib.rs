@@ -79,23 +79,14 @@ fn to_json(v: &Bound<'_, PyAny>, depth: u32) -> Value {
         return Value::Object(dict_to_json(d, depth));
     }
     if let Ok(l) = v.cast::<PyList>() {
-        // Snakemake's Namedlist (`resources`, `input`, ...) is a list subclass; its names are
-        // only kept by `items()`.
+        // Snakemake's Namedlist (`resources`, `input`, ...) is a list subclass whose names live
+        // in its `_names` dict (name -> (start, end)). Reading that dict and indexing the list
+        // runs no Python code, so the GIL is never handed over in the middle of a record (as
+        // calling its `items()` would).
         if !l.is_exact_instance_of::<PyList>()
-            && v.hasattr("_names").unwrap_or(false)
-            && let Ok(items) = v.call_method0("items")
+            && let Some(map) = named_items(v, l, depth)
         {
-            let mut map = Map::new();
-            if let Ok(iter) = items.try_iter() {
-                for pair in iter.flatten() {
-                    if let Ok((k, val)) = pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
-                        map.insert(key_of(&k), to_json(&val, depth + 1));
-                    }
-                }
-            }
-            if !map.is_empty() || l.is_empty() {
-                return Value::Object(map);
-            }
+            return Value::Object(map);
         }
         return Value::Array(l.iter().map(|x| to_json(&x, depth + 1)).collect());
     }
@@ -107,6 +98,12 @@ fn to_json(v: &Bound<'_, PyAny>, depth: u32) -> Value {
         items.sort_by_key(|a| a.to_string());
         return Value::Array(items);
     }
+    // `uuid.UUID` keeps its value in the `int` slot; formatting it here runs no Python code.
+    if v.get_type().name().is_ok_and(|n| n == "UUID")
+        && let Ok(n) = v.getattr("int").and_then(|i| i.extract::<u128>())
+    {
+        return Value::String(uuid::Uuid::from_u128(n).hyphenated().to_string());
+    }
     // Enums (`Quietness`) become their value.
     if let Ok(value) = v.getattr("_value_")
         && !value.is(v)
@@ -114,6 +111,34 @@ fn to_json(v: &Bound<'_, PyAny>, depth: u32) -> Value {
         return to_json(&value, depth + 1);
     }
     text_of(v)
+}
+
+/// The named items of a Snakemake Namedlist, in its names' order; `None` if it has none.
+fn named_items(
+    v: &Bound<'_, PyAny>,
+    list: &Bound<'_, PyList>,
+    depth: u32,
+) -> Option<Map<String, Value>> {
+    let names = v.getattr("_names").ok()?;
+    let names = names.cast::<PyDict>().ok()?;
+    if names.is_empty() {
+        return None;
+    }
+    let mut map = Map::with_capacity(names.len());
+    for (name, index) in names.iter() {
+        let (start, end) = index.extract::<(usize, Option<usize>)>().ok()?;
+        let value = match end {
+            None => to_json(&list.get_item(start).ok()?, depth + 1),
+            Some(end) => Value::Array(
+                (start..end.min(list.len()))
+                    .filter_map(|i| list.get_item(i).ok())
+                    .map(|x| to_json(&x, depth + 1))
+                    .collect(),
+            ),
+        };
+        map.insert(key_of(&name), value);
+    }
+    Some(map)
 }
 
 fn text_of(v: &Bound<'_, PyAny>) -> Value {
