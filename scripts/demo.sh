@@ -54,11 +54,11 @@ cp -r "$root/examples/snakemake/demo" "$work"
 cd "$work"
 echo "== recording a Snakemake run: snakemake --logger flowo --cores 2"
 "$venv/bin/snakemake" --logger flowo --cores 2 --logger-flowo-tags demo 2>&1 \
-  | grep -E '^flowo:|steps \(|Finished|Error' || true
+  | grep -E '^flowo:|steps \(100%\)|Error' || true
 echo "== recording a run where align fails for sample B (--keep-going)"
 "$venv/bin/snakemake" --logger flowo --cores 2 --forceall --keep-going --config fail=B \
   --logger-flowo-name demo-failing --logger-flowo-tags demo,failing 2>&1 \
-  | grep -E '^flowo:|steps \(|Error in rule' || true
+  | grep -E '^flowo:|Error in rule|Exiting because' || true
 
 echo
 echo "== flowo runs list"
