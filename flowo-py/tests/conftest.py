@@ -6,8 +6,10 @@ Run with the Python of a Snakemake venv made by `scripts/py-env.sh` (the plugin 
 in it); `scripts/test.sh` does so for every Snakemake version tested. Environment:
 
 - FLOWO_BIN: the `flowo` binary built by cargo, for the server side (default
-  `$CARGO_TARGET_DIR/release/flowo`, else `~/.cache/flowo/target/release/flowo`);
-- FLOWO_PY_WHEEL: the plugin wheel (for test_wheel.py);
+  `$CARGO_TARGET_DIR/release/flowo`, else `$FLOWO_CACHE/target/release/flowo`, FLOWO_CACHE
+  defaulting to `~/.cache/flowo` as in scripts/py-env.sh);
+- FLOWO_PY_WHEEL: the plugin wheel, for test_wheel.py (default: the one wheel in
+  `$FLOWO_CACHE/wheels`, where scripts/py-env.sh builds it);
 - FLOWO_TEST_DATABASE_URL: a PostgreSQL server where each test creates its own database
   (default `postgres://postgres@127.0.0.1:5432/postgres`);
 - CI: when set, a missing PostgreSQL, Snakemake, plugin or binary fails the tests instead of
@@ -92,7 +94,8 @@ def flowo_bin() -> Path:
     explicit = os.environ.get("FLOWO_BIN")
     if explicit:
         return Path(explicit)
-    target = os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/flowo/target"))
+    cache = Path(os.environ.get("FLOWO_CACHE", Path.home() / ".cache/flowo"))
+    target = os.environ.get("CARGO_TARGET_DIR", str(cache / "target"))
     return Path(target) / "release" / "flowo"
 
 

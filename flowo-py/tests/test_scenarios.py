@@ -410,8 +410,8 @@ def check_extras(result: SnakemakeResult, backend: Backend, workdir: Path, snake
         assert "max_rss" in bench["values"], bench
 
 
-def test_unlock_without_logger_makes_no_run(sandbox: Sandbox, snakemake):
-    """A Snakemake command without --logger flowo leaves FlowO alone (no store is made)."""
+def test_without_logger_flowo_nothing_is_recorded(sandbox: Sandbox, snakemake):
+    """Installed but not chosen with --logger, the plugin leaves Snakemake alone."""
     workdir = sandbox.workdir("success", "plain")
     result = snakemake(workdir, ["--cores", "1", "-n"], logger=False).wait()
     assert result.rc == 0, result.describe()

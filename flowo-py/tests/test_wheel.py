@@ -29,9 +29,20 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return out
 
 
+def built_wheel() -> str:
+    """FLOWO_PY_WHEEL, else the one wheel scripts/py-env.sh left in its cache."""
+    if os.environ.get("FLOWO_PY_WHEEL"):
+        return os.environ["FLOWO_PY_WHEEL"]
+    cache = Path(os.environ.get("FLOWO_CACHE", Path.home() / ".cache/flowo"))
+    wheels = sorted((cache / "wheels").glob("snakemake_logger_plugin_flowo-*.whl"))
+    return str(wheels[0]) if len(wheels) == 1 else ""
+
+
 def test_wheel_in_a_fresh_venv(sandbox: Sandbox, snakemake_version: str, plugin_version: str):
-    wheel = os.environ.get("FLOWO_PY_WHEEL", "")
-    need(bool(wheel) and Path(wheel).is_file(), "FLOWO_PY_WHEEL names no wheel")
+    wheel = built_wheel()
+    need(
+        bool(wheel) and Path(wheel).is_file(), "no plugin wheel (FLOWO_PY_WHEEL; scripts/py-env.sh)"
+    )
     venv = sandbox.root / "fresh-venv"
     run([sys.executable, "-m", "venv", str(venv)])
     pip_env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
