@@ -56,9 +56,11 @@ PG_ADMIN_URL = os.environ.get(
 IN_CI = bool(os.environ.get("CI"))
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 RECORDING = re.compile(rf"^flowo: recording run ({UUID}) to (\S+)$")
+# The sync command names the spool directory when it is not the default one.
 UNDELIVERED = re.compile(
-    rf"^flowo: (\d+) events of run ({UUID}) not delivered to (\S+); kept in (.+); "
-    r"run `flowo sync` to deliver them$"
+    rf"^flowo: (?P<count>\d+) events of run (?P<run_id>{UUID}) not delivered to (?P<target>\S+); "
+    r"kept in (?P<spool_file>.+); "
+    r"run `flowo sync(?: --spool-dir (?P<spool_dir>.+))?` to deliver them$"
 )
 # Safety nets only: a hung process fails the test instead of hanging the suite. No test asserts
 # how long anything took.

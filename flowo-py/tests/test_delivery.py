@@ -108,9 +108,9 @@ def check_complete(
     assert result.stats is not None, result.describe()
     assert result.stats["dropped"] == 0, result.stats
     for m in result.undelivered:
-        count, run_id, target, spool = m.groups()
-        assert run_id == result.run_id and target == result.target, m.group(0)
-        assert int(count) > 0 and Path(spool).exists(), m.group(0)
+        assert m["run_id"] == result.run_id and m["target"] == result.target, m.group(0)
+        assert int(m["count"]) > 0 and Path(m["spool_file"]).exists(), m.group(0)
+        assert m["spool_dir"] is None, "the default spool needs no --spool-dir"
     synced = sync(sandbox, ingest_token)
     events = assert_every_event_once(api, result.run_id)
     assert len(events) == result.stats["events"], (result.stats, len(events), synced.stdout)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import (
     FLOWO_CONSOLE,
     Api,
@@ -135,40 +137,53 @@ def test_log_tail_bytes(sandbox, snakemake, make_server):
     assert (f["size"], f["truncated"], f["text"]) == (len(LOG_TEXT), True, LOG_TEXT[-9:])
 
 
-def test_server_down_for_the_whole_run_then_flowo_sync(sandbox, snakemake, make_server, pg_url):
+@pytest.mark.parametrize("spool", ["default", "custom"])
+def test_server_down_for_the_whole_run_then_flowo_sync(
+    spool, sandbox, snakemake, make_server, pg_url
+):
+    """Nothing reaches the server: the closing line says how many events wait where and the
+    command that delivers them, which then stores every event once."""
     server = make_server(pg_url, port=free_port())
     ingest, admin = server.token("ingest"), server.token("admin")
-    spool_dir = sandbox.root / "my-spool"
-    env = dict(sandbox.env, FLOWO_TOKEN=ingest, SNAKEMAKE_LOGGER_FLOWO_SPOOL_DIR=str(spool_dir))
+    env = dict(sandbox.env, FLOWO_TOKEN=ingest)
+    if spool == "custom":
+        spool_dir = sandbox.root / "my-spool"
+        env["SNAKEMAKE_LOGGER_FLOWO_SPOOL_DIR"] = str(spool_dir)
+        sync_args = ["sync", "--spool-dir", str(spool_dir)]
+    else:
+        spool_dir = sandbox.data_dir / "spool"
+        sync_args = ["sync"]
     workdir = tiny_workflow(sandbox)
     args = ["--cores", "1", "--logger-flowo-url", server.url, "--logger-flowo-close-timeout", "1"]
     result = snakemake(workdir, args, env=env).wait()
     assert result.rc == 0, result.describe()
     assert len(result.warnings) == 1, result.flowo_lines
     (line,) = result.undelivered
-    count, run_id, target, spool_file = line.groups()
-    assert (run_id, target) == (result.run_id, server.url)
-    assert int(count) == result.stats["events"] and result.stats["delivered"] == 0, result.stats
-    assert Path(spool_file).is_file() and Path(spool_file).parent == spool_dir, spool_file
+    assert (line["run_id"], line["target"]) == (result.run_id, server.url)
+    count = int(line["count"])
+    assert count == result.stats["events"] and result.stats["delivered"] == 0, result.stats
+    spool_file = Path(line["spool_file"])
+    assert spool_file.is_file() and spool_file.parent == spool_dir, spool_file
+    assert line["spool_dir"] == (str(spool_dir) if spool == "custom" else None), line.group(0)
 
     server.start()
     api = Api(server.url, admin)
     assert api.runs() == []
-    sync = subprocess.run(
-        [str(FLOWO_CONSOLE), "sync", "--spool-dir", str(spool_dir)],
-        env=dict(sandbox.env, FLOWO_TOKEN=ingest),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert sync.returncode == 0, sync.stdout + sync.stderr
+
+    def sync() -> subprocess.CompletedProcess:
+        out = subprocess.run(
+            [str(FLOWO_CONSOLE), *sync_args],
+            env=dict(sandbox.env, FLOWO_TOKEN=ingest),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out
+
+    sync()
     run = recorded_run(result, api, quiet=False)
-    assert run["event_count"] == int(count)
-    again = subprocess.run(
-        [str(FLOWO_CONSOLE), "sync", "--spool-dir", str(spool_dir)],
-        env=dict(sandbox.env, FLOWO_TOKEN=ingest),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert again.returncode == 0 and "nothing to deliver" in again.stdout, again.stdout
+    assert run["event_count"] == count
+    again = sync()
+    assert "nothing to deliver" in again.stdout, again.stdout
+    assert api.run(result.run_id)["event_count"] == count
