@@ -52,22 +52,26 @@ pub fn read_tail(path: &Path, max: usize) -> Option<CapturedText> {
     }
     let size = meta.len();
     let start = size.saturating_sub(max as u64);
-    file.seek(SeekFrom::Start(start)).ok()?;
-    let mut buf = Vec::with_capacity((size - start) as usize);
-    file.take(max as u64).read_to_end(&mut buf).ok()?;
+    // Read one byte before the cut too, to know whether the cut falls inside a line.
+    let from = start.saturating_sub(1);
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut buf = Vec::with_capacity((size - from) as usize);
+    file.take(size - from).read_to_end(&mut buf).ok()?;
     let truncated = start > 0;
-    let mut slice = &buf[..];
-    if truncated {
-        // Start after the first newline of the cut (if it is not too far in), so the first line
-        // shown is whole and no character is split.
-        if let Some(nl) = slice.iter().take(4096).position(|b| *b == b'\n') {
-            slice = &slice[nl + 1..];
-        } else {
-            while let Some((first, rest)) = slice.split_first() {
-                if (first & 0xC0) == 0x80 {
-                    slice = rest;
-                } else {
-                    break;
+    let mid_line = truncated && buf.first() != Some(&b'\n');
+    let mut slice = if truncated { &buf[1..] } else { &buf[..] };
+    if mid_line {
+        // Start after the first newline (if one is near and text follows it), so the first
+        // line shown is whole; else at least not inside a character.
+        match slice.iter().take(4096).position(|b| *b == b'\n') {
+            Some(nl) if nl + 1 < slice.len() => slice = &slice[nl + 1..],
+            _ => {
+                while let Some((first, rest)) = slice.split_first() {
+                    if (first & 0xC0) == 0x80 {
+                        slice = rest;
+                    } else {
+                        break;
+                    }
                 }
             }
         }
@@ -275,6 +279,10 @@ mod tests {
         assert_eq!(tail.size, text.len() as u64);
         assert!(tail.text.starts_with("line "), "{:?}", tail.text);
         assert!(tail.text.ends_with("line 999\n"));
+        // A cut at a line boundary keeps the whole last line.
+        let last = read_tail(&path, "line 999\n".len()).expect("last line");
+        assert_eq!(last.text, "line 999\n");
+        assert!(last.truncated);
         let whole = read_tail(&path, 1 << 20).expect("whole");
         assert!(!whole.truncated);
         assert_eq!(whole.text, text);
