@@ -126,15 +126,25 @@ def test_workspace_setting(sandbox, snakemake, make_server, pg_url):
     assert workspaces[run["workspace_id"]] == "genomics"
 
 
-def test_log_tail_bytes(sandbox, snakemake, make_server):
+@pytest.mark.parametrize(
+    "tail, text",
+    [
+        (100, LOG_TEXT),  # the whole file
+        (12, "line two\n"),  # cut inside a line: start at the next whole one
+        (9, "line two\n"),  # cut exactly at a line start: that line is whole
+        (5, " two\n"),  # cut inside the last line: its end rather than nothing
+    ],
+)
+def test_log_tail_bytes(tail, text, sandbox, snakemake, make_server):
     workdir = tiny_workflow(sandbox)
-    result = snakemake(workdir, ["--cores", "1", "--logger-flowo-log-tail-bytes", "9"]).wait()
+    args = ["--cores", "1", "--logger-flowo-log-tail-bytes", str(tail)]
+    result = snakemake(workdir, args).wait()
     _, api = started_server(make_server, None)
     recorded_run(result, api)
     (logs,) = api.events(result.run_id, kinds="job_logs")
     (f,) = logs["data"]["files"]
     assert f["path"].endswith("logs/make.log")
-    assert (f["size"], f["truncated"], f["text"]) == (len(LOG_TEXT), True, LOG_TEXT[-9:])
+    assert (f["size"], f["truncated"], f["text"]) == (len(LOG_TEXT), tail < len(LOG_TEXT), text)
 
 
 @pytest.mark.parametrize("spool", ["default", "custom"])
