@@ -38,6 +38,15 @@ const JOB_EXCEPTIONS: &[&str] = &[
     "CalledProcessError",
     "MissingOutputException",
 ];
+/// The kinds [`Worker::observe`] looks at.
+const OBSERVED: &[&str] = &[
+    "workflow_started",
+    "job_info",
+    "job_finished",
+    "job_error",
+    "error",
+    "log",
+];
 /// Longest pause between retries while the target is unavailable.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Events kept in memory when there is no spool directory to write to.
@@ -96,13 +105,25 @@ impl SinkSettings {
 }
 
 /// One Snakemake log record: its creation time (epoch seconds) and its attributes (`event`,
-/// `message`, `levelname` and the event's extra fields) as JSON.
+/// `message`, `levelname` and the event's extra fields) as the text of a JSON object. The
+/// plugin writes that text straight from the Python objects: one buffer per record is cheaper
+/// on Snakemake's logging thread than a tree of values, and the sink's thread parses it.
 #[derive(Debug)]
 pub struct Record {
     /// `record.created`.
     pub created: f64,
-    /// The attributes.
-    pub attrs: Map<String, Value>,
+    /// The attributes, a JSON object.
+    pub json: Vec<u8>,
+}
+
+impl Record {
+    /// A record from attributes already in JSON form.
+    pub fn from_attrs(created: f64, attrs: &Map<String, Value>) -> Self {
+        Self {
+            created,
+            json: serde_json::to_vec(attrs).unwrap_or_else(|_| b"{}".to_vec()),
+        }
+    }
 }
 
 enum Msg {
@@ -480,15 +501,24 @@ impl Worker {
 
     /// Turns a record into its event, and adds the events FlowO derives from it.
     fn ingest(&mut self, record: Record) {
-        let at = flowo_core::record::record_time(&serde_json::json!({ "created": record.created }))
-            .unwrap_or_else(chrono::Utc::now);
-        let value = Value::Object(record.attrs);
-        let Ok((kind, data)) = flowo_core::record::payload_from_record(&value) else {
+        let at =
+            flowo_core::record::time_from_secs(record.created).unwrap_or_else(chrono::Utc::now);
+        let Ok(attrs) = serde_json::from_slice::<Map<String, Value>>(&record.json) else {
+            self.warn("a record that is not a JSON object was skipped".into());
             return;
         };
-        let event = Event::decode_lossless(&kind, data.clone());
+        let Ok((kind, data)) = flowo_core::record::payload_from_attrs(attrs) else {
+            return;
+        };
+        // Only the kinds the sink acts on are decoded; the rest go out as they came.
+        let event = OBSERVED
+            .contains(&kind.as_str())
+            .then(|| Event::decode(&kind, &data).ok())
+            .flatten();
         self.push_raw(at, kind, data);
-        self.observe(at, &event);
+        if let Some(event) = event {
+            self.observe(at, &event);
+        }
     }
 
     fn observe(&mut self, at: Timestamp, event: &Event) {

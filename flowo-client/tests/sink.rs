@@ -29,7 +29,7 @@ fn records(capture: &str) -> Vec<Record> {
                 .remove("created")
                 .and_then(|c| c.as_f64())
                 .expect("created");
-            Record { created, attrs }
+            Record::from_attrs(created, &attrs)
         })
         .collect()
 }
@@ -321,13 +321,7 @@ fn an_event_the_server_refuses_is_kept_aside_and_the_rest_delivered() {
     huge.insert("levelname".into(), "INFO".into());
     huge.insert("message".into(), "x".repeat(10_000).into());
     let created = recs[5].created;
-    recs.insert(
-        6,
-        Record {
-            created,
-            attrs: huge,
-        },
-    );
+    recs.insert(6, Record::from_attrs(created, &huge));
     for r in recs {
         sink.record(r);
     }

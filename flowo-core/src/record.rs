@@ -52,7 +52,11 @@ pub enum RecordError {
 
 /// The time a record was created (`created`, epoch seconds), if present and sane.
 pub fn record_time(record: &Value) -> Option<Timestamp> {
-    let created = record.get("created")?.as_f64()?;
+    time_from_secs(record.get("created")?.as_f64()?)
+}
+
+/// A time from epoch seconds (Python's `record.created`), if sane.
+pub fn time_from_secs(created: f64) -> Option<Timestamp> {
     if !created.is_finite() {
         return None;
     }
@@ -73,46 +77,43 @@ pub fn event_from_record(record: &Value) -> Result<Event, RecordError> {
 /// attributes plus `message`; a record without `event` is a plain log message (kind `log`).
 pub fn payload_from_record(record: &Value) -> Result<(String, Value), RecordError> {
     let obj = record.as_object().ok_or(RecordError::NotAnObject)?;
-    let message = obj
-        .get("message")
-        .or_else(|| obj.get("msg"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let kind = match obj.get("event") {
+    payload_from_attrs(obj.clone())
+}
+
+/// [`payload_from_record`] for a record's attributes already taken apart (the plugin's case),
+/// moving them into the payload instead of copying.
+pub fn payload_from_attrs(mut obj: Map<String, Value>) -> Result<(String, Value), RecordError> {
+    let message = match obj.get("message").or_else(|| obj.get("msg")) {
+        Some(Value::String(m)) => m.clone(),
+        _ => String::new(),
+    };
+    let kind = match obj.remove("event") {
         None | Some(Value::Null) => {
             let level = obj
                 .get("levelname")
                 .and_then(Value::as_str)
                 .map(LogLevel::from_levelname)
                 .unwrap_or_default();
-            let log = Event::Log(LogMessage {
-                level,
-                message: message.to_owned(),
-            });
+            let log = Event::Log(LogMessage { level, message });
             return Ok(("log".to_owned(), log.data()));
         }
-        Some(Value::String(kind)) => kind.as_str(),
+        Some(Value::String(kind)) => kind,
         Some(_) => return Err(RecordError::BadKind),
     };
-    let mut data = Map::new();
-    for (key, value) in obj {
-        if !STANDARD_FIELDS.contains(&key.as_str()) {
-            data.insert(key.clone(), value.clone());
-        }
-    }
-    if !data.contains_key("message") {
-        data.insert("message".into(), Value::String(message.to_owned()));
+    obj.retain(|key, _| !STANDARD_FIELDS.contains(&key.as_str()));
+    if !obj.contains_key("message") {
+        obj.insert("message".into(), Value::String(message));
     }
     if kind == "workflow_started" {
         // From 9.24 on `snakefile` points at Snakemake's own workflow.py; `snakefile_main` is
         // the real one when present.
-        if let Some(main) = data.remove("snakefile_main")
+        if let Some(main) = obj.remove("snakefile_main")
             && !main.is_null()
         {
-            data.insert("snakefile".into(), main);
+            obj.insert("snakefile".into(), main);
         }
     }
-    Ok((kind.to_owned(), Value::Object(data)))
+    Ok((kind, Value::Object(obj)))
 }
 
 /// A line of a capture file that is not a usable record.

@@ -17,7 +17,6 @@ use flowo_client::target::Target;
 use flowo_core::event::{RunContext, RunLabels};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple};
-use serde_json::{Map, Value};
 
 /// `LogRecord` attributes that are not part of an event (`created` is read separately).
 const SKIPPED: &[&str] = &[
@@ -45,124 +44,172 @@ const SKIPPED: &[&str] = &[
 /// Deepest nesting converted; deeper values become their `str()`.
 const MAX_DEPTH: u32 = 32;
 
-/// Converts a Python value to JSON: the builtins as themselves, enums as their value,
-/// Snakemake's named lists (`resources`) as objects, anything else as its `str()`.
-fn to_json(v: &Bound<'_, PyAny>, depth: u32) -> Value {
+/// Writes a Python value as JSON text: the builtins as themselves, enums as their value,
+/// Snakemake's named lists (`resources`) as objects, UUIDs as their text, anything else as its
+/// `str()`. Nothing here runs Python code for the builtins, named lists and UUIDs, so the GIL
+/// is never handed over in the middle of a record.
+fn write_json(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) {
     if v.is_none() {
-        return Value::Null;
+        out.extend_from_slice(b"null");
+        return;
     }
     if let Ok(b) = v.cast::<PyBool>() {
-        return Value::Bool(b.is_true());
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+        return;
     }
     // `str` subclasses (Snakemake's `LogEvent` is a StrEnum) are strings.
     if let Ok(s) = v.cast::<PyString>() {
-        return Value::String(s.to_string_lossy().into_owned());
+        write_str(out, &s.to_string_lossy());
+        return;
     }
     if let Ok(i) = v.cast::<PyInt>() {
         if let Ok(n) = i.extract::<i64>() {
-            return Value::from(n);
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        } else if let Ok(n) = i.extract::<u64>() {
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        } else {
+            write_text_of(v, out);
         }
-        if let Ok(n) = i.extract::<u64>() {
-            return Value::from(n);
-        }
-        return text_of(v);
+        return;
     }
     if let Ok(f) = v.cast::<PyFloat>() {
-        return serde_json::Number::from_f64(f.value())
-            .map(Value::Number)
-            .unwrap_or(Value::Null);
+        let x = f.value();
+        if x.is_finite() {
+            out.extend_from_slice(ryu::Buffer::new().format_finite(x).as_bytes());
+        } else {
+            out.extend_from_slice(b"null");
+        }
+        return;
     }
     if depth >= MAX_DEPTH {
-        return text_of(v);
+        write_text_of(v, out);
+        return;
     }
     if let Ok(d) = v.cast::<PyDict>() {
-        return Value::Object(dict_to_json(d, depth));
+        out.push(b'{');
+        for (i, (k, val)) in d.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_key(&k, out);
+            write_json(&val, out, depth + 1);
+        }
+        out.push(b'}');
+        return;
     }
     if let Ok(l) = v.cast::<PyList>() {
-        // Snakemake's Namedlist (`resources`, `input`, ...) is a list subclass whose names live
-        // in its `_names` dict (name -> (start, end)). Reading that dict and indexing the list
-        // runs no Python code, so the GIL is never handed over in the middle of a record (as
-        // calling its `items()` would).
-        if !l.is_exact_instance_of::<PyList>()
-            && let Some(map) = named_items(v, l, depth)
-        {
-            return Value::Object(map);
+        // Snakemake's Namedlist (`resources`, ...) is a list subclass whose names live in its
+        // `_names` dict (name -> (start, end)); reading it runs no Python code (its `items()`
+        // would).
+        if !l.is_exact_instance_of::<PyList>() && write_named_items(v, l, out, depth) {
+            return;
         }
-        return Value::Array(l.iter().map(|x| to_json(&x, depth + 1)).collect());
+        write_seq(l.iter(), out, depth);
+        return;
     }
     if let Ok(t) = v.cast::<PyTuple>() {
-        return Value::Array(t.iter().map(|x| to_json(&x, depth + 1)).collect());
+        write_seq(t.iter(), out, depth);
+        return;
     }
     if let Ok(s) = v.cast::<PySet>() {
-        let mut items: Vec<Value> = s.iter().map(|x| to_json(&x, depth + 1)).collect();
-        items.sort_by_key(|a| a.to_string());
-        return Value::Array(items);
+        write_seq(s.iter(), out, depth);
+        return;
     }
-    // `uuid.UUID` keeps its value in the `int` slot; formatting it here runs no Python code.
+    // `uuid.UUID` keeps its value in the `int` slot.
     if v.get_type().name().is_ok_and(|n| n == "UUID")
         && let Ok(n) = v.getattr("int").and_then(|i| i.extract::<u128>())
     {
-        return Value::String(uuid::Uuid::from_u128(n).hyphenated().to_string());
+        write_str(out, &uuid::Uuid::from_u128(n).hyphenated().to_string());
+        return;
     }
     // Enums (`Quietness`) become their value.
     if let Ok(value) = v.getattr("_value_")
         && !value.is(v)
     {
-        return to_json(&value, depth + 1);
+        write_json(&value, out, depth + 1);
+        return;
     }
-    text_of(v)
+    write_text_of(v, out);
 }
 
-/// The named items of a Snakemake Namedlist, in its names' order; `None` if it has none.
-fn named_items(
+fn write_seq<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, out: &mut Vec<u8>, depth: u32) {
+    out.push(b'[');
+    for (i, x) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json(&x, out, depth + 1);
+    }
+    out.push(b']');
+}
+
+/// A Snakemake Namedlist's named items as an object; false (nothing written) if it has none.
+fn write_named_items(
     v: &Bound<'_, PyAny>,
     list: &Bound<'_, PyList>,
+    out: &mut Vec<u8>,
     depth: u32,
-) -> Option<Map<String, Value>> {
-    let names = v.getattr("_names").ok()?;
-    let names = names.cast::<PyDict>().ok()?;
-    if names.is_empty() {
-        return None;
-    }
-    let mut map = Map::with_capacity(names.len());
+) -> bool {
+    let Some(names) = v
+        .getattr("_names")
+        .ok()
+        .and_then(|n| n.cast_into::<PyDict>().ok())
+    else {
+        return false;
+    };
+    let mut spans = Vec::with_capacity(names.len());
     for (name, index) in names.iter() {
-        let (start, end) = index.extract::<(usize, Option<usize>)>().ok()?;
-        let value = match end {
-            None => to_json(&list.get_item(start).ok()?, depth + 1),
-            Some(end) => Value::Array(
-                (start..end.min(list.len()))
-                    .filter_map(|i| list.get_item(i).ok())
-                    .map(|x| to_json(&x, depth + 1))
-                    .collect(),
+        match index.extract::<(usize, Option<usize>)>() {
+            Ok((start, end)) if start < list.len() => spans.push((name, start, end)),
+            _ => return false,
+        }
+    }
+    if spans.is_empty() {
+        return false;
+    }
+    out.push(b'{');
+    for (i, (name, start, end)) in spans.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_key(&name, out);
+        match end {
+            None => match list.get_item(start) {
+                Ok(x) => write_json(&x, out, depth + 1),
+                Err(_) => out.extend_from_slice(b"null"),
+            },
+            Some(end) => write_seq(
+                (start..end.min(list.len())).filter_map(|i| list.get_item(i).ok()),
+                out,
+                depth,
             ),
-        };
-        map.insert(key_of(&name), value);
+        }
     }
-    Some(map)
+    out.push(b'}');
+    true
 }
 
-fn text_of(v: &Bound<'_, PyAny>) -> Value {
-    v.str()
-        .map(|s| Value::String(s.to_string_lossy().into_owned()))
-        .unwrap_or(Value::Null)
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
-fn key_of(k: &Bound<'_, PyAny>) -> String {
+fn write_key(k: &Bound<'_, PyAny>, out: &mut Vec<u8>) {
     match k.cast::<PyString>() {
-        Ok(s) => s.to_string_lossy().into_owned(),
-        Err(_) => k
-            .str()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        Ok(s) => write_str(out, &s.to_string_lossy()),
+        Err(_) => match k.str() {
+            Ok(s) => write_str(out, &s.to_string_lossy()),
+            Err(_) => write_str(out, ""),
+        },
     }
+    out.push(b':');
 }
 
-fn dict_to_json(d: &Bound<'_, PyDict>, depth: u32) -> Map<String, Value> {
-    let mut map = Map::with_capacity(d.len());
-    for (k, v) in d.iter() {
-        map.insert(key_of(&k), to_json(&v, depth + 1));
+fn write_text_of(v: &Bound<'_, PyAny>, out: &mut Vec<u8>) {
+    match v.str() {
+        Ok(s) => write_str(out, &s.to_string_lossy()),
+        Err(_) => out.extend_from_slice(b"null"),
     }
-    map
 }
 
 /// Reads a record's attributes, skipping the standard ones that are not part of an event.
@@ -170,18 +217,32 @@ fn record_of(record: &Bound<'_, PyAny>) -> Option<Record> {
     let created = record.getattr("created").ok()?.extract::<f64>().ok()?;
     let dict = record.getattr("__dict__").ok()?;
     let dict = dict.cast::<PyDict>().ok()?;
-    let mut attrs = Map::with_capacity(dict.len());
+    let mut json = Vec::with_capacity(1024);
+    json.push(b'{');
+    let mut first = true;
     for (k, v) in dict.iter() {
         let Ok(key) = k.cast::<PyString>() else {
             continue;
         };
         let key = key.to_string_lossy();
-        if SKIPPED.contains(&key.as_ref()) {
+        if skipped(&key) {
             continue;
         }
-        attrs.insert(key.into_owned(), to_json(&v, 0));
+        if !first {
+            json.push(b',');
+        }
+        first = false;
+        write_str(&mut json, &key);
+        json.push(b':');
+        write_json(&v, &mut json, 0);
     }
-    Some(Record { created, attrs })
+    json.push(b'}');
+    Some(Record { created, json })
+}
+
+/// Whether a `LogRecord` attribute is one of the standard ones that are not part of an event.
+fn skipped(key: &str) -> bool {
+    SKIPPED.contains(&key)
 }
 
 /// Time spent in `handle`, when statistics were asked for (`FLOWO_PLUGIN_STATS`).
