@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::channel;
@@ -84,20 +83,7 @@ fn flowo(s: &Sandbox, env: &[(&str, &str)], args: &[&str]) -> Output {
 }
 
 fn flowo_stdin(s: &Sandbox, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = s.command();
-    cmd.envs(env.iter().copied())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    let mut child = cmd.spawn().expect("spawn flowo");
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        pipe.write_all(text.as_bytes()).expect("write stdin");
-    }
-    child.wait_with_output().expect("flowo runs")
+    s.run_with(env, args, stdin)
 }
 
 fn stdout(out: &Output) -> String {

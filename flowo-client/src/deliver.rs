@@ -135,7 +135,7 @@ pub fn destination(
 /// `POST /api/v1/events`.
 struct HttpDestination {
     client: reqwest::Client,
-    endpoint: String,
+    endpoint: reqwest::Url,
     base: String,
     token: Option<String>,
 }
@@ -156,10 +156,14 @@ impl HttpDestination {
                 target: url.to_owned(),
                 reason: e.to_string(),
             })?;
-        let mut endpoint = format!("{url}/api/v1/events");
+        let mut endpoint = reqwest::Url::parse(&format!("{url}/api/v1/events")).map_err(|e| {
+            DeliveryError::Unreachable {
+                target: url.to_owned(),
+                reason: format!("not a valid URL: {e}"),
+            }
+        })?;
         if let Some(ws) = workspace {
-            endpoint.push_str("?workspace=");
-            endpoint.push_str(&percent_encode(ws));
+            endpoint.query_pairs_mut().append_pair("workspace", ws);
         }
         Ok(Self {
             client,
@@ -168,19 +172,6 @@ impl HttpDestination {
             token,
         })
     }
-}
-
-/// Percent-encodes a query value (workspace names are short; no dependency needed for that).
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[derive(serde::Serialize)]
@@ -200,7 +191,7 @@ impl Destination for HttpDestination {
             })?;
         let mut request = self
             .client
-            .post(&self.endpoint)
+            .post(self.endpoint.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -389,8 +380,17 @@ mod tests {
 
     #[test]
     fn workspace_names_are_encoded() {
-        assert_eq!(percent_encode("lab 1/ä"), "lab%201%2F%C3%A4");
-        assert_eq!(percent_encode("default"), "default");
+        let target = Target::Server {
+            url: "http://flowo.example:3100".into(),
+            token: None,
+        };
+        let dest =
+            HttpDestination::new(target.url(), None, Some("lab 1/ä&x=y"), Timeouts::default())
+                .expect("destination");
+        assert_eq!(
+            dest.endpoint.as_str(),
+            "http://flowo.example:3100/api/v1/events?workspace=lab+1%2F%C3%A4%26x%3Dy"
+        );
     }
 
     #[test]

@@ -11,12 +11,11 @@ use serde_json::{Map, Value};
 use crate::Timestamp;
 use crate::event::{Event, LogLevel, LogMessage};
 
-/// Standard `LogRecord` attributes that are not part of an event's payload.
-const STANDARD_FIELDS: &[&str] = &[
+/// `logging.LogRecord`'s own bookkeeping attributes: never part of an event, so a producer
+/// need not even read them (the plugin skips them). `created` is the record's time.
+pub const LOGGING_ATTRIBUTES: &[&str] = &[
     "name",
-    "msg",
     "args",
-    "levelname",
     "levelno",
     "pathname",
     "filename",
@@ -34,10 +33,16 @@ const STANDARD_FIELDS: &[&str] = &[
     "exc_info",
     "exc_text",
     "stack_info",
-    "event",
-    "_seq",
-    "_types",
 ];
+
+/// Attributes read to make the event (`msg`, `levelname`, `event`) or added by the capture
+/// plugin (`_seq`, `_types`), and not kept in its payload.
+const CONSUMED_ATTRIBUTES: &[&str] = &["msg", "levelname", "event", "_seq", "_types"];
+
+/// Whether an attribute stays out of an event's payload.
+fn is_standard(key: &str) -> bool {
+    LOGGING_ATTRIBUTES.contains(&key) || CONSUMED_ATTRIBUTES.contains(&key)
+}
 
 /// Why a record could not be turned into an event.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -100,7 +105,7 @@ pub fn payload_from_attrs(mut obj: Map<String, Value>) -> Result<(String, Value)
         Some(Value::String(kind)) => kind,
         Some(_) => return Err(RecordError::BadKind),
     };
-    obj.retain(|key, _| !STANDARD_FIELDS.contains(&key.as_str()));
+    obj.retain(|key, _| !is_standard(key));
     if !obj.contains_key("message") {
         obj.insert("message".into(), Value::String(message));
     }

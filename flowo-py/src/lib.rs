@@ -18,29 +18,6 @@ use flowo_core::event::{RunContext, RunLabels};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple};
 
-/// `LogRecord` attributes that are not part of an event (`created` is read separately).
-const SKIPPED: &[&str] = &[
-    "name",
-    "args",
-    "levelno",
-    "pathname",
-    "filename",
-    "module",
-    "lineno",
-    "funcName",
-    "created",
-    "msecs",
-    "relativeCreated",
-    "thread",
-    "threadName",
-    "processName",
-    "process",
-    "taskName",
-    "exc_info",
-    "exc_text",
-    "stack_info",
-];
-
 /// Deepest nesting converted; deeper values become their `str()`.
 const MAX_DEPTH: u32 = 32;
 
@@ -240,15 +217,16 @@ fn record_of(record: &Bound<'_, PyAny>) -> Option<Record> {
     Some(Record { created, json })
 }
 
-/// Whether a `LogRecord` attribute is one of the standard ones that are not part of an event.
+/// Whether a `LogRecord` attribute is logging's own bookkeeping, never part of an event.
 fn skipped(key: &str) -> bool {
-    SKIPPED.contains(&key)
+    flowo_core::record::LOGGING_ATTRIBUTES.contains(&key)
 }
 
 /// Time spent in `handle`, when statistics were asked for (`FLOWO_PLUGIN_STATS`).
 struct EmitStats {
     path: PathBuf,
-    nanos: Mutex<Vec<u32>>,
+    /// Nanoseconds per record, with the record's kind (`log` for plain messages).
+    nanos: Mutex<Vec<(u32, String)>>,
 }
 
 /// The plugin's sink for one run.
@@ -384,11 +362,17 @@ impl Sink {
         }
         if let (Some(stats), Some(started)) = (&self.stats, started) {
             let ns = u32::try_from(started.elapsed().as_nanos()).unwrap_or(u32::MAX);
+            // Outside the timed part: which kind of record it was.
+            let kind = record
+                .getattr("event")
+                .ok()
+                .and_then(|e| e.extract::<String>().ok())
+                .unwrap_or_else(|| "log".to_owned());
             stats
                 .nanos
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(ns);
+                .push((ns, kind));
         }
     }
 
@@ -396,29 +380,46 @@ impl Sink {
     fn close(&self, py: Python<'_>) {
         let report = py.detach(|| self.inner.close());
         if let Some(stats) = &self.stats {
-            let mut nanos = stats
+            let timed = stats
                 .nanos
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            nanos.sort_unstable();
-            let pick = |q: f64| {
-                if nanos.is_empty() {
-                    0
-                } else {
-                    nanos[((nanos.len() - 1) as f64 * q).round() as usize]
-                }
-            };
+            fn summary(mut nanos: Vec<u32>) -> serde_json::Value {
+                nanos.sort_unstable();
+                let pick = |q: f64| {
+                    if nanos.is_empty() {
+                        0
+                    } else {
+                        nanos[((nanos.len() - 1) as f64 * q).round() as usize]
+                    }
+                };
+                serde_json::json!({
+                    "records": nanos.len(),
+                    "p50": pick(0.5),
+                    "p99": pick(0.99),
+                    "max": nanos.last().copied().unwrap_or(0),
+                })
+            }
+            let mut by_kind: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+            for (ns, kind) in &timed {
+                by_kind.entry(kind.clone()).or_default().push(*ns);
+            }
+            let all = summary(timed.iter().map(|(ns, _)| *ns).collect());
             let json = serde_json::json!({
                 "run_id": report.run_id,
-                "records": nanos.len(),
+                "records": all["records"],
                 "events": report.events,
                 "delivered": report.delivered,
                 "spooled": report.pending,
                 "dropped": report.dropped,
-                "emit_ns_p50": pick(0.5),
-                "emit_ns_p99": pick(0.99),
-                "emit_ns_max": nanos.last().copied().unwrap_or(0),
+                "emit_ns_p50": all["p50"],
+                "emit_ns_p99": all["p99"],
+                "emit_ns_max": all["max"],
+                "emit_ns_by_kind": by_kind
+                    .into_iter()
+                    .map(|(k, v)| (k, summary(v)))
+                    .collect::<serde_json::Map<_, _>>(),
             });
             if let Err(e) = std::fs::write(&stats.path, json.to_string()) {
                 eprintln!(

@@ -60,8 +60,13 @@ impl Sandbox {
     }
 
     pub fn run_stdin(&self, db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_with(&[("FLOWO_DATABASE_URL", db)], args, stdin)
+    }
+
+    /// Runs `flowo` with extra environment and, when given, this text on stdin.
+    pub fn run_with(&self, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = self.command();
-        cmd.env("FLOWO_DATABASE_URL", db)
+        cmd.envs(env.iter().copied())
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
