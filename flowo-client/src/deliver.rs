@@ -41,7 +41,10 @@ pub enum DeliveryError {
     },
     /// The server refused the credential (401, 403): nothing will get through until the token
     /// is fixed.
-    #[error("{target} refused the token ({status}): {message}")]
+    #[error(
+        "{target} refused the token ({status}): {message}; log in with `flowo login --url \
+         {target}` or set FLOWO_TOKEN, then `flowo sync`"
+    )]
     Unauthorized {
         /// Where.
         target: String,
