@@ -150,11 +150,13 @@ pub struct CloseReport {
     pub finished: bool,
 }
 
+/// How often an idle worker looks for new records. A new batch waits at most this long to
+/// start (then at most the flush interval to be sent).
+const IDLE_POLL: Duration = Duration::from_millis(20);
+
 /// What the recording thread and the worker share.
 struct Shared {
     queue: ArrayQueue<Msg>,
-    /// The worker sleeps with no batch open and must be woken by the next record.
-    idle: AtomicBool,
     /// Records dropped because the queue was full.
     dropped: AtomicU64,
     /// Wake the worker once this many records wait.
@@ -177,7 +179,6 @@ impl Sink {
         let run_id = RunId::new_random();
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(settings.queue_capacity.max(2)),
-            idle: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             wake_at: settings.batch_max.max(1),
         });
@@ -228,13 +229,10 @@ impl Sink {
         if self.shared.queue.push(Msg::Record(record)).is_err() {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        let shared = &self.shared;
-        // Pairs with the worker's store of `idle` before it looks at the queue a last time:
-        // either it sees this record, or this sees it idle.
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if (shared.idle.load(Ordering::SeqCst) && shared.idle.swap(false, Ordering::SeqCst))
-            || shared.queue.len() == shared.wake_at
-        {
+        // No system call here: the worker looks at the queue on its own (every IDLE_POLL at
+        // most); it is only woken when a whole batch is waiting. Waking it for each first
+        // record would let the scheduler run it in the middle of Snakemake's logging.
+        if self.shared.queue.len() == self.shared.wake_at {
             self.wake();
         }
     }
@@ -436,18 +434,11 @@ impl Worker {
                 }
             }
             self.tick();
+            let mut wait = self.next_wakeup().saturating_duration_since(Instant::now());
             if self.batch.is_empty() {
-                // Nothing is due until the next record: ask to be woken by it, then look again
-                // so that a record queued just before is not left waiting.
-                shared.idle.store(true, Ordering::SeqCst);
-                if !shared.queue.is_empty() {
-                    shared.idle.store(false, Ordering::SeqCst);
-                    continue;
-                }
+                wait = wait.min(IDLE_POLL);
             }
-            let wait = self.next_wakeup().saturating_duration_since(Instant::now());
             std::thread::park_timeout(wait);
-            shared.idle.store(false, Ordering::SeqCst);
         }
     }
 
