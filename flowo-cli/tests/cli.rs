@@ -605,22 +605,7 @@ fn uuid_like() -> String {
     format!("{:x}_{}", nanos, std::process::id())
 }
 
-/// `url` with its database replaced by `db`.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[host_start..].find('/') {
-        Some(i) => &base[..host_start + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
+use flowo_testkit::postgres::with_database;
 
 /// Inserts a password into a URL's user info (PostgreSQL's trust auth ignores it).
 fn with_password(url: &str, password: &str) -> Option<String> {

@@ -3,28 +3,7 @@
 
 use sqlx::Connection;
 
-/// The server: `FLOWO_TEST_DATABASE_URL`, else the local default.
-pub fn admin_url() -> String {
-    std::env::var("FLOWO_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// `url` with its database name replaced by `db` (query string kept).
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[host_start..].find('/') {
-        Some(i) => &base[..host_start + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
+pub use flowo_testkit::postgres::{admin_url, with_database};
 
 /// A database created for the benchmark.
 pub struct PgDb {
