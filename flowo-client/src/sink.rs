@@ -713,64 +713,59 @@ impl Worker {
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
-    fn add_to_backlog(&mut self, events: &[EventEnvelope]) {
-        if self.backlog.is_none() {
-            self.backlog = Some(
-                match self.spool.as_ref().map(|s| {
-                    s.writer(
-                        self.run_id,
-                        &self.settings.target,
-                        self.settings.workspace.as_deref(),
-                    )
-                }) {
-                    Some(Ok(w)) => Backlog::Disk(w),
-                    Some(Err(e)) => {
-                        self.warn(format!(
-                            "cannot write the spool ({e}); undelivered events are kept in memory"
-                        ));
-                        Backlog::Memory(VecDeque::new())
-                    }
-                    None => Backlog::Memory(VecDeque::new()),
-                },
-            );
+    /// The run's spool file, or memory when no spool directory can take it.
+    fn open_backlog(&mut self) -> Backlog {
+        let writer = self.spool.as_ref().map(|s| {
+            s.writer(
+                self.run_id,
+                &self.settings.target,
+                self.settings.workspace.as_deref(),
+            )
+        });
+        match writer {
+            Some(Ok(w)) => Backlog::Disk(w),
+            Some(Err(e)) => {
+                self.warn(format!(
+                    "cannot write the spool ({e}); undelivered events are kept in memory"
+                ));
+                Backlog::Memory(VecDeque::new())
+            }
+            None => Backlog::Memory(VecDeque::new()),
         }
-        let mut failed = None;
-        match self.backlog.as_mut() {
-            Some(Backlog::Disk(w)) => {
-                if let Err(e) = w.append(events) {
-                    failed = Some(format!(
+    }
+
+    fn add_to_backlog(&mut self, events: &[EventEnvelope]) {
+        let backlog = match self.backlog.take() {
+            Some(b) => b,
+            None => self.open_backlog(),
+        };
+        let mut memory = match backlog {
+            Backlog::Disk(mut w) => match w.append(events) {
+                Ok(()) => {
+                    self.backlog = Some(Backlog::Disk(w));
+                    return;
+                }
+                Err(e) => {
+                    // The disk refused (full, read-only): go on in memory, after what the file
+                    // already holds, so the order is kept.
+                    self.warn(format!(
                         "cannot write the spool {} ({e}); undelivered events are kept in memory",
                         w.path().display()
                     ));
+                    VecDeque::from(w.peek(usize::MAX).unwrap_or_default().events)
                 }
-            }
-            Some(Backlog::Memory(q)) => {
-                q.extend(events.iter().cloned());
-                let over = q.len().saturating_sub(MEMORY_BACKLOG_MAX);
-                if over > 0 {
-                    q.drain(..over);
-                    self.shared
-                        .dropped
-                        .fetch_add(over as u64, Ordering::Relaxed);
-                }
-            }
-            None => {}
+            },
+            Backlog::Memory(q) => q,
+        };
+        memory.extend(events.iter().cloned());
+        let over = memory.len().saturating_sub(MEMORY_BACKLOG_MAX);
+        if over > 0 {
+            memory.drain(..over);
+            self.shared
+                .dropped
+                .fetch_add(over as u64, Ordering::Relaxed);
         }
-        if let Some(why) = failed {
-            // The disk refused (full, read-only): keep going in memory, after what is on disk.
-            self.warn(why);
-            if let Some(Backlog::Disk(_)) = self.backlog.as_ref() {
-                // Keep the disk writer's pending events by delivering them before memory ones:
-                // simplest is to read them back now.
-                let mut memory = VecDeque::new();
-                if let Some(Backlog::Disk(w)) = self.backlog.as_ref() {
-                    let mut offset_chunk = w.peek(usize::MAX).unwrap_or_default();
-                    memory.extend(offset_chunk.events.drain(..));
-                }
-                memory.extend(events.iter().cloned());
-                self.backlog = Some(Backlog::Memory(memory));
-            }
-        }
+        self.backlog = Some(Backlog::Memory(memory));
     }
 
     /// Replays the backlog in order until it is empty, the target fails again, or the deadline.
