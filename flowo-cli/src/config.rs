@@ -156,22 +156,8 @@ pub async fn open_store(url: &str, options: &StoreOptions) -> anyhow::Result<Arc
     }
 }
 
-/// The URL with any password replaced by `***`: flowo-store masks the user-info part; a
-/// `password=` query parameter (which libpq-style URLs allow) is masked here as well.
-pub fn mask_url(url: &str) -> String {
-    let masked = flowo_store::mask_password(url);
-    let Some((base, query)) = masked.split_once('?') else {
-        return masked;
-    };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => p.to_owned(),
-        })
-        .collect();
-    format!("{base}?{}", params.join("&"))
-}
+/// The URL with any password replaced by `***`.
+pub use flowo_store::mask_password as mask_url;
 
 #[cfg(test)]
 mod tests {

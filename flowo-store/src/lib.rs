@@ -85,6 +85,22 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, S
 
 /// The URL with any password replaced by `***`, for messages and logs.
 pub fn mask_password(url: &str) -> String {
+    let masked = mask_user_info(url);
+    // libpq-style URLs may also carry `?password=...`.
+    let Some((base, query)) = masked.split_once('?') else {
+        return masked;
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => p.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", params.join("&"))
+}
+
+fn mask_user_info(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };
@@ -118,5 +134,10 @@ mod tests {
         assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(mask_password("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
         assert_eq!(mask_password("mysql://a:b@c"), "mysql://a:***@c");
+        assert_eq!(
+            mask_password("postgres://flowo:p@ss@db/flowo?sslmode=require&password=x"),
+            "postgres://flowo:***@db/flowo?sslmode=require&password=***"
+        );
+        assert_eq!(mask_password("sqlite:flowo.db"), "sqlite:flowo.db");
     }
 }
