@@ -46,6 +46,11 @@ use crate::routes;
         routes::health::get_readyz,
         routes::health::get_metrics,
     ),
+    components(schemas(
+        flowo_core::store::RunSort,
+        flowo_core::store::JobSort,
+        flowo_core::store::SortOrder
+    )),
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
 )]

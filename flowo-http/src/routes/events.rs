@@ -20,6 +20,7 @@ pub struct IngestRequest {
 
 /// Where a batch goes.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IngestParams {
     /// Workspace name for runs this batch creates (ignored for tokens limited to a workspace;
     /// default `default`).
@@ -146,6 +147,7 @@ pub async fn ingest_events(
 
 /// Paging through a run's events.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunEventParams {
     /// Events after this sequence number.
     pub after_seq: Option<u64>,

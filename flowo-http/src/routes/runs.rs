@@ -17,6 +17,7 @@ use crate::state::AppState;
 
 /// Filters, sort and page of `GET /runs`.
 #[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct RunListParams {
     /// Comma-separated statuses (`running,failed`).
@@ -142,6 +143,7 @@ pub async fn delete_run(
 
 /// Filters, sort and page of `GET /runs/{run_id}/jobs`.
 #[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct JobListParams {
     /// A rule.

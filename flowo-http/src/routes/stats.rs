@@ -12,6 +12,7 @@ use crate::state::AppState;
 
 /// Range and scope of `GET /stats`.
 #[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct StatsParams {
     /// A workspace name (default: every workspace the caller may read).

@@ -22,6 +22,7 @@ use crate::state::AppState;
 
 /// What to follow.
 #[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct StreamParams {
     /// One run.

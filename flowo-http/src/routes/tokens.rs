@@ -38,6 +38,7 @@ pub struct CreatedToken {
 
 /// The caller's tokens (`?all=true`: everyone's, for admins).
 #[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct TokenListParams {
     /// Every user's tokens (admins).

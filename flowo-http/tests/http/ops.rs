@@ -209,5 +209,60 @@ async fn openapi_document() {
         doc["components"]["securitySchemes"]["session"]["name"],
         json!("flowo_session")
     );
+    // Parameters are where the route takes them: path parameters in the template, the rest in
+    // the query string, optional unless the handler needs them.
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let name = param["name"].as_str().expect("name");
+                let in_path = path.contains(&format!("{{{name}}}"));
+                let expected = match (in_path, name) {
+                    (true, _) => "path",
+                    (false, "Last-Event-ID") => "header",
+                    (false, _) => "query",
+                };
+                assert_eq!(param["in"], json!(expected), "{method} {path}: {name}");
+                if !in_path
+                    && param["schema"]["type"]
+                        .as_array()
+                        .is_some_and(|t| t.contains(&json!("null")))
+                {
+                    assert_ne!(
+                        param["required"],
+                        json!(true),
+                        "{method} {path}: {name} is optional"
+                    );
+                }
+            }
+        }
+    }
+    // Every reference resolves (code generators refuse a document with a dangling one).
+    let text = doc.to_string();
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = &reference[..reference.find('"').expect("closing quote")];
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "dangling reference to schema {name}"
+        );
+    }
     insta::assert_json_snapshot!("openapi", served);
+}
+
+/// The dashboard's API types are generated from `frontend/openapi.json`; it must be this
+/// server's document. `FLOWO_UPDATE_OPENAPI=1` rewrites it (then `npm run gen:api`).
+#[test]
+fn frontend_openapi_document_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../frontend/openapi.json");
+    let doc = flowo_http::openapi::ApiDoc::openapi();
+    let expected = format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON"));
+    if std::env::var_os("FLOWO_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &expected).expect("write frontend/openapi.json");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == expected,
+        "frontend/openapi.json is not the server's OpenAPI document; run \
+         `FLOWO_UPDATE_OPENAPI=1 cargo test -p flowo-http --test http frontend_openapi` \
+         and `npm run gen:api` in frontend/"
+    );
 }
