@@ -1,0 +1,162 @@
+// Query keys and hooks for every read; the live stream (src/live) updates these same keys.
+import { useQuery, useQueryClient, keepPreviousData } from "@tanstack/react-query";
+import { api, unwrap } from "./client";
+import type { Job, Page } from "./types";
+
+/** Filters of the runs page, as sent to `GET /runs`. */
+export interface RunFilters {
+  q?: string;
+  status?: string;
+  tag?: string;
+  workspace?: string;
+  from?: string;
+  to?: string;
+  sort?: "started_at" | "last_event_at" | "name";
+  order?: "asc" | "desc";
+  cursor?: string;
+  limit?: number;
+}
+
+export const keys = {
+  me: ["me"] as const,
+  runs: (f: RunFilters) => ["runs", f] as const,
+  runsAll: ["runs"] as const,
+  run: (id: string) => ["run", id] as const,
+  rules: (id: string) => ["rules", id] as const,
+  graph: (id: string) => ["graph", id] as const,
+  jobs: (id: string) => ["jobs", id] as const,
+  job: (id: string, jobId: number) => ["job", id, jobId] as const,
+  timeline: (id: string) => ["timeline", id] as const,
+  errors: (id: string) => ["errors", id] as const,
+  sources: (id: string) => ["sources", id] as const,
+  stats: (workspace?: string, from?: string, to?: string) => ["stats", workspace, from, to] as const,
+  tokens: (all: boolean) => ["tokens", all] as const,
+  workspaces: ["workspaces"] as const,
+  members: (name: string) => ["members", name] as const,
+  users: ["users"] as const,
+};
+
+export const useMe = () =>
+  useQuery({
+    queryKey: keys.me,
+    queryFn: () => unwrap(api.GET("/api/v1/auth/me")),
+    retry: false,
+    staleTime: 60_000,
+  });
+
+export const useRuns = (f: RunFilters) =>
+  useQuery({
+    queryKey: keys.runs(f),
+    queryFn: () =>
+      unwrap(api.GET("/api/v1/runs", { params: { query: { ...f, total: true } } })),
+    placeholderData: keepPreviousData,
+  });
+
+const path = (run_id: string) => ({ params: { path: { run_id } } });
+
+export const useRun = (id: string) =>
+  useQuery({ queryKey: keys.run(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}", path(id))) });
+export const useRules = (id: string) =>
+  useQuery({ queryKey: keys.rules(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/rules", path(id))) });
+export const useGraph = (id: string) =>
+  useQuery({ queryKey: keys.graph(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/graph", path(id))) });
+export const useTimeline = (id: string) =>
+  useQuery({ queryKey: keys.timeline(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/timeline", path(id))) });
+export const useErrors = (id: string) =>
+  useQuery({ queryKey: keys.errors(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/errors", path(id))) });
+export const useSources = (id: string) =>
+  useQuery({ queryKey: keys.sources(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/sources", path(id))) });
+export const useJob = (id: string, jobId: number | undefined) =>
+  useQuery({
+    queryKey: keys.job(id, jobId ?? -1),
+    enabled: jobId !== undefined,
+    queryFn: () =>
+      unwrap(api.GET("/api/v1/runs/{run_id}/jobs/{job_id}", { params: { path: { run_id: id, job_id: jobId ?? 0 } } })),
+  });
+
+/** Live job updates received while a run's job list was loading, by run. */
+const pendingJobs = new Map<string, Map<number, Job>>();
+
+/** Keeps live job updates for a loader in progress (see [`fetchAllJobs`]). */
+export function recordPendingJobs(runId: string, jobs: Job[]): void {
+  const m = pendingJobs.get(runId);
+  if (m) jobs.forEach((j) => m.set(j.job_id, j));
+}
+
+/** Upserts jobs into a list sorted by job id; returns the same list when nothing changed. */
+export function mergeJobs(list: Job[], jobs: Job[]): Job[] {
+  if (jobs.length === 0) return list;
+  const index = new Map<number, number>();
+  list.forEach((j, i) => index.set(j.job_id, i));
+  const out = list.slice();
+  let appended = false;
+  for (const job of jobs) {
+    const i = index.get(job.job_id);
+    if (i !== undefined) out[i] = job;
+    else {
+      index.set(job.job_id, out.length);
+      out.push(job);
+      appended = true;
+    }
+  }
+  if (appended) out.sort((a, b) => a.job_id - b.job_id);
+  return out;
+}
+
+/** Page size used to load a run's jobs (the server's maximum). */
+export const JOB_PAGE = 1000;
+
+/**
+ * Every job of a run, loaded page by page (the first page renders at once, the rest stream in);
+ * the live stream then keeps the list current job by job.
+ */
+export async function fetchAllJobs(id: string, onPage?: (jobs: Job[]) => void): Promise<Job[]> {
+  pendingJobs.set(id, new Map());
+  const all: Job[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page: Page<Job> = await unwrap(
+      api.GET("/api/v1/runs/{run_id}/jobs", {
+        params: { path: { run_id: id }, query: { limit: JOB_PAGE, cursor, sort: "job_id", order: "asc" } },
+      }),
+    );
+    all.push(...page.items);
+    onPage?.(all.slice());
+    if (!page.next_cursor) {
+      // Jobs that changed while earlier pages were already loaded.
+      const pending = pendingJobs.get(id);
+      pendingJobs.delete(id);
+      return pending && pending.size > 0 ? mergeJobs(all, [...pending.values()]) : all;
+    }
+    cursor = page.next_cursor;
+  }
+}
+
+/** Every job of a run (see [`fetchAllJobs`]); pages appear as they arrive. */
+export function useJobs(id: string) {
+  const client = useQueryClient();
+  return useQuery({
+    queryKey: keys.jobs(id),
+    queryFn: () => fetchAllJobs(id, (partial) => client.setQueryData(keys.jobs(id), partial)),
+  });
+}
+
+export const useStats = (workspace?: string, from?: string, to?: string) =>
+  useQuery({
+    queryKey: keys.stats(workspace, from, to),
+    queryFn: () => unwrap(api.GET("/api/v1/stats", { params: { query: { workspace, from, to } } })),
+    placeholderData: keepPreviousData,
+  });
+
+export const useTokens = (all: boolean) =>
+  useQuery({ queryKey: keys.tokens(all), queryFn: () => unwrap(api.GET("/api/v1/tokens", { params: { query: { all } } })) });
+export const useWorkspaces = () =>
+  useQuery({ queryKey: keys.workspaces, queryFn: () => unwrap(api.GET("/api/v1/workspaces")) });
+export const useMembers = (name: string | undefined) =>
+  useQuery({
+    queryKey: keys.members(name ?? ""),
+    enabled: !!name,
+    queryFn: () => unwrap(api.GET("/api/v1/workspaces/{name}/members", { params: { path: { name: name ?? "" } } })),
+  });
+export const useUsers = (enabled: boolean) =>
+  useQuery({ queryKey: keys.users, enabled, queryFn: () => unwrap(api.GET("/api/v1/users")) });
