@@ -1,0 +1,130 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { LiveStream, type LiveState } from "./stream";
+import type { LiveEvent } from "../api/types";
+
+/** A stand-in for the browser's EventSource that the test drives by hand. */
+class FakeSource {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSED = 2;
+  static instances: FakeSource[] = [];
+  readyState = FakeSource.CONNECTING;
+  onopen: (() => void) | null = null;
+  onmessage: ((m: MessageEvent<string>) => void) | null = null;
+  onerror: (() => void) | null = null;
+  closed = false;
+  constructor(
+    readonly url: string,
+    readonly init: EventSourceInit,
+  ) {
+    FakeSource.instances.push(this);
+  }
+  open() {
+    this.readyState = FakeSource.OPEN;
+    this.onopen?.();
+  }
+  send(id: number, seq: number) {
+    const data: Partial<LiveEvent> = { event: { run_id: "r", seq, kind: "progress", recorded_at: "", pos: id, workspace_id: "w" } };
+    this.onmessage?.(new MessageEvent("message", { data: JSON.stringify(data), lastEventId: String(id) }));
+  }
+  fail(closed: boolean) {
+    this.readyState = closed ? FakeSource.CLOSED : FakeSource.CONNECTING;
+    this.onerror?.();
+  }
+  close() {
+    this.closed = true;
+    this.readyState = FakeSource.CLOSED;
+  }
+}
+
+describe("LiveStream", () => {
+  let states: LiveState[];
+  let batches: LiveEvent[][];
+  let stream: LiveStream;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakeSource.instances = [];
+    states = [];
+    batches = [];
+    stream = new LiveStream({
+      url: "/api/v1/stream",
+      onEvents: (e) => batches.push(e),
+      onState: (s) => states.push(s),
+      flushMs: 100,
+      eventSource: FakeSource as unknown as typeof EventSource,
+    });
+    stream.start();
+  });
+  afterEach(() => {
+    stream.stop();
+    vi.useRealTimers();
+  });
+
+  it("reports live only once the connection is open, with cookies", () => {
+    expect(states).toEqual([]);
+    const source = FakeSource.instances[0];
+    expect(source.url).toBe("/api/v1/stream");
+    expect(source.init.withCredentials).toBe(true);
+    source.open();
+    expect(states).toEqual(["live"]);
+  });
+
+  it("hands over events in batches, in order", () => {
+    const source = FakeSource.instances[0];
+    source.open();
+    for (let i = 1; i <= 5; i++) source.send(i, i - 1);
+    expect(batches).toEqual([]);
+    vi.advanceTimersByTime(100);
+    expect(batches).toHaveLength(1);
+    expect(batches[0].map((e) => e.event.seq)).toEqual([0, 1, 2, 3, 4]);
+    expect(stream.position).toBe("5");
+  });
+
+  it("lets the browser resume a dropped connection by itself", () => {
+    const source = FakeSource.instances[0];
+    source.open();
+    source.fail(false);
+    expect(states.at(-1)).toBe("reconnecting");
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSource.instances).toHaveLength(1);
+    source.open();
+    expect(states.at(-1)).toBe("live");
+  });
+
+  it("reconnects a closed stream after the last position received, with backoff", () => {
+    const first = FakeSource.instances[0];
+    first.open();
+    first.send(41, 0);
+    first.send(42, 1);
+    first.fail(true);
+    expect(first.closed).toBe(true);
+    expect(states.at(-1)).toBe("offline");
+    vi.advanceTimersByTime(999);
+    expect(FakeSource.instances).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    const second = FakeSource.instances[1];
+    expect(second.url).toBe("/api/v1/stream?last_event_id=42");
+    expect(states.at(-1)).toBe("reconnecting");
+    // Refused again: the wait doubles.
+    second.fail(true);
+    vi.advanceTimersByTime(1999);
+    expect(FakeSource.instances).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(FakeSource.instances).toHaveLength(3);
+    FakeSource.instances[2].open();
+    expect(states.at(-1)).toBe("live");
+    vi.advanceTimersByTime(100);
+    expect(batches.flat().map((e) => e.event.seq)).toEqual([0, 1]);
+  });
+
+  it("stops cleanly: flushes what it has and reconnects no more", () => {
+    const source = FakeSource.instances[0];
+    source.open();
+    source.send(1, 0);
+    stream.stop();
+    expect(batches).toHaveLength(1);
+    source.fail(true);
+    vi.advanceTimersByTime(60_000);
+    expect(FakeSource.instances).toHaveLength(1);
+  });
+});
