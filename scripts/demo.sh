@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# FlowO's quick start: builds the `flowo` binary and the Snakemake plugin wheel (in a venv with
+# FlowO's quick start: builds the dashboard (scripts/frontend.sh --build-only; needs Node.js
+# >= 20.19), the `flowo` binary that serves it and the Snakemake plugin wheel (in a venv with
 # Snakemake, made by scripts/py-env.sh), starts `flowo serve` on the embedded store, and records
 # two real Snakemake runs of examples/snakemake/demo into it with `--logger flowo`: one that
-# succeeds and one where a job fails under --keep-going. Then it shows them with the CLI and
-# keeps serving until Ctrl-C.
+# succeeds and one where a job fails under --keep-going. Then it shows them with the CLI, prints
+# the dashboard's one-time login link and keeps serving until Ctrl-C.
 #
 #   scripts/demo.sh            build, record, serve at http://127.0.0.1:3100 until Ctrl-C
 #   scripts/demo.sh --once     the same, but stop the server and exit after the runs
@@ -24,6 +25,9 @@ bind="${FLOWO_BIND:-127.0.0.1:3100}"
 export XDG_CONFIG_HOME="$FLOWO_DATA_DIR/config"
 unset FLOWO_URL FLOWO_TOKEN FLOWO_DATABASE_URL
 
+echo "== building the dashboard (scripts/frontend.sh --build-only)"
+# Before cargo, so that the flowo binary embeds this build of frontend/dist.
+scripts/frontend.sh --build-only
 echo "== building flowo and the plugin wheel (scripts/py-env.sh)"
 scripts/py-env.sh >/dev/null
 # shellcheck source=/dev/null
@@ -69,8 +73,13 @@ echo
 echo "== flowo runs show $failing"
 "$FLOWO_BIN" runs show "$failing"
 echo
-echo "FlowO serves these runs at http://$bind"
-grep -E 'first-login|one-time|http' "$serve_log" | head -3 || true
+echo "FlowO serves these runs and the dashboard at http://$bind/runs"
+login=$(grep -oE 'http://[^ ]*/login\?first-login=[^ ]+' "$serve_log" | head -1 || true)
+if [ -n "$login" ]; then
+  echo "Log in to the dashboard once with: $login"
+else
+  grep -E 'FlowO is ready' "$serve_log" | head -1 || true
+fi
 if $once; then
   exit 0
 fi
