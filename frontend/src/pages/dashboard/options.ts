@@ -34,7 +34,7 @@ export function statusDonut(counts: Record<string, number>, kind: "runs" | "jobs
         radius: ["45%", "72%"],
         center: ["50%", "45%"],
         avoidLabelOverlap: true,
-        label: { formatter: "{b}\n{c}" },
+        label: { formatter: "{b}: {c}" },
         data,
       },
     ],
@@ -97,7 +97,7 @@ export function durations(rules: RuleStats[]): EChartsCoreOption {
     },
     legend: { top: 0 },
     grid: { left: 8, right: 24, top: 30, bottom: 8, containLabel: true },
-    xAxis: { type: "value", axisLabel: { formatter: (v: number) => formatDuration(v) } },
+    xAxis: { type: "value", axisLabel: { formatter: (v: number) => (v === 0 ? "0" : formatDuration(v)) } },
     yAxis: { type: "category", data: rows.map((r) => r.rule), axisLabel: { width: 160, overflow: "truncate" } },
     series: [
       { name: "median", type: "bar", data: rows.map((r) => r.duration_median ?? 0), itemStyle: { color: "#1677ff" } },
@@ -118,7 +118,13 @@ export function failures(rules: RuleStats[]): EChartsCoreOption {
       },
     },
     grid: { left: 8, right: 40, top: 8, bottom: 8, containLabel: true },
-    xAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
+    // Small rates stay visible: the axis ends a little above the highest, at most at 100%.
+    xAxis: {
+      type: "value",
+      min: 0,
+      max: (v: { max: number }) => Math.min(100, Math.max(5, Math.ceil(v.max * 1.2))),
+      axisLabel: { formatter: "{value}%" },
+    },
     yAxis: { type: "category", data: rows.map((r) => r.rule), axisLabel: { width: 160, overflow: "truncate" } },
     series: [
       {

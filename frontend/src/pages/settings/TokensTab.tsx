@@ -1,8 +1,9 @@
-// API tokens: the caller's (or, for admins, everyone's), a form to create one, its secret
+// API tokens: the caller's (or, for admins, everyone's), a dialog to create one, its secret
 // shown once with the lines that set up `flowo login` or the plugin, and revocation.
 import { useMemo, useState, type HTMLAttributes } from "react";
 import { Alert, App, Button, Card, Form, Input, InputNumber, Modal, Popconfirm, Select, Space, Switch, Table, Tag, Tooltip, Typography } from "antd";
 import type { ColumnsType } from "antd/es/table";
+import { PlusOutlined } from "@ant-design/icons";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { api, errorMessage, unwrap } from "../../api/client";
 import { useTokens, useUsers, useWorkspaces } from "../../api/queries";
@@ -29,6 +30,7 @@ export function TokenSecretModal({ token, origin, onClose }: { token: CreatedTok
       title={token ? `Token “${token.name}” created` : ""}
       onCancel={onClose}
       mask={{ closable: false }}
+      destroyOnHidden
       width={720}
       footer={
         <Button type="primary" onClick={onClose} data-testid="token-secret-close">
@@ -81,6 +83,8 @@ export function TokensTab({ me }: { me: Me }) {
   const { message } = App.useApp();
   const [form] = Form.useForm<CreateValues>();
   const [created, setCreated] = useState<CreatedToken | null>(null);
+  const [creating, setCreating] = useState(false);
+  const scopeValue = Form.useWatch("scope", form);
 
   const scopes = grantableScopes(me.user.role);
   // Admins may limit a token to any workspace; others to theirs.
@@ -96,12 +100,12 @@ export function TokensTab({ me }: { me: Me }) {
     mutationFn: (v: CreateValues) =>
       unwrap(
         api.POST("/api/v1/tokens", {
-          body: { name: v.name.trim(), scope: v.scope, workspace: v.workspace || null, expires_in_days: v.expires_in_days ?? null },
+          body: { name: v.name.trim(), scope: v.scope ?? scopes[0], workspace: v.workspace || null, expires_in_days: v.expires_in_days ?? null },
         }),
       ),
     onSuccess: (token) => {
+      setCreating(false);
       setCreated(token);
-      form.resetFields();
       void client.invalidateQueries({ queryKey: ["tokens"] });
     },
     onError: (err) => message.error(errorMessage(err)),
@@ -177,44 +181,50 @@ export function TokensTab({ me }: { me: Me }) {
 
   return (
     <Space orientation="vertical" size="middle" style={{ width: "100%" }}>
-      <Card title="New token" size="small">
-        <Form<CreateValues>
-          form={form}
-          layout="inline"
-          initialValues={{ scope: scopes[0] }}
-          disabled={create.isPending}
-          onFinish={(v) => create.mutate(v)}
-          style={{ rowGap: 12 }}
-        >
-          <Form.Item name="name" rules={[{ required: true, whitespace: true, message: "A name, to recognise it" }]}>
-            <Input placeholder="Name (e.g. laptop, cluster)" data-testid="token-name" style={{ width: 220 }} />
-          </Form.Item>
-          <Form.Item name="scope" label="Scope">
-            <Select
-              data-testid="token-scope"
-              style={{ width: 130 }}
-              options={scopes.map((s) => ({ value: s, label: <Tooltip title={SCOPE_HELP[s]} placement="right">{s}</Tooltip> }))}
-            />
-          </Form.Item>
-          <Form.Item name="workspace" label="Workspace">
-            <Select
-              data-testid="token-workspace"
-              allowClear
-              placeholder="any"
-              style={{ width: 160 }}
-              options={wsOptions.map((w) => ({ value: w.name, label: w.name }))}
-            />
-          </Form.Item>
-          <Form.Item name="expires_in_days" label="Expires in">
-            <InputNumber data-testid="token-expiry" min={1} max={36500} precision={0} placeholder="never" suffix="days" style={{ width: 140 }} />
-          </Form.Item>
-          <Form.Item>
-            <Button type="primary" htmlType="submit" loading={create.isPending} data-testid="token-create">
-              Create token
-            </Button>
-          </Form.Item>
-        </Form>
-      </Card>
+      <div>
+        <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)} data-testid="token-create">
+          New token
+        </Button>
+      </div>
+
+      <Modal
+        open={creating}
+        title="New API token"
+        okText="Create token"
+        okButtonProps={{ htmlType: "submit", ...({ "data-testid": "token-create-submit" } as object) }}
+        confirmLoading={create.isPending}
+        onCancel={() => setCreating(false)}
+        destroyOnHidden
+        modalRender={(dom) => (
+          <Form<CreateValues>
+            form={form}
+            layout="vertical"
+            disabled={create.isPending}
+            onFinish={(v) => create.mutate(v)}
+            clearOnDestroy
+          >
+            {dom}
+          </Form>
+        )}
+      >
+        <Form.Item name="name" label="Name" rules={[{ required: true, whitespace: true, message: "A name, to recognise it" }]}>
+          <Input placeholder="laptop, cluster, CI…" data-testid="token-name" autoFocus />
+        </Form.Item>
+        <Form.Item name="scope" label="Scope" initialValue={scopes[0]} extra={scopeValue ? `May ${SCOPE_HELP[scopeValue]}.` : undefined}>
+          <Select data-testid="token-scope" options={scopes.map((s) => ({ value: s, label: s }))} />
+        </Form.Item>
+        <Form.Item name="workspace" label="Workspace" extra="Limit the token to one workspace (optional).">
+          <Select
+            data-testid="token-workspace"
+            allowClear
+            placeholder="any"
+            options={wsOptions.map((w) => ({ value: w.name, label: w.name }))}
+          />
+        </Form.Item>
+        <Form.Item name="expires_in_days" label="Expires in (days)" extra="Leave empty for a token that does not expire.">
+          <InputNumber data-testid="token-expiry" min={1} max={36500} precision={0} placeholder="never" style={{ width: 160 }} />
+        </Form.Item>
+      </Modal>
 
       <Card
         title={admin && all ? "All tokens" : "Your tokens"}
