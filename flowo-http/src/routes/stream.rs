@@ -221,5 +221,8 @@ pub async fn get_stream(
             let _ = &guard;
             item
         });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive)))
+    // A comment first, so that clients (and proxies) see the stream open at once rather than
+    // at the first event or keep-alive.
+    let opened = futures::stream::once(std::future::ready(Ok(SseEvent::default().comment("open"))));
+    Ok(Sse::new(opened.chain(stream)).keep_alive(KeepAlive::new().interval(keep_alive)))
 }

@@ -201,6 +201,7 @@ async fn keep_alive_comments_arrive() {
     let mut comments = 0;
     while comments < 3 {
         match client.next().await.expect("the stream stays open") {
+            Sse::Comment(c) if c == "open" => {}
             Sse::Comment(_) => comments += 1,
             Sse::Event { id, data } => panic!("no events were posted, got {id:?} {data}"),
         }
@@ -215,6 +216,29 @@ async fn keep_alive_comments_arrive() {
     )
     .await;
     read_events(&mut client, &events).await;
+    server.stop().await;
+}
+
+/// A stream announces itself with a comment at once, so that clients and proxies see it open
+/// before the first event or keep-alive (an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_open_with_a_comment() {
+    let db = TestDb::create(Backend::Sqlite).await.expect("sqlite");
+    let config = HttpConfig {
+        keep_alive: Duration::from_secs(3600),
+        ..HttpConfig::default()
+    };
+    let world = World::with_config(db.open().await, config).await;
+    let server = Server::start(world.app.state.clone()).await;
+    let mut client = open_stream(&server, "", &world.member.bearer(), None).await;
+    let first = tokio::time::timeout(Duration::from_secs(60), client.next())
+        .await
+        .expect("something arrives long before the keep-alive")
+        .expect("the stream stays open");
+    assert!(
+        matches!(first, Sse::Comment(ref c) if c == "open"),
+        "{first:?}"
+    );
     server.stop().await;
 }
 
