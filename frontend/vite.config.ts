@@ -12,17 +12,6 @@ export default defineConfig({
     outDir: "dist",
     emptyOutDir: true,
     chunkSizeWarningLimit: 1500,
-    rollupOptions: {
-      output: {
-        manualChunks(id: string) {
-          if (!id.includes("node_modules")) return undefined;
-          if (id.includes("echarts") || id.includes("zrender")) return "echarts";
-          if (id.includes("@xyflow") || id.includes("dagre")) return "graph";
-          if (id.includes("antd") || id.includes("@ant-design") || id.includes("rc-")) return "antd";
-          return "vendor";
-        },
-      },
-    },
   },
   test: {
     environment: "jsdom",
