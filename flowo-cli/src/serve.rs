@@ -1,5 +1,6 @@
-//! `flowo serve`: opens the store, runs the HTTP server until SIGTERM or Ctrl-C, and on the
-//! first start of an empty store creates the first administrator with a one-time login link.
+//! `flowo serve`: opens the store, runs the HTTP server (the API, and the dashboard embedded at
+//! compile time) until SIGTERM or Ctrl-C, and on the first start of an empty store creates the
+//! first administrator with a one-time login link.
 //!
 //! The JWT signing secret comes from `FLOWO_JWT_SECRET` only (never a flag, which `ps` would
 //! show, nor the config file); without it the server generates one and keeps it in the store,
@@ -104,14 +105,22 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .await
         .context("cannot create the first administrator")?;
 
+    let dashboard = state.config().dashboard.is_built();
     tracing::info!(database = %mask_url(&url), %addr, lost_after_secs = lost_after.num_seconds(),
-        secure_cookies, "FlowO listening");
+        secure_cookies, dashboard, "FlowO listening");
+    if !dashboard {
+        tracing::warn!(
+            "the dashboard was not built into this binary (run `npm ci && npm run build` in \
+             frontend/, then rebuild flowo); the API at /api/v1 works regardless"
+        );
+    }
     let base = base_url(addr);
     let ready = match &first_login {
         Some(token) => format!(
             "FlowO is ready: open {base}/login?first-login={token} to log in (this link works once)"
         ),
-        None => format!("FlowO is ready: open {base}/ to log in"),
+        None if dashboard => format!("FlowO is ready: open {base}/ to log in"),
+        None => format!("FlowO is ready: the API is at {base}/api/v1 (no dashboard in this build)"),
     };
     if output::line(&ready).is_err() && first_login.is_some() {
         tracing::warn!(

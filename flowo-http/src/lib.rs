@@ -3,9 +3,11 @@
 //! listener with graceful shutdown.
 //!
 //! The API lives under `/api/v1` (JSON, one error envelope for every error, see [`error`]);
-//! `/healthz`, `/readyz`, `/metrics` sit at the root.
+//! `/healthz`, `/readyz`, `/metrics` sit at the root; every other path is the dashboard's (see
+//! [`dashboard`]), embedded in the binary at compile time.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -18,18 +20,27 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use dashboard::Dashboard;
 pub use error::{ApiError, ApiResult};
 pub use state::{AppState, HttpConfig, Limits};
 
-/// The application: API, health, metrics.
+/// The application: API, health, metrics, and the dashboard ([`HttpConfig::dashboard`]) on
+/// every other path.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", routes::api(&state.config().limits))
         .merge(routes::health::router())
+        .merge(dashboard::router())
         .layer(middleware::from_fn(error::envelope_bare_errors))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -8,6 +8,7 @@ use flowo_core::Store;
 use flowo_core::store::StoreError;
 use rand::RngCore;
 
+use crate::dashboard::Dashboard;
 use crate::metrics::Metrics;
 
 /// Input limits; each answers 413 or 400 with the error envelope.
@@ -54,6 +55,8 @@ pub struct HttpConfig {
     pub login_window: Duration,
     /// Interval of SSE keep-alive comments.
     pub keep_alive: Duration,
+    /// The dashboard served at `/`: by default the one embedded at compile time.
+    pub dashboard: Dashboard,
 }
 
 impl Default for HttpConfig {
@@ -66,6 +69,7 @@ impl Default for HttpConfig {
             login_attempts: 10,
             login_window: Duration::from_secs(300),
             keep_alive: Duration::from_secs(15),
+            dashboard: Dashboard::embedded(),
         }
     }
 }

@@ -10,11 +10,14 @@
 //! - `stream`: Server-Sent Events on a real socket: live delivery, resume with `Last-Event-ID`
 //!   across a server restart, keep-alives, cookie auth, visibility (restart on both backends).
 //! - `ops`: `/healthz`, `/readyz`, `/metrics`, the OpenAPI document.
+//! - `dashboard`: the dashboard at `/` (built and not built), client-side routes, caching,
+//!   compression, security headers; API paths never answered with HTML.
 
 mod support;
 
 mod authz;
 mod bad_input;
+mod dashboard;
 mod endpoints;
 mod ingest;
 mod ops;
