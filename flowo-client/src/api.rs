@@ -321,6 +321,8 @@ impl ApiClient {
                     },
                 }
             })
+            // The opening `ready` message carries only the starting position.
+            .try_filter(|message| std::future::ready(message.event != "ready"))
             .and_then(move |message| {
                 let parsed = serde_json::from_str::<LiveEvent>(&message.data).map_err(|e| {
                     ApiError::Invalid {

@@ -5,14 +5,29 @@ import { QueryClient, QueryClientProvider, useQueryClient } from "@tanstack/reac
 import { App as AntApp, ConfigProvider, Spin } from "antd";
 import { ApiError, onUnauthorized } from "./api/client";
 import { keys, useMe } from "./api/queries";
-import { LiveProvider } from "./live/LiveProvider";
+import { LiveProvider, WhenSynced } from "./live/LiveProvider";
 import { AppLayout } from "./components/AppLayout";
 import { LoginPage } from "./pages/LoginPage";
 
-const RunsPage = lazy(() => import("./pages/runs/RunsPage"));
-const RunPage = lazy(() => import("./pages/run/RunPage"));
-const DashboardPage = lazy(() => import("./pages/dashboard/DashboardPage"));
-const SettingsPage = lazy(() => import("./pages/settings/SettingsPage"));
+const pages = {
+  runs: () => import("./pages/runs/RunsPage"),
+  run: () => import("./pages/run/RunPage"),
+  dashboard: () => import("./pages/dashboard/DashboardPage"),
+  settings: () => import("./pages/settings/SettingsPage"),
+};
+const RunsPage = lazy(pages.runs);
+const RunPage = lazy(pages.run);
+const DashboardPage = lazy(pages.dashboard);
+const SettingsPage = lazy(pages.settings);
+
+// The first page's code loads at once, alongside the login check and the live stream's start.
+{
+  const [, section, id] = window.location.pathname.split("/");
+  if (section === "runs" && id) void pages.run();
+  else if (section === "dashboard") void pages.dashboard();
+  else if (section === "settings") void pages.settings();
+  else if (section !== "login") void pages.runs();
+}
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -53,6 +68,7 @@ function RequireLogin() {
   return (
     <LiveProvider>
       <AppLayout me={me.data}>
+        <WhenSynced fallback={<Loading />}>
         <Suspense fallback={<Loading />}>
           <Routes>
             <Route path="/" element={<Navigate to="/runs" replace />} />
@@ -63,6 +79,7 @@ function RequireLogin() {
             <Route path="*" element={<Navigate to="/runs" replace />} />
           </Routes>
         </Suspense>
+        </WhenSynced>
       </AppLayout>
     </LiveProvider>
   );

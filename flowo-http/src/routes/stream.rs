@@ -151,7 +151,13 @@ impl Drop for ClientGuard {
     }
 }
 
-/// Follows committed events live (Server-Sent Events; `id` is the stream position).
+/// The name of the stream's first message: `id` and `data.position` are the position the
+/// stream starts after (the store's head for a new client), so a client that reconnects from it
+/// misses nothing even when no event arrived in between. Every other message is a [`LiveEvent`].
+pub const READY_EVENT: &str = "ready";
+
+/// Follows committed events live (Server-Sent Events; `id` is the stream position). The first
+/// message is `event: ready` with the starting position; the others are unnamed `LiveEvent`s.
 #[utoipa::path(get, path = "/api/v1/stream", tag = "stream", params(StreamParams,
     ("Last-Event-ID" = Option<i64>, Header, description = "resume after this position")),
     responses((status = 200, description = "text/event-stream of LiveEvent", body = LiveEvent),
@@ -190,10 +196,15 @@ pub async fn get_stream(
                 .map_err(|_| ApiError::bad_request("Last-Event-ID must be a stream position"))
         })
         .transpose()?;
-    let after = header_id.or(params.last_event_id);
+    // A new client starts at the store's head, which it is told in the `ready` message: a
+    // reconnect from there (even before any event arrived) then misses nothing.
+    let after = match header_id.or(params.last_event_id) {
+        Some(pos) => pos,
+        None => state.store().head().await?,
+    };
     let keep_alive = state.config().keep_alive;
     let stopping = state.shutting_down();
-    let events = state.store().subscribe(filter, after).await?;
+    let events = state.store().subscribe(filter, Some(after)).await?;
     state.metrics().sse_clients.inc();
     let guard = ClientGuard(state.clone());
     let stream = events
@@ -221,8 +232,12 @@ pub async fn get_stream(
             let _ = &guard;
             item
         });
-    // A comment first, so that clients (and proxies) see the stream open at once rather than
-    // at the first event or keep-alive.
-    let opened = futures::stream::once(std::future::ready(Ok(SseEvent::default().comment("open"))));
+    // `ready` first, so that clients (and proxies) see the stream open at once rather than at
+    // the first event or keep-alive, and know the position they are at.
+    let ready = SseEvent::default()
+        .event(READY_EVENT)
+        .id(after.to_string())
+        .data(format!("{{\"position\":{after}}}"));
+    let opened = futures::stream::once(std::future::ready(Ok(ready)));
     Ok(Sse::new(opened.chain(stream)).keep_alive(KeepAlive::new().interval(keep_alive)))
 }

@@ -201,7 +201,7 @@ async fn keep_alive_comments_arrive() {
     let mut comments = 0;
     while comments < 3 {
         match client.next().await.expect("the stream stays open") {
-            Sse::Comment(c) if c == "open" => {}
+            Sse::Ready(_) => {}
             Sse::Comment(_) => comments += 1,
             Sse::Event { id, data } => panic!("no events were posted, got {id:?} {data}"),
         }
@@ -219,10 +219,11 @@ async fn keep_alive_comments_arrive() {
     server.stop().await;
 }
 
-/// A stream announces itself with a comment at once, so that clients and proxies see it open
-/// before the first event or keep-alive (an hour here).
+/// A stream announces itself at once (before the first event or keep-alive, an hour here) with
+/// the position it starts after: the head for a new client, so that events committed while it
+/// is away are replayed when it reconnects from there, even if it received none before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streams_open_with_a_comment() {
+async fn streams_open_with_their_position() {
     let db = TestDb::create(Backend::Sqlite).await.expect("sqlite");
     let config = HttpConfig {
         keep_alive: Duration::from_secs(3600),
@@ -230,15 +231,28 @@ async fn streams_open_with_a_comment() {
     };
     let world = World::with_config(db.open().await, config).await;
     let server = Server::start(world.app.state.clone()).await;
+    let ingest = Cred::Bearer(world.ingest_token.clone());
+    let first = load_capture("success/12-up-to-date.jsonl", RunId::new_random());
+    post(&server, &ingest, "lab", &first).await;
+    let head = world.app.state.store().head().await.expect("head");
+
     let mut client = open_stream(&server, "", &world.member.bearer(), None).await;
-    let first = tokio::time::timeout(Duration::from_secs(60), client.next())
+    let opened = tokio::time::timeout(Duration::from_secs(60), client.next())
         .await
         .expect("something arrives long before the keep-alive")
         .expect("the stream stays open");
     assert!(
-        matches!(first, Sse::Comment(ref c) if c == "open"),
-        "{first:?}"
+        matches!(opened, Sse::Ready(pos) if pos == head),
+        "{opened:?}, head {head}"
     );
+    drop(client);
+
+    // Events committed while the client was away, after it had received nothing but `ready`.
+    let second = load_capture("success/12-up-to-date.jsonl", RunId::new_random());
+    post(&server, &ingest, "lab", &second).await;
+    let mut client = open_stream(&server, "", &world.member.bearer(), Some(head)).await;
+    assert!(matches!(client.next().await, Some(Sse::Ready(pos)) if pos == head));
+    read_events(&mut client, &second).await;
     server.stop().await;
 }
 
@@ -360,7 +374,7 @@ async fn streams_show_only_readable_workspaces() {
     server.stop().await;
     while let Some(item) = ingest_only.next().await {
         assert!(
-            matches!(item, Sse::Comment(_)),
+            matches!(item, Sse::Comment(_) | Sse::Ready(_)),
             "an ingest token's stream carries no events: {item:?}"
         );
     }

@@ -804,6 +804,8 @@ pub enum Sse {
     },
     /// A comment line (`:…`), which is what keep-alives are.
     Comment(String),
+    /// The `ready` message that opens a stream, with the position it starts after.
+    Ready(i64),
 }
 
 /// Reads Server-Sent Events from a response body.
@@ -850,6 +852,7 @@ impl SseReader {
             let block: Vec<u8> = self.buf.drain(..end + 2).collect();
             let block = String::from_utf8(block).expect("UTF-8 stream");
             let mut id = None;
+            let mut name = None;
             let mut data: Vec<&str> = Vec::new();
             let mut comments = Vec::new();
             for line in block.lines() {
@@ -857,6 +860,8 @@ impl SseReader {
                     comments.push(comment.trim_start().to_owned());
                 } else if let Some(v) = line.strip_prefix("id:") {
                     id = Some(v.trim_start().to_owned());
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    name = Some(v.trim_start().to_owned());
                 } else if let Some(v) = line.strip_prefix("data:") {
                     data.push(v.strip_prefix(' ').unwrap_or(v));
                 } else if !line.is_empty() {
@@ -864,7 +869,18 @@ impl SseReader {
                 }
             }
             self.pending.extend(comments.into_iter().map(Sse::Comment));
-            if id.is_some() || !data.is_empty() {
+            if name.as_deref() == Some("ready") {
+                let id: i64 = id.expect("ready has an id").parse().expect("a position");
+                let data: Value = serde_json::from_str(&data.join("\n")).expect("JSON");
+                assert_eq!(
+                    data["position"],
+                    serde_json::json!(id),
+                    "ready's data and id agree"
+                );
+                self.pending.push_back(Sse::Ready(id));
+            } else if let Some(name) = name {
+                panic!("unexpected SSE event name {name:?}");
+            } else if id.is_some() || !data.is_empty() {
                 self.pending.push_back(Sse::Event {
                     id,
                     data: data.join("\n"),
@@ -877,7 +893,7 @@ impl SseReader {
     pub async fn next_event(&mut self) -> Option<(i64, Value)> {
         loop {
             match self.next().await? {
-                Sse::Comment(_) => continue,
+                Sse::Comment(_) | Sse::Ready(_) => continue,
                 Sse::Event { id, data } => {
                     let id = id.expect("every event has an id");
                     let id: i64 = id.parse().expect("the id is a stream position");

@@ -8,23 +8,29 @@ import { keys } from "../api/queries";
 
 interface LiveInfo {
   state: LiveState;
+  /** The stream has told its position once (or failed to open): pages may load data. */
+  synced: boolean;
   /** Events received since the page loaded. */
   received: number;
   /** Position of the last event received. */
   position: string | null;
 }
 
-const LiveContext = createContext<LiveInfo>({ state: "connecting", received: 0, position: null });
+const LiveContext = createContext<LiveInfo>({ state: "connecting", synced: false, received: 0, position: null });
 
 export const useLive = () => useContext(LiveContext);
+
+/** Longest wait for the stream's position before pages load regardless. */
+const SYNC_WAIT_MS = 2000;
 
 /** Refetches of runs lists when new runs appear are at most this frequent. */
 const NEW_RUN_REFETCH_MS = 1000;
 
 export function LiveProvider({ children }: { children: ReactNode }) {
   const client = useQueryClient();
-  const [info, setInfo] = useState<LiveInfo>({ state: "connecting", received: 0, position: null });
+  const [info, setInfo] = useState<LiveInfo>({ state: "connecting", synced: false, received: 0, position: null });
   const lastRunsRefetch = useRef(0);
+  const synced = useRef(false);
   const runsTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
   useEffect(() => {
@@ -36,7 +42,18 @@ export function LiveProvider({ children }: { children: ReactNode }) {
     };
     const stream: LiveStream = new LiveStream({
       url: "/api/v1/stream",
-      onState: (state) => setInfo((i) => ({ ...i, state })),
+      // Pages wait for the stream's position before loading, so nothing committed between
+      // their loads and the stream's start is missed; if the stream cannot open, they load
+      // anyway (and refetch once it opens, see onReady).
+      onState: (state) => {
+        if (state === "offline") synced.current = true;
+        setInfo((i) => ({ ...i, state, synced: synced.current }));
+      },
+      onReady: (position, resumed) => {
+        if (synced.current && !resumed) void client.invalidateQueries();
+        synced.current = true;
+        setInfo((i) => ({ ...i, synced: true, position }));
+      },
       onEvents: (events) => {
         const follow = applyLiveEvents(client, events);
         for (const key of follow.invalidate) void client.invalidateQueries({ queryKey: key, exact: true });
@@ -54,5 +71,19 @@ export function LiveProvider({ children }: { children: ReactNode }) {
     };
   }, [client]);
 
+  useEffect(() => {
+    // Never hold the pages back for long, whatever the stream does.
+    const timer = setTimeout(() => {
+      synced.current = true;
+      setInfo((i) => (i.synced ? i : { ...i, synced: true }));
+    }, SYNC_WAIT_MS);
+    return () => clearTimeout(timer);
+  }, []);
+
   return <LiveContext.Provider value={info}>{children}</LiveContext.Provider>;
+}
+
+/** Renders its children once the live stream is synced (see [`LiveInfo.synced`]). */
+export function WhenSynced({ children, fallback }: { children: ReactNode; fallback: ReactNode }) {
+  return useLive().synced ? children : fallback;
 }

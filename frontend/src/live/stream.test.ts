@@ -27,6 +27,15 @@ class FakeSource {
     const data: Partial<LiveEvent> = { event: { run_id: "r", seq, kind: "progress", recorded_at: "", pos: id, workspace_id: "w" } };
     this.onmessage?.(new MessageEvent("message", { data: JSON.stringify(data), lastEventId: String(id) }));
   }
+  listeners = new Map<string, (m: MessageEvent<string>) => void>();
+  addEventListener(name: string, listener: (m: MessageEvent<string>) => void) {
+    this.listeners.set(name, listener);
+  }
+  ready(position: number) {
+    this.listeners.get("ready")?.(
+      new MessageEvent("ready", { data: JSON.stringify({ position }), lastEventId: String(position) }),
+    );
+  }
   fail(closed: boolean) {
     this.readyState = closed ? FakeSource.CLOSED : FakeSource.CONNECTING;
     this.onerror?.();
@@ -41,12 +50,15 @@ describe("LiveStream", () => {
   let states: LiveState[];
   let batches: LiveEvent[][];
   let stream: LiveStream;
+  let readies: [string, boolean][];
   beforeEach(() => {
     vi.useFakeTimers();
     FakeSource.instances = [];
     states = [];
     batches = [];
+    readies = [];
     stream = new LiveStream({
+      onReady: (position, resumed) => readies.push([position, resumed]),
       url: "/api/v1/stream",
       onEvents: (e) => batches.push(e),
       onState: (s) => states.push(s),
@@ -115,6 +127,24 @@ describe("LiveStream", () => {
     expect(states.at(-1)).toBe("live");
     vi.advanceTimersByTime(100);
     expect(batches.flat().map((e) => e.event.seq)).toEqual([0, 1]);
+  });
+
+  it("resumes from the position the server opened at, even with no event received", () => {
+    const first = FakeSource.instances[0];
+    first.open();
+    first.ready(7);
+    expect(readies).toEqual([["7", false]]);
+    expect(stream.position).toBe("7");
+    first.fail(true);
+    vi.advanceTimersByTime(1000);
+    const second = FakeSource.instances[1];
+    expect(second.url).toBe("/api/v1/stream?last_event_id=7");
+    second.open();
+    second.ready(7);
+    expect(readies).toEqual([
+      ["7", false],
+      ["7", true],
+    ]);
   });
 
   it("stops cleanly: flushes what it has and reconnects no more", () => {

@@ -1,6 +1,8 @@
 // The one live connection: the browser's EventSource (which already resumes with
 // `Last-Event-ID` after a dropped connection), recreated with `?last_event_id=` and backoff
-// when the server refused or closed it, so that no event is missed across reconnects.
+// when the server refused or closed it, so that no event is missed across reconnects. The
+// server opens every stream with a `ready` message carrying its position, so even a client
+// that has received no event yet resumes from where it was.
 import type { LiveEvent } from "../api/types";
 
 /** The real state of the live stream, shown by the connection indicator. */
@@ -11,6 +13,11 @@ export interface LiveStreamOptions {
   url: string;
   onEvents: (events: LiveEvent[]) => void;
   onState: (state: LiveState) => void;
+  /**
+   * The stream is open at `position` (its `ready` message). `resumed` is false when there was no
+   * earlier position to resume from, so data loaded before may miss events: refetch it.
+   */
+  onReady?: (position: string, resumed: boolean) => void;
   /** How often buffered events are handed over, in ms (one batch per flush). */
   flushMs?: number;
   /** The EventSource constructor (tests pass a fake). */
@@ -71,6 +78,11 @@ export class LiveStream {
       this.backoff = 1000;
       this.setState("live");
     };
+    source.addEventListener("ready", (message: MessageEvent<string>) => {
+      const resumed = this.lastEventId !== null;
+      if (message.lastEventId) this.lastEventId = message.lastEventId;
+      if (this.lastEventId !== null) this.opts.onReady?.(this.lastEventId, resumed);
+    });
     source.onmessage = (message: MessageEvent<string>) => {
       if (message.lastEventId) this.lastEventId = message.lastEventId;
       try {
