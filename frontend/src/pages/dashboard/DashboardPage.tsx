@@ -5,6 +5,7 @@ import { useSearchParams } from "react-router";
 import { Alert, Card, Col, DatePicker, Empty, Row, Segmented, Select, Space, Statistic, Typography } from "antd";
 import dayjs from "dayjs";
 import { errorMessage } from "../../api/client";
+import type { WorkspaceStats } from "../../api/types";
 import { useStats, useWorkspaces } from "../../api/queries";
 import { Chart } from "./Chart";
 import { activity, barsHeight, durations, failures, rulesByDuration, rulesByFailure, statusDonut, totalOf } from "./options";
@@ -16,6 +17,12 @@ function ChartCard({ title, testId, empty, children }: { title: string; testId: 
       {empty ? <Empty image={Empty.PRESENTED_IMAGE_SIMPLE} description="No data in this range" /> : children}
     </Card>
   );
+}
+
+/** Runs per day over every day of the range, to today (`now`) for an open end, or from the first day with runs for "all". */
+function ActivityChart({ days, from, to, now }: { days: WorkspaceStats["runs_per_day"]; from?: string; to?: string; now: number }) {
+  const option = useMemo(() => activity(days, { from, to }, now), [days, from, to, now]);
+  return <Chart option={option} height={240} />;
 }
 
 export default function DashboardPage() {
@@ -48,7 +55,6 @@ export default function DashboardPage() {
     return {
       runs: statusDonut(data.runs_by_status, "runs"),
       jobs: statusDonut(data.jobs_by_status, "jobs"),
-      activity: activity(data.runs_per_day),
       durations: durations(byDuration),
       durationRows: byDuration.length,
       failures: failures(byFailure),
@@ -143,7 +149,7 @@ export default function DashboardPage() {
             </Col>
             <Col span={24}>
               <ChartCard title="Runs per day (UTC)" testId="chart-activity" empty={(data?.runs_per_day.length ?? 0) === 0}>
-                <Chart option={options.activity} height={240} />
+                <ActivityChart days={data?.runs_per_day ?? []} from={from} to={to} now={anchor} />
               </ChartCard>
             </Col>
             <Col xs={24} lg={12}>

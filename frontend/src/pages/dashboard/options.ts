@@ -41,30 +41,65 @@ export function statusDonut(counts: Record<string, number>, kind: "runs" | "jobs
   };
 }
 
-/** Every day from the first to the last (UTC), zero where no run started. */
-export function fillDays(days: { day: string; runs: number }[]): { day: string; runs: number }[] {
-  if (days.length === 0) return [];
+const DAY_MS = 86_400_000;
+/** At most this many days are drawn (the last ones), so that a bad date cannot loop for long. */
+export const MAX_DAYS = 3700;
+
+const dayOf = (t: number) => new Date(t).toISOString().slice(0, 10);
+const parseDay = (day: string) => Date.parse(day + "T00:00:00Z");
+
+/**
+ * Every day (UTC) of the chosen range, zero where no run started: from `range.from` (else the
+ * first day with runs) to `range.to` (else today, from `now`; else the last day with runs),
+ * widened to every day with runs.
+ */
+export function fillDays(
+  days: { day: string; runs: number }[],
+  range: { from?: string; to?: string } = {},
+  now?: number,
+): { day: string; runs: number }[] {
   const byDay = new Map(days.map((d) => [d.day, d.runs]));
-  const sorted = [...byDay.keys()].sort();
+  const sorted = [...byDay.keys()].filter((d) => !Number.isNaN(parseDay(d))).sort();
+  const bound = (iso: string | undefined) => {
+    const t = iso ? Date.parse(iso) : NaN;
+    return Number.isNaN(t) ? undefined : parseDay(dayOf(t));
+  };
+  let start = bound(range.from) ?? (sorted.length ? parseDay(sorted[0]) : undefined);
+  let end = bound(range.to) ?? (now !== undefined ? parseDay(dayOf(now)) : sorted.length ? parseDay(sorted[sorted.length - 1]) : undefined);
+  if (start === undefined || end === undefined) return [];
+  if (sorted.length) {
+    start = Math.min(start, parseDay(sorted[0]));
+    end = Math.max(end, parseDay(sorted[sorted.length - 1]));
+  }
+  start = Math.max(start, end - (MAX_DAYS - 1) * DAY_MS);
   const out: { day: string; runs: number }[] = [];
-  const end = Date.parse(sorted[sorted.length - 1] + "T00:00:00Z");
-  // Bounded, so that a bad first day cannot loop for long.
-  for (let t = Date.parse(sorted[0] + "T00:00:00Z"); t <= end && out.length < 3700; t += 86_400_000) {
-    const day = new Date(t).toISOString().slice(0, 10);
+  for (let t = start; t <= end; t += DAY_MS) {
+    const day = dayOf(t);
     out.push({ day, runs: byDay.get(day) ?? 0 });
   }
   return out;
 }
 
-export function activity(days: WorkspaceStats["runs_per_day"]): EChartsCoreOption {
-  const filled = fillDays(days);
+/** Runs per day over the chosen range (`from`/`to` as sent to `/stats`, `now` for an open end). */
+export function activity(days: WorkspaceStats["runs_per_day"], range: { from?: string; to?: string } = {}, now?: number): EChartsCoreOption {
+  const filled = fillDays(days, range, now);
   return {
     tooltip: { trigger: "axis" },
     grid: { left: 40, right: 16, top: 16, bottom: 40 },
-    xAxis: { type: "category", data: filled.map((d) => d.day) },
+    xAxis: { type: "category", data: filled.map((d) => d.day), axisLabel: { hideOverlap: true } },
     yAxis: { type: "value", minInterval: 1 },
     series: [{ name: "Runs", type: "bar", data: filled.map((d) => d.runs), itemStyle: { color: "#1677ff" }, barMaxWidth: 32 }],
   };
+}
+
+/**
+ * The failure-rate axis (percent): ends at a round value a little above the highest rate (room
+ * for its label), at most 100%, in five equal steps, so that no two labels crowd together.
+ */
+export function failureAxis(maxPercent: number): { max: number; interval: number } {
+  const want = Math.max(0, maxPercent) * 1.1;
+  const max = [5, 10, 20, 25, 50, 100].find((m) => m >= want) ?? 100;
+  return { max, interval: max / 5 };
 }
 
 /** Rules with a duration, longest median first, at most `limit`. */
@@ -106,24 +141,28 @@ export function durations(rules: RuleStats[]): EChartsCoreOption {
   };
 }
 
+const percent = (rate: number | null | undefined) => Math.round((rate ?? 0) * 1000) / 10;
+
 export function failures(rules: RuleStats[]): EChartsCoreOption {
   const rows = [...rules].reverse();
+  const axis = failureAxis(Math.max(0, ...rows.map((r) => percent(r.failure_rate))));
   return {
     tooltip: {
       trigger: "axis",
       axisPointer: { type: "shadow" },
       formatter: (items: { dataIndex: number }[]) => {
         const r = rows[items[0]?.dataIndex ?? 0];
-        return r ? `${r.rule}<br/>${Math.round((r.failure_rate ?? 0) * 1000) / 10}% failed (${r.failed} of ${r.jobs} jobs)` : "";
+        return r ? `${r.rule}<br/>${percent(r.failure_rate)}% failed (${r.failed} of ${r.jobs} jobs)` : "";
       },
     },
-    grid: { left: 8, right: 40, top: 8, bottom: 8, containLabel: true },
+    grid: { left: 8, right: 48, top: 8, bottom: 8, containLabel: true },
     // Small rates stay visible: the axis ends a little above the highest, at most at 100%.
     xAxis: {
       type: "value",
       min: 0,
-      max: (v: { max: number }) => Math.min(100, Math.max(5, Math.ceil(v.max * 1.2))),
-      axisLabel: { formatter: "{value}%" },
+      ...axis,
+      splitNumber: 5,
+      axisLabel: { formatter: (v: number) => `${v}%`, hideOverlap: true },
     },
     yAxis: { type: "category", data: rows.map((r) => r.rule), axisLabel: { width: 160, overflow: "truncate" } },
     series: [
@@ -131,7 +170,7 @@ export function failures(rules: RuleStats[]): EChartsCoreOption {
         name: "failure rate",
         type: "bar",
         data: rows.map((r) => ({
-          value: Math.round((r.failure_rate ?? 0) * 1000) / 10,
+          value: percent(r.failure_rate),
           itemStyle: { color: (r.failure_rate ?? 0) > 0 ? STATUS_COLORS.failed : STATUS_COLORS.succeeded },
         })),
         label: { show: true, position: "right", formatter: "{c}%" },

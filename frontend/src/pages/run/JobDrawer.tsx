@@ -8,6 +8,7 @@ import { StatusTag } from "../../components/StatusTag";
 import { formatDuration, formatTime } from "../../lib/format";
 import { jobDuration } from "./jobsModel";
 import { preStyle } from "./CodeBlock";
+import { messageWithoutException } from "./errorText";
 
 /** A shipped log file (`job_logs` event data: `{ job_id, files: [CapturedText] }`). */
 export interface LogTail {
@@ -64,6 +65,8 @@ function Section({ title, children }: { title: string; children: React.ReactNode
 function JobBody({ job, logs }: { job: Job; logs: unknown[] | undefined }) {
   const d = job.detail;
   const failure = d?.failure;
+  // The exception's name is the alert's title: not repeated at the start of the message.
+  const failureText = messageWithoutException(failure?.message, failure?.exception);
   const tails = logTails(logs);
   const wildcards = Object.entries(d?.wildcards ?? {});
   const resources = Object.entries(d?.resources ?? {});
@@ -105,7 +108,9 @@ function JobBody({ job, logs }: { job: Job; logs: unknown[] | undefined }) {
           showIcon
           data-testid="job-failure"
           title={failure.exception ?? "Job failed"}
-          description={failure.message ? <pre style={{ ...preStyle, maxHeight: 300, background: "transparent" }}>{failure.message}</pre> : null}
+          description={
+            failureText.trim() ? <pre style={{ ...preStyle, maxHeight: 300, background: "transparent" }}>{failureText}</pre> : null
+          }
           style={{ marginBottom: 16 }}
         />
       )}

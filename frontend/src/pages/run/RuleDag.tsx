@@ -2,50 +2,63 @@
 // its rule's live progress. Counts reach the nodes through a context, so a job event re-renders
 // the node boxes but never rebuilds or re-lays-out the graph.
 import { createContext, memo, useContext, useMemo } from "react";
-import { Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
+import { BaseEdge, Handle, MarkerType, Position, ReactFlow, type Edge, type EdgeProps, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { Empty, Tooltip } from "antd";
 import type { RuleGraph, RuleSummary } from "../../api/types";
 import { formatDuration } from "../../lib/format";
 import { STATUS_COLORS } from "../../lib/status";
-import { layoutGraph, NODE_HEIGHT, NODE_WIDTH, RULE_STATE_COLORS, ruleProgress, ruleState } from "./dagModel";
+import { layoutGraph, NODE_HEIGHT, NODE_WIDTH, notRunLabel, RULE_STATE_COLORS, ruleNotRun, ruleProgress, ruleState } from "./dagModel";
 
 interface DagInfo {
   summaries: Map<string, RuleSummary>;
   selected: string | null;
+  runOver: boolean;
 }
-const DagContext = createContext<DagInfo>({ summaries: new Map(), selected: null });
+const DagContext = createContext<DagInfo>({ summaries: new Map(), selected: null, runOver: false });
+
+/** A not-run rule: dashed grey border over a hatched background. */
+const NOT_RUN_BORDER = "#bfbfbf";
+const NOT_RUN_BACKGROUND = "repeating-linear-gradient(135deg, #fafafa 0 6px, #f0f0f0 6px 12px)";
 
 /** One rule: name, "done / running / failed / total" and a bar of the same. */
 export const RuleCard = memo(function RuleCard({
   rule,
   summary,
   selected,
+  runOver,
   onClick,
   children,
 }: {
   rule: string;
   summary: RuleSummary | undefined;
   selected: boolean;
+  /** The run has ended: rules still planned will not run. */
+  runOver: boolean;
   onClick?: () => void;
   children?: React.ReactNode;
 }) {
   const state = ruleState(summary);
+  const notRun = ruleNotRun(summary, runOver);
   const p = ruleProgress(summary);
-  const color = RULE_STATE_COLORS[state];
+  const color = notRun ? NOT_RUN_BORDER : RULE_STATE_COLORS[state];
   const pct = (n: number) => (p.total > 0 ? `${(n / p.total) * 100}%` : "0%");
   const tip = summary
     ? `${rule}: ${p.done} done, ${p.running} running, ${p.failed} failed of ${p.total}` +
       (summary.jobs.incomplete ? `, ${summary.jobs.incomplete} incomplete` : "") +
       (summary.not_started ? `, ${summary.not_started} not started` : "") +
-      (summary.duration_median != null ? `; median ${formatDuration(summary.duration_median)}` : "")
-    : rule;
+      (summary.duration_median != null ? `; median ${formatDuration(summary.duration_median)}` : "") +
+      (notRun ? `; ${notRunLabel(summary)} (the run is over)` : "")
+    : notRun
+      ? `${rule}: not run (the run is over)`
+      : rule;
   return (
     <Tooltip title={tip} mouseEnterDelay={0.4}>
       <div
         data-testid="dag-node"
         data-rule={rule}
         data-state={state}
+        data-not-run={notRun ? "true" : undefined}
         onClick={onClick}
         role="button"
         aria-pressed={selected}
@@ -55,8 +68,8 @@ export const RuleCard = memo(function RuleCard({
           boxSizing: "border-box",
           padding: "6px 10px",
           borderRadius: 6,
-          background: "#fff",
-          borderStyle: "solid",
+          background: notRun ? NOT_RUN_BACKGROUND : "#fff",
+          borderStyle: notRun ? "dashed" : "solid",
           borderColor: color,
           borderWidth: "2px 2px 2px 6px",
           boxShadow: selected ? `0 0 0 3px ${color}55` : undefined,
@@ -66,7 +79,14 @@ export const RuleCard = memo(function RuleCard({
         }}
       >
         {children}
-        <div style={{ fontWeight: 600, overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>{rule}</div>
+        <div style={{ display: "flex", alignItems: "baseline", gap: 6 }}>
+          <div style={{ fontWeight: 600, overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap", flex: "1 1 auto" }}>{rule}</div>
+          {notRun && (
+            <span data-testid="dag-node-not-run" style={{ flex: "none", color: "#8c8c8c", fontSize: 11, fontStyle: "italic" }}>
+              {notRunLabel(summary)}
+            </span>
+          )}
+        </div>
         <div style={{ color: "#595959", fontVariantNumeric: "tabular-nums" }} data-testid="dag-node-counts">
           {p.done} / {p.running} / {p.failed} / {p.total}
         </div>
@@ -83,9 +103,9 @@ export const RuleCard = memo(function RuleCard({
 type RuleNode = Node<{ rule: string }, "rule">;
 
 function RuleNodeView({ data }: NodeProps<RuleNode>) {
-  const { summaries, selected } = useContext(DagContext);
+  const { summaries, selected, runOver } = useContext(DagContext);
   return (
-    <RuleCard rule={data.rule} summary={summaries.get(data.rule)} selected={selected === data.rule}>
+    <RuleCard rule={data.rule} summary={summaries.get(data.rule)} selected={selected === data.rule} runOver={runOver}>
       <Handle type="target" position={Position.Top} style={{ visibility: "hidden" }} />
       <Handle type="source" position={Position.Bottom} style={{ visibility: "hidden" }} />
     </RuleCard>
@@ -94,15 +114,27 @@ function RuleNodeView({ data }: NodeProps<RuleNode>) {
 
 const nodeTypes = { rule: RuleNodeView };
 
+type RoutedEdge = Edge<{ path: string }, "routed">;
+
+/** An edge along the path laid out with the graph (around the nodes, not straight through them). */
+function RoutedEdgeView({ id, data, markerEnd, style }: EdgeProps<RoutedEdge>) {
+  return <BaseEdge id={id} path={data?.path ?? ""} markerEnd={markerEnd} style={style} />;
+}
+
+const edgeTypes = { routed: RoutedEdgeView };
+
 export function RuleDag({
   graph,
   summaries,
   selected,
+  runOver,
   onSelect,
 }: {
   graph: RuleGraph | null | undefined;
   summaries: RuleSummary[];
   selected: string | null;
+  /** The run is no longer running: rules still planned are shown as not run. */
+  runOver: boolean;
   onSelect: (rule: string | null) => void;
 }) {
   // Depends on the graph only: job events never move a node.
@@ -121,17 +153,21 @@ export function RuleDag({
       })),
     [layout],
   );
-  const edges = useMemo<Edge[]>(
+  const edges = useMemo<RoutedEdge[]>(
     () =>
       layout.edges.map((e) => ({
-        ...e,
+        id: e.id,
+        source: e.source,
+        target: e.target,
+        type: "routed",
+        data: { path: e.path },
         markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16, color: "#8c8c8c" },
         style: { stroke: "#8c8c8c" },
       })),
     [layout],
   );
   const bySummary = useMemo(() => new Map(summaries.map((s) => [s.rule, s])), [summaries]);
-  const info = useMemo(() => ({ summaries: bySummary, selected }), [bySummary, selected]);
+  const info = useMemo(() => ({ summaries: bySummary, selected, runOver }), [bySummary, selected, runOver]);
 
   if (layout.nodes.length === 0) {
     // No rule graph (a parse failure, an old producer): the rules as a list.
@@ -144,6 +180,7 @@ export function RuleDag({
             rule={s.rule}
             summary={bySummary.get(s.rule)}
             selected={selected === s.rule}
+            runOver={runOver}
             onClick={() => onSelect(selected === s.rule ? null : s.rule)}
           />
         ))}
@@ -158,6 +195,7 @@ export function RuleDag({
           nodes={nodes}
           edges={edges}
           nodeTypes={nodeTypes}
+          edgeTypes={edgeTypes}
           fitView
           fitViewOptions={{ padding: 0.1, maxZoom: 1 }}
           minZoom={0.05}

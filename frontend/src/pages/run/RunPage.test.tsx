@@ -144,6 +144,10 @@ describe("RunPage", () => {
     expect(screen.getByTestId("delete-run")).toBeTruthy();
     const states = Object.fromEntries(screen.getAllByTestId("dag-node").map((n) => [n.dataset.rule, n.dataset.state]));
     expect(states).toEqual({ prepare: "succeeded", process: "failed", all: "planned" });
+    // The run failed: the rule still planned will not run.
+    const notRun = Object.fromEntries(screen.getAllByTestId("dag-node").map((n) => [n.dataset.rule, n.dataset.notRun ?? null]));
+    expect(notRun).toEqual({ prepare: null, process: null, all: "true" });
+    expect(screen.getByTestId("dag-node-not-run").textContent).toBe("not run");
     const prepare = screen.getAllByTestId("dag-node").find((n) => n.dataset.rule === "prepare");
     expect(within(prepare as HTMLElement).getByTestId("dag-node-counts").textContent).toBe("2 / 0 / 0 / 2");
     expect(screen.getByTestId("errors-count").textContent).toContain("2");

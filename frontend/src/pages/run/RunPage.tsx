@@ -182,7 +182,7 @@ function RunDetail({ run }: { run: RunView }) {
         {graph.isPending && !run.detail.rulegraph ? (
           <Skeleton active />
         ) : (
-          <RuleDag graph={rulegraph} summaries={summaries} selected={rule} onSelect={selectRule} />
+          <RuleDag graph={rulegraph} summaries={summaries} selected={rule} runOver={run.status !== "running"} onSelect={selectRule} />
         )}
       </Card>
       <Card size="small">

@@ -1,6 +1,19 @@
 import { describe, expect, it } from "vitest";
 import type { RuleSummary } from "../../api/types";
-import { layoutGraph, NODE_HEIGHT, RULE_STATE_COLORS, ruleProgress, ruleState } from "./dagModel";
+import {
+  edgePath,
+  edgeSegments,
+  layoutGraph,
+  NODE_HEIGHT,
+  NODE_WIDTH,
+  notRunLabel,
+  RULE_STATE_COLORS,
+  ruleNotRun,
+  ruleProgress,
+  ruleState,
+  type GraphLayout,
+  type Point,
+} from "./dagModel";
 import { STATUS_COLORS } from "../../lib/status";
 
 function summary(jobs: Partial<RuleSummary["jobs"]>, planned: number | null = null): RuleSummary {
@@ -39,6 +52,30 @@ describe("ruleState", () => {
   });
 });
 
+describe("ruleNotRun", () => {
+  it("marks planned rules of a finished run as not run", () => {
+    expect(ruleNotRun(summary({}, 1), true)).toBe(true);
+    expect(ruleNotRun(undefined, true)).toBe(true);
+    // Some jobs done, the rest never ran.
+    expect(ruleNotRun(summary({ succeeded: 2 }, 5), true)).toBe(true);
+  });
+  it("keeps them planned while the run is running", () => {
+    expect(ruleNotRun(summary({}, 1), false)).toBe(false);
+    expect(ruleNotRun(undefined, false)).toBe(false);
+  });
+  it("never marks a rule that succeeded, failed or is running", () => {
+    expect(ruleNotRun(summary({ succeeded: 3 }, 3), true)).toBe(false);
+    expect(ruleNotRun(summary({ failed: 1, succeeded: 1 }, 5), true)).toBe(false);
+    expect(ruleNotRun(summary({ running: 1 }, 5), true)).toBe(false);
+  });
+  it("says how many jobs did not run when some did", () => {
+    expect(notRunLabel(summary({}, 1))).toBe("not run");
+    expect(notRunLabel(undefined)).toBe("not run");
+    expect(notRunLabel(summary({ succeeded: 2 }, 5))).toBe("3 not run");
+    expect(notRunLabel(summary({ succeeded: 2, incomplete: 1 }, 5))).toBe("2 not run");
+  });
+});
+
 describe("ruleProgress", () => {
   it("counts done / running / failed / total", () => {
     expect(ruleProgress(summary({ succeeded: 2, running: 1, failed: 1 }, 10))).toEqual({ done: 2, running: 1, failed: 1, total: 10 });
@@ -74,3 +111,96 @@ describe("layoutGraph", () => {
     expect(layoutGraph({ nodes: [], links: [] }).nodes).toEqual([]);
   });
 });
+
+/** Points along every edge, to check where the drawn curves go. */
+function samples(l: GraphLayout): { edge: string; source: string; target: string; p: Point }[] {
+  const out: { edge: string; source: string; target: string; p: Point }[] = [];
+  for (const e of l.edges)
+    for (const [a, c1, c2, b] of edgeSegments(e.points))
+      for (let i = 0; i <= 40; i++) {
+        const t = i / 40;
+        const u = 1 - t;
+        const w = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t];
+        out.push({
+          edge: e.id,
+          source: e.source,
+          target: e.target,
+          p: { x: w[0] * a.x + w[1] * c1.x + w[2] * c2.x + w[3] * b.x, y: w[0] * a.y + w[1] * c1.y + w[2] * c2.y + w[3] * b.y },
+        });
+      }
+  return out;
+}
+
+/** Edges drawn across a node other than their own ends. */
+function edgesBehindNodes(l: GraphLayout): string[] {
+  const hits = new Set<string>();
+  for (const s of samples(l))
+    for (const n of l.nodes) {
+      if (n.id === s.source || n.id === s.target) continue;
+      if (s.p.x > n.x && s.p.x < n.x + NODE_WIDTH && s.p.y > n.y && s.p.y < n.y + NODE_HEIGHT) hits.add(`${s.edge} behind ${n.rule}`);
+    }
+  return [...hits];
+}
+
+describe("edge routing", () => {
+  // The demo workflow (examples/snakemake/demo): fetch -> qc, fetch -> align, qc -> align, align -> report -> all.
+  const demo = {
+    nodes: [{ rule: "all" }, { rule: "report" }, { rule: "align" }, { rule: "fetch" }, { rule: "qc" }],
+    links: [
+      { source: 3, target: 4 },
+      { source: 3, target: 2 },
+      { source: 4, target: 2 },
+      { source: 2, target: 1 },
+      { source: 1, target: 0 },
+    ],
+  };
+  it("stands the demo workflow in one column with no edge behind a node, in any link order", () => {
+    for (const links of [demo.links, [...demo.links].reverse()]) {
+      const l = layoutGraph({ ...demo, links });
+      expect(edgesBehindNodes(l)).toEqual([]);
+      // fetch -> qc -> align -> report -> all straight down; fetch -> align bends around qc.
+      expect(new Set(l.nodes.map((n) => n.x)).size).toBe(1);
+      const around = l.edges.find((e) => e.id === "n3-n2")!;
+      expect(Math.min(...around.points.map((p) => Math.abs(p.x - (l.nodes[0].x + NODE_WIDTH / 2))))).toBe(0);
+      expect(Math.max(...around.points.map((p) => Math.abs(p.x - (l.nodes[0].x + NODE_WIDTH / 2))))).toBeGreaterThan(NODE_WIDTH / 2);
+    }
+  });
+  it("runs no edge behind a node in wider graphs", () => {
+    const wide = {
+      nodes: ["a", "b", "c", "d", "e", "f", "all"].map((rule) => ({ rule })),
+      links: [
+        [0, 1], [0, 2], [0, 3], [1, 4], [2, 4], [3, 5], [0, 5], [4, 6], [5, 6], [0, 6], [1, 6],
+      ].map(([source, target]) => ({ source, target })),
+    };
+    expect(edgesBehindNodes(layoutGraph(wide))).toEqual([]);
+    expect(edgesBehindNodes(layoutGraph(graphOf4))).toEqual([]);
+  });
+  it("starts at the source's bottom and ends at the target's top", () => {
+    const l = layoutGraph(demo);
+    const byId = new Map(l.nodes.map((n) => [n.id, n]));
+    for (const e of l.edges) {
+      const s = byId.get(e.source)!;
+      const t = byId.get(e.target)!;
+      expect(e.points[0]).toEqual({ x: s.x + NODE_WIDTH / 2, y: s.y + NODE_HEIGHT });
+      expect(e.points[e.points.length - 1]).toEqual({ x: t.x + NODE_WIDTH / 2, y: t.y });
+      expect(e.path.startsWith("M")).toBe(true);
+    }
+  });
+  it("keeps the layout of a graph the same on every call", () => {
+    expect(layoutGraph(demo)).toEqual(layoutGraph(demo));
+  });
+  it("draws a path through its points", () => {
+    expect(edgePath([])).toBe("");
+    expect(edgePath([{ x: 0, y: 0 }, { x: 10, y: 20 }])).toBe("M0,0 C0,10 10,10 10,20");
+  });
+});
+
+const graphOf4 = {
+  nodes: [{ rule: "make_ref" }, { rule: "prepare" }, { rule: "count" }, { rule: "all" }],
+  links: [
+    { source: 0, target: 1 },
+    { source: 1, target: 2 },
+    { source: 2, target: 3 },
+    { source: 0, target: 3 },
+  ],
+};

@@ -18,6 +18,22 @@ export function ruleState(r: RuleSummary | undefined): RuleState {
   return "planned";
 }
 
+/**
+ * Whether a rule's remaining jobs will never run: the run is over (not `running`) and the rule
+ * is still `planned` (e.g. downstream of a failure under --keep-going, or after an interrupt).
+ */
+export function ruleNotRun(r: RuleSummary | undefined, runOver: boolean): boolean {
+  return runOver && ruleState(r) === "planned";
+}
+
+/** A not-run rule's label: "not run", or how many of its jobs did not run when some did. */
+export function notRunLabel(r: RuleSummary | undefined): string {
+  if (!r) return "not run";
+  const total = ruleTotal(r);
+  const ran = r.jobs.succeeded + r.jobs.failed + r.jobs.running + r.jobs.incomplete;
+  return ran > 0 && total > ran ? `${total - ran} not run` : "not run";
+}
+
 export const RULE_STATE_COLORS: Record<RuleState, string> = {
   failed: STATUS_COLORS.failed,
   running: STATUS_COLORS.running,
@@ -49,9 +65,24 @@ export interface LaidOutNode {
   y: number;
 }
 
+export interface Point {
+  x: number;
+  y: number;
+}
+
+export interface LaidOutEdge {
+  id: string;
+  source: string;
+  target: string;
+  /** From the source's bottom centre to the target's top centre, around every other node. */
+  points: Point[];
+  /** SVG path through `points`. */
+  path: string;
+}
+
 export interface GraphLayout {
   nodes: LaidOutNode[];
-  edges: { id: string; source: string; target: string }[];
+  edges: LaidOutEdge[];
   width: number;
   height: number;
 }
@@ -59,29 +90,110 @@ export interface GraphLayout {
 /** Nodes are keyed by index: a rule may appear once per topological level. */
 const nodeId = (i: number) => `n${i}`;
 
-/** Lays the rule graph out top to bottom; links to unknown nodes are dropped. */
+/**
+ * Dagre's settings. A one-sided alignment (see `ALIGNMENTS`) keeps a chain of rules in one
+ * straight column with side branches beside it, rather than the balanced layout's half-offset
+ * nodes; the network-simplex ranker keeps edges short.
+ */
+export const DAG_LAYOUT = { rankdir: "TB", ranker: "network-simplex", nodesep: 40, edgesep: 20, ranksep: 48, marginx: 16, marginy: 16 } as const;
+
+/**
+ * Alignments tried, the one whose edges between nodes are straightest winning (the first on a
+ * tie): which one-sided alignment keeps a chain straight depends on the graph's order, and the
+ * balanced one (undefined) centres a rule over a fan of others.
+ */
+const ALIGNMENTS = ["UL", "UR", undefined] as const;
+
+/**
+ * Cubic segments through `points`, each leaving and entering vertically, so that a curve bends
+ * only in the vertical gap between its two points.
+ */
+export function edgeSegments(points: Point[]): [Point, Point, Point, Point][] {
+  const out: [Point, Point, Point, Point][] = [];
+  for (let i = 1; i < points.length; i++) {
+    const a = points[i - 1];
+    const b = points[i];
+    const my = (a.y + b.y) / 2;
+    out.push([a, { x: a.x, y: my }, { x: b.x, y: my }, b]);
+  }
+  return out;
+}
+
+const r1 = (n: number) => Math.round(n * 10) / 10;
+
+export function edgePath(points: Point[]): string {
+  if (points.length === 0) return "";
+  let d = `M${r1(points[0].x)},${r1(points[0].y)}`;
+  for (const [a, c1, c2, b] of edgeSegments(points)) {
+    if (a.x === b.x && a.y === b.y) continue;
+    d += ` C${r1(c1.x)},${r1(c1.y)} ${r1(c2.x)},${r1(c2.y)} ${r1(b.x)},${r1(b.y)}`;
+  }
+  return d;
+}
+
+/**
+ * Lays the rule graph out top to bottom; links to unknown nodes are dropped. Edges follow dagre's
+ * routing (its points for the ranks an edge crosses), drawn straight down through each rank of
+ * nodes and curving only between ranks, so that no edge runs behind a node.
+ */
 export function layoutGraph(graph: RuleGraph | null | undefined): GraphLayout {
   const nodes = graph?.nodes ?? [];
   if (nodes.length === 0) return { nodes: [], edges: [], width: 0, height: 0 };
-  const g = new Graph();
-  g.setGraph({ rankdir: "TB", nodesep: 24, ranksep: 40, marginx: 8, marginy: 8 });
-  g.setDefaultEdgeLabel(() => ({}));
-  nodes.forEach((_, i) => g.setNode(nodeId(i), { width: NODE_WIDTH, height: NODE_HEIGHT }));
-  const edges: GraphLayout["edges"] = [];
+  const links: { id: string; source: string; target: string }[] = [];
   const seen = new Set<string>();
   for (const l of graph?.links ?? []) {
     if (!nodes[l.source] || !nodes[l.target] || l.source === l.target) continue;
     const id = `${nodeId(l.source)}-${nodeId(l.target)}`;
     if (seen.has(id)) continue;
     seen.add(id);
-    g.setEdge(nodeId(l.source), nodeId(l.target));
-    edges.push({ id, source: nodeId(l.source), target: nodeId(l.target) });
+    links.push({ id, source: nodeId(l.source), target: nodeId(l.target) });
   }
-  layout(g);
+  const run = (align: (typeof ALIGNMENTS)[number]) => {
+    const g = new Graph();
+    g.setGraph(align ? { ...DAG_LAYOUT, align } : { ...DAG_LAYOUT });
+    g.setDefaultEdgeLabel(() => ({}));
+    nodes.forEach((_, i) => g.setNode(nodeId(i), { width: NODE_WIDTH, height: NODE_HEIGHT }));
+    for (const e of links) g.setEdge(e.source, e.target);
+    layout(g);
+    const bend = links.reduce((sum, e) => sum + Math.abs(g.node(e.source).x - g.node(e.target).x), 0);
+    return { g, bend };
+  };
+  let best = run(ALIGNMENTS[0]);
+  for (const align of ALIGNMENTS.slice(1)) {
+    const next = run(align);
+    if (next.bend < best.bend) best = next;
+  }
+  const g = best.g;
   const out = nodes.map((n, i) => {
     const p = g.node(nodeId(i));
     return { id: nodeId(i), rule: n.rule, x: p.x - NODE_WIDTH / 2, y: p.y - NODE_HEIGHT / 2 };
   });
+  const byId = new Map(out.map((n) => [n.id, n]));
+  // The vertical centres of the ranks holding nodes (all nodes are the same height).
+  const rankYs = out.map((n) => n.y + NODE_HEIGHT / 2);
+  const inRank = (y: number) => rankYs.some((r) => Math.abs(r - y) < 0.5);
+  let minX = 0;
+  let maxX = 0;
+  const edges = links.map((e) => {
+    const s = byId.get(e.source) as LaidOutNode;
+    const t = byId.get(e.target) as LaidOutNode;
+    // Dagre's first and last points are where the edge meets the nodes' borders: replaced by the
+    // handles (bottom and top centres). A point inside a rank is a dummy node beside that rank's
+    // nodes: the edge passes it straight through the rank's whole height.
+    const inner = (g.edge(e.source, e.target)?.points ?? []).slice(1, -1);
+    const points: Point[] = [{ x: s.x + NODE_WIDTH / 2, y: s.y + NODE_HEIGHT }];
+    for (const p of inner) {
+      if (inRank(p.y)) points.push({ x: p.x, y: p.y - NODE_HEIGHT / 2 }, { x: p.x, y: p.y + NODE_HEIGHT / 2 });
+      else points.push({ x: p.x, y: p.y });
+    }
+    points.push({ x: t.x + NODE_WIDTH / 2, y: t.y });
+    for (const p of points) {
+      minX = Math.min(minX, p.x);
+      maxX = Math.max(maxX, p.x);
+    }
+    return { ...e, points, path: edgePath(points) };
+  });
   const label = g.graph();
-  return { nodes: out, edges, width: label.width ?? 0, height: label.height ?? 0 };
+  const width = Math.max(label.width ?? 0, maxX) - Math.min(0, minX);
+  return { nodes: out, edges, width, height: label.height ?? 0 };
 }

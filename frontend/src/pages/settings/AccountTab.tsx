@@ -61,7 +61,8 @@ export function AccountTab({ me }: { me: Me }) {
             <Tag data-testid="account-role">{me.user.role}</Tag>
           </Descriptions.Item>
           <Descriptions.Item label="Signed in with">{CREDENTIALS[me.credential] ?? me.credential}</Descriptions.Item>
-          <Descriptions.Item label="Workspaces">
+          {/* For an administrator the server lists every workspace they may read, members or not. */}
+          <Descriptions.Item label={admin ? "Workspaces (can read)" : "Workspaces"}>
             {me.workspaces.length
               ? me.workspaces.map((w) => <Tag key={w.id}>{w.name}</Tag>)
               : <Typography.Text type="secondary">{admin ? "none (administrators read every workspace)" : "none"}</Typography.Text>}

@@ -1,6 +1,6 @@
 // Users (administrators only): create, change role, disable or enable, set a password.
 import { useState, type HTMLAttributes } from "react";
-import { Alert, App, Button, Card, Form, Input, Modal, Select, Space, Switch, Table, Tag, Typography } from "antd";
+import { Alert, App, Button, Card, Form, Input, Modal, Select, Space, Switch, Table, Tag, Tooltip, Typography } from "antd";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { api, errorMessage, unwrap } from "../../api/client";
 import { keys, useUsers } from "../../api/queries";
@@ -17,6 +17,9 @@ interface CreateValues {
 }
 
 type Change = { role?: Role; disabled?: boolean; password?: string };
+
+/** Why your own row's role and Enabled controls are off: one click could lock you out. */
+export const SELF_LOCK_REASON = "You cannot change your own role or disable yourself here";
 
 export function UsersTab({ me }: { me: Me }) {
   const users = useUsers(true);
@@ -111,26 +114,36 @@ export function UsersTab({ me }: { me: Me }) {
               title: "Role",
               key: "role",
               render: (_, u) => (
-                <Select
-                  size="small"
-                  style={{ width: 110 }}
-                  value={u.role}
-                  data-testid="user-role-select"
-                  options={ROLES.map((r) => ({ value: r, label: r }))}
-                  onChange={(role: Role) => update.mutate({ id: u.id, change: { role } })}
-                />
+                <Tooltip title={u.id === me.user.id ? SELF_LOCK_REASON : undefined}>
+                  <span style={{ display: "inline-block" }}>
+                    <Select
+                      size="small"
+                      style={{ width: 110 }}
+                      value={u.role}
+                      disabled={u.id === me.user.id}
+                      data-testid="user-role-select"
+                      options={ROLES.map((r) => ({ value: r, label: r }))}
+                      onChange={(role: Role) => update.mutate({ id: u.id, change: { role } })}
+                    />
+                  </span>
+                </Tooltip>
               ),
             },
             {
               title: "Enabled",
               key: "disabled",
               render: (_, u) => (
-                <Switch
-                  size="small"
-                  checked={!u.disabled}
-                  data-testid="user-enabled"
-                  onChange={(on) => update.mutate({ id: u.id, change: { disabled: !on } })}
-                />
+                <Tooltip title={u.id === me.user.id ? SELF_LOCK_REASON : undefined}>
+                  <span style={{ display: "inline-block" }}>
+                    <Switch
+                      size="small"
+                      checked={!u.disabled}
+                      disabled={u.id === me.user.id}
+                      data-testid="user-enabled"
+                      onChange={(on) => update.mutate({ id: u.id, change: { disabled: !on } })}
+                    />
+                  </span>
+                </Tooltip>
               ),
             },
             { title: "Created", key: "created", render: (_, u) => formatTime(u.created_at) },

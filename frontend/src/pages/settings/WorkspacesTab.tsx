@@ -64,6 +64,14 @@ export function WorkspacesTab({ me }: { me: Me }) {
   });
 
   const memberEmails = new Set((members.data ?? []).map((m) => m.user.email));
+  // Whether the caller is a member: the members list says so for the selected workspace once
+  // loaded. Otherwise `me.workspaces` does for a non-administrator (the workspaces they belong
+  // to), but not for an administrator (every workspace they may read), so no tag then.
+  const isMember = (w: Workspace): boolean | undefined => {
+    if (w.name === selected && members.data) return members.data.some((m) => m.user.id === me.user.id);
+    if (!admin) return me.workspaces.some((m) => m.id === w.id);
+    return undefined;
+  };
   const candidates = (users.data ?? []).filter((u) => !memberEmails.has(u.email)).map((u) => ({ value: u.email }));
 
   return (
@@ -89,7 +97,11 @@ export function WorkspacesTab({ me }: { me: Me }) {
                 render: (_, w) => (
                   <Space>
                     {w.name}
-                    {me.workspaces.some((m) => m.id === w.id) && <Tag color="blue">member</Tag>}
+                    {isMember(w) && (
+                      <Tag color="blue" data-testid="workspace-member-tag">
+                        member
+                      </Tag>
+                    )}
                   </Space>
                 ),
               },
@@ -127,7 +139,16 @@ export function WorkspacesTab({ me }: { me: Me }) {
                 locale={{ emptyText: "No members" }}
                 onRow={(m) => ({ "data-testid": "member-row", "data-email": m.user.email }) as HTMLAttributes<HTMLElement>}
                 columns={[
-                  { title: "E-mail", key: "email", render: (_, m) => m.user.email },
+                  {
+                    title: "E-mail",
+                    key: "email",
+                    render: (_, m) => (
+                      <Space>
+                        {m.user.email}
+                        {m.user.id === me.user.id && <Tag color="blue">you</Tag>}
+                      </Space>
+                    ),
+                  },
                   { title: "Role", key: "role", render: (_, m) => <Tag>{m.user.role}</Tag> },
                   { title: "Added", key: "added", render: (_, m) => formatTime(m.added_at) },
                   ...(admin
