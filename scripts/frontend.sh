@@ -50,4 +50,5 @@ fi
 
 log "production build (vite build -> frontend/dist)"
 npx vite build --logLevel warn
+node scripts/compress.mjs
 log "ok: frontend/dist is ready to embed"

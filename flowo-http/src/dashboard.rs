@@ -159,7 +159,8 @@ async fn get_dashboard(
     }
     let name = path.trim_start_matches('/');
     if let Some(bytes) = dashboard.file(name).filter(|_| !name.is_empty()) {
-        return file_response(name, bytes.clone());
+        return precompressed(dashboard, name, &headers)
+            .unwrap_or_else(|| file_response(name, bytes.clone()));
     }
     if name.starts_with(HASHED_DIR) {
         // A stale or mistyped asset; index.html in its place would be run as a script.
@@ -174,13 +175,50 @@ async fn get_dashboard(
         return StatusCode::NOT_FOUND.into_response();
     }
     match dashboard.file(INDEX) {
-        Some(index) => file_response(INDEX, index.clone()),
+        Some(index) => precompressed(dashboard, INDEX, &headers)
+            .unwrap_or_else(|| file_response(INDEX, index.clone())),
         None => (
             [(header::CACHE_CONTROL, CACHE_REVALIDATE)],
             Html(NOT_BUILT_PAGE),
         )
             .into_response(),
     }
+}
+
+/// The build's compressed copy of `name` (`name.br` or `name.gz`, written by the frontend's
+/// build) when the client takes that encoding, so that nothing is compressed per request.
+fn precompressed(dashboard: &Dashboard, name: &str, headers: &HeaderMap) -> Option<Response> {
+    let (encoding, bytes) = [("br", ".br"), ("gzip", ".gz")]
+        .into_iter()
+        .filter(|(encoding, _)| accepts_encoding(headers, encoding))
+        .find_map(|(encoding, suffix)| {
+            Some((encoding, dashboard.file(&format!("{name}{suffix}"))?))
+        })?;
+    let mut response = file_response(name, bytes.clone());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    Some(response)
+}
+
+/// Whether `Accept-Encoding` names `encoding` without `q=0`.
+fn accepts_encoding(headers: &HeaderMap, encoding: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            parts
+                .next()
+                .is_some_and(|e| e.eq_ignore_ascii_case(encoding))
+                && !parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q == 0.0)
+                })
+        })
 }
 
 /// Whether `path` is one of the server's own (`/api/…`, `/healthz`, …).

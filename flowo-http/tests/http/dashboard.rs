@@ -313,3 +313,51 @@ async fn the_default_configuration_serves_what_was_embedded() {
         "{embedded:?}"
     );
 }
+
+/// The build's compressed copies (`x.js.br`, `x.js.gz`) are served as they are when the client
+/// takes that encoding (brotli first), so nothing is compressed per request; the others get the
+/// plain file.
+#[tokio::test]
+async fn precompressed_copies_are_served_as_they_are() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, SCRIPT.as_bytes()).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    // Not real brotli: the server must pass the build's bytes through untouched.
+    let br = b"brotli bytes of the script".to_vec();
+    let dashboard = Dashboard::from_files([
+        ("index.html", INDEX_HTML.as_bytes().to_vec()),
+        ("assets/index-3f2a9c1e.js", SCRIPT.as_bytes().to_vec()),
+        ("assets/index-3f2a9c1e.js.br", br.clone()),
+        ("assets/index-3f2a9c1e.js.gz", gz.clone()),
+    ]);
+    let (_db, app) = app(dashboard).await;
+    let uri = "/assets/index-3f2a9c1e.js";
+    for (accept, encoding, body) in [
+        ("gzip, deflate, br, zstd", Some("br"), &br[..]),
+        ("br;q=0, gzip", Some("gzip"), &gz[..]),
+        ("identity", None, SCRIPT.as_bytes()),
+    ] {
+        let reply = call("GET", uri)
+            .header("accept-encoding", accept)
+            .send(&app)
+            .await
+            .expect(200);
+        assert_eq!(
+            reply
+                .headers
+                .get("content-encoding")
+                .map(|v| v.to_str().expect("ASCII")),
+            encoding,
+            "{accept}"
+        );
+        assert_eq!(&reply.body[..], body, "{accept}");
+        assert!(
+            header(&reply, "content-type").starts_with("text/javascript"),
+            "{accept}"
+        );
+        assert_eq!(
+            header(&reply, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+    }
+}
