@@ -1,5 +1,5 @@
 // Query keys and hooks for every read; the live stream (src/live) updates these same keys.
-import { useQuery, useQueryClient, keepPreviousData } from "@tanstack/react-query";
+import { keepPreviousData, queryOptions, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "./client";
 import type { Job, Page } from "./types";
 
@@ -54,18 +54,42 @@ export const useRuns = (f: RunFilters) =>
 
 const path = (run_id: string) => ({ params: { path: { run_id } } });
 
-export const useRun = (id: string) =>
-  useQuery({ queryKey: keys.run(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}", path(id))) });
-export const useRules = (id: string) =>
-  useQuery({ queryKey: keys.rules(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/rules", path(id))) });
-export const useGraph = (id: string) =>
-  useQuery({ queryKey: keys.graph(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/graph", path(id))) });
+/** Query options of a run's parts, shared by the hooks and [`prefetchRun`]. */
+export const runQueries = {
+  run: (id: string) => queryOptions({ queryKey: keys.run(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}", path(id))) }),
+  rules: (id: string) =>
+    queryOptions({ queryKey: keys.rules(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/rules", path(id))) }),
+  graph: (id: string) =>
+    queryOptions({ queryKey: keys.graph(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/graph", path(id))) }),
+  errors: (id: string) =>
+    queryOptions({ queryKey: keys.errors(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/errors", path(id))) }),
+  jobs: (id: string, client: QueryClient) =>
+    queryOptions({
+      queryKey: keys.jobs(id),
+      queryFn: () => fetchAllJobs(id, (partial) => client.setQueryData(keys.jobs(id), partial)),
+    }),
+};
+
+export const useRun = (id: string) => useQuery(runQueries.run(id));
+export const useRules = (id: string) => useQuery(runQueries.rules(id));
+export const useGraph = (id: string) => useQuery(runQueries.graph(id));
+export const useErrors = (id: string) => useQuery(runQueries.errors(id));
 export const useTimeline = (id: string) =>
   useQuery({ queryKey: keys.timeline(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/timeline", path(id))) });
-export const useErrors = (id: string) =>
-  useQuery({ queryKey: keys.errors(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/errors", path(id))) });
 export const useSources = (id: string) =>
   useQuery({ queryKey: keys.sources(id), queryFn: () => unwrap(api.GET("/api/v1/runs/{run_id}/sources", path(id))) });
+
+/**
+ * Starts loading what the run page shows first, before the page has rendered, so that fetching
+ * and rendering overlap (the page's hooks then join these requests).
+ */
+export function prefetchRun(client: QueryClient, id: string): void {
+  void client.prefetchQuery(runQueries.run(id));
+  void client.prefetchQuery(runQueries.graph(id));
+  void client.prefetchQuery(runQueries.rules(id));
+  void client.prefetchQuery(runQueries.errors(id));
+  void client.prefetchQuery(runQueries.jobs(id, client));
+}
 export const useJob = (id: string, jobId: number | undefined) =>
   useQuery({
     queryKey: keys.job(id, jobId ?? -1),
@@ -107,7 +131,7 @@ export function mergeJobs(list: Job[], jobs: Job[]): Job[] {
 export const JOB_PAGE = 1000;
 
 /**
- * Every job of a run, loaded page by page (the first page renders at once, the rest stream in);
+ * Every job of a run, loaded page by page (the first page renders at once, the rest together);
  * the live stream then keeps the list current job by job.
  */
 export async function fetchAllJobs(id: string, onPage?: (jobs: Job[]) => void): Promise<Job[]> {
@@ -121,7 +145,9 @@ export async function fetchAllJobs(id: string, onPage?: (jobs: Job[]) => void): 
       }),
     );
     all.push(...page.items);
-    onPage?.(all.slice());
+    // The first page shows at once; the rest arrive together at the end, so that a big run
+    // is rendered twice, not once per page.
+    if (all.length === page.items.length && page.next_cursor) onPage?.(all.slice());
     if (!page.next_cursor) {
       // Jobs that changed while earlier pages were already loaded.
       const pending = pendingJobs.get(id);
@@ -135,10 +161,7 @@ export async function fetchAllJobs(id: string, onPage?: (jobs: Job[]) => void): 
 /** Every job of a run (see [`fetchAllJobs`]); pages appear as they arrive. */
 export function useJobs(id: string) {
   const client = useQueryClient();
-  return useQuery({
-    queryKey: keys.jobs(id),
-    queryFn: () => fetchAllJobs(id, (partial) => client.setQueryData(keys.jobs(id), partial)),
-  });
+  return useQuery(runQueries.jobs(id, client));
 }
 
 export const useStats = (workspace?: string, from?: string, to?: string) =>

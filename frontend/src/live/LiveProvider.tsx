@@ -1,7 +1,7 @@
 // Holds the app's one live connection while someone is logged in, applies its events to the
 // query cache, and exposes the connection's real state to the indicator.
-import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
-import { useQueryClient } from "@tanstack/react-query";
+import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+import { useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { LiveStream, type LiveState } from "./stream";
 import { applyLiveEvents } from "./apply";
 import { keys } from "../api/queries";
@@ -26,11 +26,25 @@ const SYNC_WAIT_MS = 2000;
 /** Refetches of runs lists when new runs appear are at most this frequent. */
 const NEW_RUN_REFETCH_MS = 1000;
 
-export function LiveProvider({ children }: { children: ReactNode }) {
+export function LiveProvider({
+  children,
+  onSynced,
+}: {
+  children: ReactNode;
+  /** Called once, when the pages may load (before they render), e.g. to start their requests. */
+  onSynced?: (client: QueryClient) => void;
+}) {
   const client = useQueryClient();
   const [info, setInfo] = useState<LiveInfo>({ state: "connecting", synced: false, received: 0, position: null });
   const lastRunsRefetch = useRef(0);
   const synced = useRef(false);
+  const onSyncedRef = useRef(onSynced);
+  const markSynced = useCallback(() => {
+    if (!synced.current) {
+      synced.current = true;
+      onSyncedRef.current?.(client);
+    }
+  }, [client]);
   const runsTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
   useEffect(() => {
@@ -46,12 +60,12 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       // their loads and the stream's start is missed; if the stream cannot open, they load
       // anyway (and refetch once it opens, see onReady).
       onState: (state) => {
-        if (state === "offline") synced.current = true;
+        if (state === "offline") markSynced();
         setInfo((i) => ({ ...i, state, synced: synced.current }));
       },
       onReady: (position, resumed) => {
         if (synced.current && !resumed) void client.invalidateQueries();
-        synced.current = true;
+        markSynced();
         setInfo((i) => ({ ...i, synced: true, position }));
       },
       onEvents: (events) => {
@@ -69,16 +83,16 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       stream.stop();
       if (runsTimer.current) clearTimeout(runsTimer.current);
     };
-  }, [client]);
+  }, [client, markSynced]);
 
   useEffect(() => {
     // Never hold the pages back for long, whatever the stream does.
     const timer = setTimeout(() => {
-      synced.current = true;
+      markSynced();
       setInfo((i) => (i.synced ? i : { ...i, synced: true }));
     }, SYNC_WAIT_MS);
     return () => clearTimeout(timer);
-  }, []);
+  }, [markSynced]);
 
   return <LiveContext.Provider value={info}>{children}</LiveContext.Provider>;
 }
