@@ -1,5 +1,5 @@
 // Routes, providers and the login guard.
-import { lazy, Suspense, useEffect } from "react";
+import { Suspense, useEffect } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
 import { QueryClient, QueryClientProvider, useQueryClient } from "@tanstack/react-query";
 import { App as AntApp, ConfigProvider, Spin } from "antd";
@@ -8,25 +8,26 @@ import { keys, prefetchRun, useMe } from "./api/queries";
 import { LiveProvider, WhenSynced } from "./live/LiveProvider";
 import { AppLayout } from "./components/AppLayout";
 import { LoginPage } from "./pages/LoginPage";
+import { preloadable } from "./lib/preloadable";
 
 const pages = {
-  runs: () => import("./pages/runs/RunsPage"),
-  run: () => import("./pages/run/RunPage"),
-  dashboard: () => import("./pages/dashboard/DashboardPage"),
-  settings: () => import("./pages/settings/SettingsPage"),
+  runs: preloadable(() => import("./pages/runs/RunsPage")),
+  run: preloadable(() => import("./pages/run/RunPage")),
+  dashboard: preloadable(() => import("./pages/dashboard/DashboardPage")),
+  settings: preloadable(() => import("./pages/settings/SettingsPage")),
 };
-const RunsPage = lazy(pages.runs);
-const RunPage = lazy(pages.run);
-const DashboardPage = lazy(pages.dashboard);
-const SettingsPage = lazy(pages.settings);
+const RunsPage = pages.runs.Component;
+const RunPage = pages.run.Component;
+const DashboardPage = pages.dashboard.Component;
+const SettingsPage = pages.settings.Component;
 
 // The first page's code loads at once, alongside the login check and the live stream's start.
 {
   const [, section, id] = window.location.pathname.split("/");
-  if (section === "runs" && id) void pages.run();
-  else if (section === "dashboard") void pages.dashboard();
-  else if (section === "settings") void pages.settings();
-  else if (section !== "login") void pages.runs();
+  if (section === "runs" && id) void pages.run.load();
+  else if (section === "dashboard") void pages.dashboard.load();
+  else if (section === "settings") void pages.settings.load();
+  else if (section !== "login") void pages.runs.load();
 }
 
 const queryClient = new QueryClient({
@@ -53,8 +54,19 @@ function prefetchPage(client: QueryClient) {
   if (section === "runs" && id) prefetchRun(client, id);
 }
 
-/** Renders the app for a logged-in user; sends everyone else to the login page. */
+/**
+ * Renders the app for a logged-in user; sends everyone else to the login page. The live stream
+ * opens beside the login check (it is refused without a session, and closed when this leaves).
+ */
 function RequireLogin() {
+  return (
+    <LiveProvider onSynced={prefetchPage}>
+      <LoggedIn />
+    </LiveProvider>
+  );
+}
+
+function LoggedIn() {
   const me = useMe();
   const location = useLocation();
   const navigate = useNavigate();
@@ -72,9 +84,8 @@ function RequireLogin() {
     return <Navigate to={`/login?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   }
   return (
-    <LiveProvider onSynced={prefetchPage}>
-      <AppLayout me={me.data}>
-        <WhenSynced fallback={<Loading />}>
+    <AppLayout me={me.data}>
+      <WhenSynced fallback={<Loading />}>
         <Suspense fallback={<Loading />}>
           <Routes>
             <Route path="/" element={<Navigate to="/runs" replace />} />
@@ -85,9 +96,8 @@ function RequireLogin() {
             <Route path="*" element={<Navigate to="/runs" replace />} />
           </Routes>
         </Suspense>
-        </WhenSynced>
-      </AppLayout>
-    </LiveProvider>
+      </WhenSynced>
+    </AppLayout>
   );
 }
 
