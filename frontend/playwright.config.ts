@@ -3,19 +3,8 @@
 // FLOWO_BIN and FLOWO_E2E_VENV). One worker: the tests share one server per worker and the
 // machine's cores with Snakemake.
 import { defineConfig } from "@playwright/test";
+import { CHROMIUM, CHROMIUM_ARGS } from "./chromium.mjs";
 
-// The same executable and flags as bench/run.mjs.
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 export default defineConfig({
   testDir: "e2e",

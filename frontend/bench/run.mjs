@@ -13,6 +13,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS } from "../chromium.mjs";
 import { RunWriter, jobFinished, jobInfo, largeRun, plannedJobs, jobStats, rulegraph, runStart, smallRuns } from "./events.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -22,19 +23,6 @@ const SIZES = quick
   : { jobs: 10_000, runs: 100_000, burstRate: 1_000, burstSeconds: 10, repeats: 5 };
 const BATCH = 5_000;
 const LONG_TASK_MS = 200;
-
-// The same executable and flags as playwright.config.ts.
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 const log = (...a) => console.error("bench:", ...a);
 const ms = (t) => Math.round(t);
