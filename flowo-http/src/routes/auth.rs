@@ -50,7 +50,7 @@ pub struct FirstLoginRequest {
 pub struct Me {
     /// The user.
     pub user: User,
-    /// Workspaces they belong to.
+    /// Workspaces they may read: their memberships, or every workspace for an admin.
     pub workspaces: Vec<Workspace>,
     /// `session`, `bearer` or `token`.
     pub credential: String,

@@ -308,7 +308,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Follows committed events live (Server-Sent Events; `id` is the stream position). */
+        /**
+         * Follows committed events live (Server-Sent Events; `id` is the stream position). The first
+         *     message is `event: ready` with the starting position; the others are unnamed `LiveEvent`s.
+         */
         get: operations["get_stream"];
         put?: never;
         post?: never;
@@ -858,7 +861,7 @@ export interface components {
             credential: string;
             /** @description The user. */
             user: components["schemas"]["User"];
-            /** @description Workspaces they belong to. */
+            /** @description Workspaces they may read: their memberships, or every workspace for an admin. */
             workspaces: components["schemas"]["Workspace"][];
         };
         /** @description A workspace member. */
