@@ -1,7 +1,7 @@
 // Renders the whole page from a filled query cache (no network): header, DAG nodes with their
 // states from the jobs, the rule filter, the errors as text and the job drawer.
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { act, cleanup, fireEvent, render, screen, within } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { act, fireEvent, render, screen, within } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { MemoryRouter, Route, Routes } from "react-router";
 import { App as AntApp } from "antd";
@@ -9,24 +9,6 @@ import { keys } from "../../api/queries";
 import type { Job, JobStatus, Me, RuleSummary, RunError, RunView } from "../../api/types";
 import RunPage from "./RunPage";
 import { logTails } from "./JobDrawer";
-
-afterEach(cleanup);
-
-beforeAll(() => {
-  // jsdom lacks what React Flow and Ant Design measure with.
-  class RO {
-    observe() {}
-    unobserve() {}
-    disconnect() {}
-  }
-  globalThis.ResizeObserver ??= RO as unknown as typeof ResizeObserver;
-  if (!("DOMMatrixReadOnly" in globalThis)) {
-    (globalThis as Record<string, unknown>).DOMMatrixReadOnly = class {
-      m22 = 1;
-      constructor() {}
-    };
-  }
-});
 
 const RUN_ID = "00000000-0000-0000-0000-000000000001";
 const T = "2026-11-26T14:49:49.000Z";

@@ -1,5 +1,5 @@
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { cleanup, render, screen } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { render, screen } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { MemoryRouter } from "react-router";
 import { App as AntApp } from "antd";
@@ -7,15 +7,6 @@ import { keys } from "../../api/queries";
 import type { Me, Page, Run, Workspace } from "../../api/types";
 import { tickerSubscribers } from "../../lib/ticker";
 import RunsPage from "./RunsPage";
-
-beforeAll(() => {
-  globalThis.ResizeObserver ??= class {
-    observe() {}
-    unobserve() {}
-    disconnect() {}
-  } as unknown as typeof ResizeObserver;
-});
-afterEach(cleanup);
 
 const lab: Workspace = { id: "ws-lab", name: "lab", created_at: "2026-11-01T00:00:00Z" };
 const other: Workspace = { id: "ws-other", name: "other", created_at: "2026-11-01T00:00:00Z" };

@@ -1,20 +1,11 @@
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { cleanup, render, screen } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { render, screen } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { MemoryRouter } from "react-router";
 import { App as AntApp } from "antd";
 import { keys } from "../../api/queries";
 import type { ApiToken, CreatedToken, Me } from "../../api/types";
 import { TokenSecretModal, TokensTab } from "./TokensTab";
-
-beforeAll(() => {
-  globalThis.ResizeObserver ??= class {
-    observe() {}
-    unobserve() {}
-    disconnect() {}
-  } as unknown as typeof ResizeObserver;
-});
-afterEach(cleanup);
 
 const token = (id: string, name: string, extra: Partial<ApiToken> = {}): ApiToken => ({
   id,
