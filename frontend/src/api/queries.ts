@@ -2,6 +2,7 @@
 import { keepPreviousData, queryOptions, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "./client";
 import type { Job, Page } from "./types";
+import { upsertBy } from "../lib/upsert";
 
 /** Filters of the runs page, as sent to `GET /runs`. */
 export interface RunFilters {
@@ -109,22 +110,7 @@ export function recordPendingJobs(runId: string, jobs: Job[]): void {
 
 /** Upserts jobs into a list sorted by job id; returns the same list when nothing changed. */
 export function mergeJobs(list: Job[], jobs: Job[]): Job[] {
-  if (jobs.length === 0) return list;
-  const index = new Map<number, number>();
-  list.forEach((j, i) => index.set(j.job_id, i));
-  const out = list.slice();
-  let appended = false;
-  for (const job of jobs) {
-    const i = index.get(job.job_id);
-    if (i !== undefined) out[i] = job;
-    else {
-      index.set(job.job_id, out.length);
-      out.push(job);
-      appended = true;
-    }
-  }
-  if (appended) out.sort((a, b) => a.job_id - b.job_id);
-  return out;
+  return upsertBy(list, jobs, (j) => j.job_id, (a, b) => a.job_id - b.job_id);
 }
 
 /** Page size used to load a run's jobs (the server's maximum). */

@@ -5,6 +5,7 @@
 import type { QueryClient, QueryKey } from "@tanstack/react-query";
 import type { Job, LiveEvent, Page, Run, RunView, TimelineBar } from "../api/types";
 import { keys, mergeJobs, recordPendingJobs } from "../api/queries";
+import { upsertBy } from "../lib/upsert";
 
 /** A newer summary of the same run replaces an older one, never the reverse. */
 export function newerRun(current: Run | undefined, incoming: Run): boolean {
@@ -27,26 +28,16 @@ export function applyRunsToPage(page: Page<Run>, runs: Map<string, Run>): Page<R
 
 /** Upserts timeline bars from jobs. */
 export function upsertBars(bars: TimelineBar[], jobs: Job[]): TimelineBar[] {
-  if (jobs.length === 0) return bars;
-  const index = new Map<number, number>();
-  bars.forEach((b, i) => index.set(b.job_id, i));
-  const out = bars.slice();
-  for (const j of jobs) {
-    const bar: TimelineBar = {
+  const fresh = jobs.map(
+    (j): TimelineBar => ({
       job_id: j.job_id,
       rule: j.rule,
       status: j.status,
       started_at: j.started_at ?? null,
       finished_at: j.finished_at ?? null,
-    };
-    const i = index.get(j.job_id);
-    if (i !== undefined) out[i] = bar;
-    else {
-      index.set(j.job_id, out.length);
-      out.push(bar);
-    }
-  }
-  return out;
+    }),
+  );
+  return upsertBy(bars, fresh, (b) => b.job_id);
 }
 
 /** Event kinds after which a run's descriptive detail (not in the summary) may have changed. */
