@@ -48,7 +48,6 @@ if ! $build_only; then
   npx vitest run
 fi
 
-log "production build (vite build -> frontend/dist)"
-npx vite build --logLevel warn
-node scripts/compress.mjs
+log "production build (npm run bundle: vite build and compressed copies -> frontend/dist)"
+npm run --silent bundle
 log "ok: frontend/dist is ready to embed"
