@@ -12,6 +12,8 @@ import type { RunView } from "../../api/types";
 import { StatusTag } from "../../components/StatusTag";
 import { durationBetween, formatDuration, formatTime, percent } from "../../lib/format";
 
+const NO_WRAP = { whiteSpace: "nowrap" } as const;
+
 /** Items that take half a row on wide screens and a whole one on narrow ones. */
 const WIDE = { xs: 1, sm: 1, md: 2, lg: 2, xl: 2, xxl: 2 };
 
@@ -68,8 +70,9 @@ export const RunHeader = memo(function RunHeader({ run }: { run: RunView }) {
   const canWrite = me.data ? me.data.user.role !== "viewer" : false;
   const failed = run.jobs.failed;
   const items: DescriptionsProps["items"] = [
-    { key: "started", label: "Started", children: formatTime(run.started_at) },
-    { key: "duration", label: "Duration", children: <Duration run={run} /> },
+    // Short values stay on one line when long ones (workdir, command) widen their columns.
+    { key: "started", label: "Started", children: <span style={NO_WRAP}>{formatTime(run.started_at)}</span> },
+    { key: "duration", label: "Duration", children: <span style={NO_WRAP}><Duration run={run} /></span> },
     { key: "host", label: "Host", children: run.host ? `${run.user ? run.user + "@" : ""}${run.host}` : "–" },
     { key: "snakemake", label: "Snakemake", children: run.snakemake_version ?? "–" },
     {
