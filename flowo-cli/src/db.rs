@@ -1,5 +1,6 @@
 //! `flowo db ...`: database maintenance. Opening a store applies its pending migrations, so
-//! `migrate` opens it and says where.
+//! `migrate` opens it and says where; `backup` copies the embedded store while it is in use
+//! (PostgreSQL is backed up with `pg_dump`).
 
 use clap::Subcommand;
 use flowo_store::StoreOptions;
@@ -18,6 +19,12 @@ pub struct Args {
 enum Command {
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Copy the embedded SQLite store, consistently, while the server runs (PostgreSQL: use
+    /// pg_dump).
+    Backup {
+        /// The new file to write (it must not exist).
+        path: std::path::PathBuf,
+    },
 }
 
 /// Runs `flowo db ...`.
@@ -29,6 +36,15 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             output::line(format_args!(
                 "the database is up to date: {}",
                 mask_url(&url)
+            ))
+        }
+        Command::Backup { path } => {
+            let url = global.database_url()?;
+            flowo_store::backup(&url, &path).await?;
+            output::line(format_args!(
+                "backed up {} to {}",
+                mask_url(&url),
+                path.display()
             ))
         }
     }

@@ -13,6 +13,7 @@
 
 mod config;
 mod db;
+mod health;
 mod login;
 mod output;
 mod reader;
@@ -76,10 +77,19 @@ enum Command {
     Login(login::Args),
     /// Show the configuration in effect and whether the server or database works.
     Status(status::Args),
+    /// Exit 0 when the server (or database) is ready, 1 when not: for health checks.
+    Health(health::Args),
     /// Deliver events the plugin spooled while its target was unreachable.
     Sync(sync::Args),
     /// List, show and watch runs.
     Runs(runs::Args),
+}
+
+/// The `flowo` command line as clap describes it: every subcommand, flag and environment
+/// variable. The configuration reference (`docs/configuration.md`) is checked against it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
 }
 
 /// Runs the `flowo` command with these arguments (the first is the program name) and returns
@@ -132,6 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Db(args) => db::run(args, &global).await.map(done),
         Command::Login(args) => login::run(args, &global).await.map(done),
         Command::Status(args) => status::run(args, &global).await,
+        Command::Health(args) => health::run(args, &global).await,
         Command::Sync(args) => sync::run(args, &global).await,
         Command::Runs(args) => runs::run(args, &global).await,
     }

@@ -125,6 +125,33 @@ impl Reader {
         }
     }
 
+    /// Deletes a run with its events, jobs and errors (`DELETE /api/v1/runs/{id}`); whether
+    /// it existed.
+    pub async fn delete_run(&self, run: RunId) -> anyhow::Result<bool> {
+        match self {
+            Reader::Server(api) => match api.delete_run(run).await {
+                Ok(()) => Ok(true),
+                Err(e) if e.status() == Some(404) => Ok(false),
+                Err(e) => Err(explain(e)),
+            },
+            Reader::Database { store } => Ok(store.delete_run(run).await?),
+        }
+    }
+
+    /// Whether a workspace of this name exists (as far as the target lets the caller see).
+    pub async fn workspace_exists(&self, name: &str) -> anyhow::Result<bool> {
+        match self {
+            Reader::Server(api) => Ok(api
+                .me()
+                .await
+                .map_err(explain)?
+                .workspaces
+                .iter()
+                .any(|w| w.name == name)),
+            Reader::Database { store } => Ok(store.workspace_by_name(name).await?.is_some()),
+        }
+    }
+
     /// The most recently started run, if any.
     pub async fn latest_run(&self) -> anyhow::Result<Option<Run>> {
         let params = RunListParams {

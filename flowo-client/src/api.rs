@@ -260,6 +260,14 @@ impl ApiClient {
             .map(drop)
     }
 
+    /// `GET /readyz`: whether the server and its database answer.
+    pub async fn ready(&self) -> Result<(), ApiError> {
+        let (url, request) = self.get("/readyz");
+        Self::send(&url, request.timeout(REQUEST_TIMEOUT))
+            .await
+            .map(drop)
+    }
+
     /// `GET /api/v1/auth/me`: who the token belongs to.
     pub async fn me(&self) -> Result<Me, ApiError> {
         Ok(self.fetch("/api/v1/auth/me", None).await?.value)
@@ -273,6 +281,18 @@ impl ApiClient {
     /// `GET /api/v1/runs/{id}`: one run with its detail.
     pub async fn get_run(&self, run: RunId) -> Result<Fetched<RunView>, ApiError> {
         self.fetch(&format!("/api/v1/runs/{run}"), None).await
+    }
+
+    /// `DELETE /api/v1/runs/{id}`: deletes the run with its events, jobs and errors.
+    pub async fn delete_run(&self, run: RunId) -> Result<(), ApiError> {
+        let url = format!("{}/api/v1/runs/{run}", self.base);
+        let mut request = self.http.delete(&url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        Self::send(&url, request.timeout(REQUEST_TIMEOUT))
+            .await
+            .map(drop)
     }
 
     /// `GET /api/v1/runs/{id}/rules`: per-rule job counts and durations.

@@ -64,14 +64,35 @@ pub fn default_database_url() -> Option<String> {
     data_dir().map(|d| format!("sqlite://{}", d.join("flowo.db").display()))
 }
 
+/// Writes a consistent copy of the embedded store a `sqlite://` URL names to the new file
+/// `dest` while it is in use (see [`sqlite::backup`]). A PostgreSQL database is backed up with
+/// PostgreSQL's own tools, so its URL is refused with the command to use.
+pub async fn backup(url: &str, dest: &std::path::Path) -> Result<(), StoreError> {
+    if let Some(path) = sqlite_path(url) {
+        return sqlite::backup(path.as_ref(), dest, StoreOptions::default().busy_timeout).await;
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Invalid(
+            "a PostgreSQL database is backed up with pg_dump: `pg_dump -Fc -f flowo.dump URL` \
+             (restore with pg_restore; see docs/operations.md)"
+                .to_owned(),
+        ));
+    }
+    Err(StoreError::UnsupportedUrl(mask_password(url)))
+}
+
+/// The file a `sqlite://PATH` (or `sqlite:PATH`) URL names, without query parameters.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(path.split('?').next().unwrap_or(path))
+}
+
 /// Opens the store a URL names: `sqlite://PATH` (`sqlite:PATH` too) or `postgres://...`
 /// (`postgresql://...`).
 pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        let path = path.split('?').next().unwrap_or(path);
+    if let Some(path) = sqlite_path(url) {
         if path.is_empty() {
             return Err(StoreError::UnsupportedUrl(mask_password(url)));
         }

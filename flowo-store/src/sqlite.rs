@@ -109,5 +109,47 @@ impl SqliteStore {
     }
 }
 
+/// Writes a consistent copy of the database file at `path` to `dest`, which must not exist,
+/// while other processes go on reading and writing it: SQLite's `VACUUM INTO` copies one read
+/// snapshot (committed transactions only) into a new, compacted file. The copy is written
+/// beside `dest` and renamed into place, so `dest` is either whole or absent. The database is
+/// neither migrated nor otherwise changed.
+pub async fn backup(path: &Path, dest: &Path, busy_timeout: Duration) -> Result<(), StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::NotFound(format!("database {}", path.display())));
+    }
+    if dest.exists() {
+        return Err(StoreError::Invalid(format!(
+            "{} already exists: give a new file",
+            dest.display()
+        )));
+    }
+    let dest_str = dest
+        .to_str()
+        .ok_or_else(|| StoreError::Invalid(format!("{} is not UTF-8", dest.display())))?;
+    let partial = format!("{dest_str}.partial-{}", std::process::id());
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .busy_timeout(busy_timeout);
+    let mut conn: sqlx::SqliteConnection =
+        sqlx::Connection::connect_with(&connect).await.map_err(db)?;
+    let copied = sqlx::query("VACUUM INTO $1")
+        .bind(&partial)
+        .execute(&mut conn)
+        .await
+        .map_err(db);
+    let _ = sqlx::Connection::close(conn).await;
+    let renamed = match copied {
+        Ok(_) => std::fs::rename(&partial, dest)
+            .map_err(|e| StoreError::Invalid(format!("cannot write {}: {e}", dest.display()))),
+        Err(e) => Err(e),
+    };
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    renamed
+}
+
 crate::sql_store::impl_sql_store!(SqliteStore, Sqlite);
 crate::accounts::impl_account_store!(SqliteStore, Sqlite);

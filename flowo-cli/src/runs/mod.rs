@@ -1,9 +1,11 @@
-//! `flowo runs ...`: runs as the server or database holds them: `list`, `show`, `watch`.
+//! `flowo runs ...`: runs as the server or database holds them: `list`, `show`, `watch`, and
+//! `prune` (retention).
 //!
 //! These commands read from the client target (`--url`, `flowo login`, else the database), see
 //! [`crate::reader`]. Times are shown in UTC.
 
 mod list;
+mod prune;
 mod show;
 mod watch;
 
@@ -27,6 +29,8 @@ enum Command {
     Show(show::Args),
     /// Follow a run live until it ends (exit 0 if it succeeded, 1 otherwise).
     Watch(watch::Args),
+    /// Delete runs whose latest event is older than a given age (retention).
+    Prune(prune::Args),
 }
 
 /// Runs `flowo runs ...`; the exit status.
@@ -35,6 +39,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<u8> {
         Command::List(args) => list::run(args, global).await.map(|()| 0),
         Command::Show(args) => show::run(args, global).await.map(|()| 0),
         Command::Watch(args) => watch::run(args, global).await,
+        Command::Prune(args) => prune::run(args, global).await.map(|()| 0),
     }
 }
 
