@@ -161,6 +161,12 @@ struct Shared {
     dropped: AtomicU64,
     /// Wake the worker once this many records wait.
     wake_at: usize,
+    /// Snakemake is ending: a delivery in flight is given up (its batch goes to the backlog)
+    /// so that the close timeout is spent on the ending, not on a request that may not come
+    /// back in time (a proxy holding it while no server is up, a server that hangs).
+    closing: AtomicBool,
+    /// Rung when `closing` is set.
+    closing_bell: tokio::sync::Notify,
 }
 
 /// The plugin's engine for one run.
@@ -181,6 +187,8 @@ impl Sink {
             queue: ArrayQueue::new(settings.queue_capacity.max(2)),
             dropped: AtomicU64::new(0),
             wake_at: settings.batch_max.max(1),
+            closing: AtomicBool::new(false),
+            closing_bell: tokio::sync::Notify::new(),
         });
         if settings.verbose {
             eprintln!(
@@ -244,6 +252,8 @@ impl Sink {
             return CloseReport::default();
         }
         let (done_tx, done_rx) = mpsc::sync_channel(1);
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.closing_bell.notify_waiters();
         // The queue may be full: wait for room, but not longer than the close timeout.
         let deadline = Instant::now() + self.close_timeout;
         let mut msg = Msg::Close(done_tx);
@@ -295,6 +305,14 @@ impl Backlog {
             Backlog::Memory(q) => q.len() as u64,
         }
     }
+}
+
+/// Why a delivery did not happen.
+enum Unsent {
+    /// The target failed or did not answer (said once as a warning).
+    Failed(String),
+    /// Given up because Snakemake is ending; the ending retries it within the close timeout.
+    Interrupted,
 }
 
 /// What the worker remembers about jobs to ship their logs and benchmarks.
@@ -414,6 +432,13 @@ impl Worker {
     fn warn(&mut self, message: String) {
         if self.settings.verbose {
             warn_once(&mut self.warned, message);
+        }
+    }
+
+    /// Says why a delivery failed; one given up for the ending is retried there, silently.
+    fn warn_unsent(&mut self, unsent: Unsent) {
+        if let Unsent::Failed(why) = unsent {
+            self.warn(why);
         }
     }
 
@@ -661,8 +686,8 @@ impl Worker {
                 self.delivered += batch.len() as u64;
                 self.start_leftovers();
             }
-            Err(why) => {
-                self.warn(why);
+            Err(unsent) => {
+                self.warn_unsent(unsent);
                 self.add_to_backlog(&batch);
                 self.schedule_retry();
             }
@@ -671,9 +696,9 @@ impl Worker {
 
     /// Delivers, keeping events the target refuses in a side file; `Err` when the target is
     /// unavailable.
-    fn send(&mut self, events: &[EventEnvelope], deadline: Option<Instant>) -> Result<(), String> {
+    fn send(&mut self, events: &[EventEnvelope], deadline: Option<Instant>) -> Result<(), Unsent> {
         let (Some(rt), Some(dest)) = (self.runtime.as_ref(), self.dest.as_deref()) else {
-            return Err("no destination".into());
+            return Err(Unsent::Failed("no destination".into()));
         };
         let attempt = spool::deliver_isolating(dest, events);
         let result = match deadline {
@@ -681,10 +706,34 @@ impl Worker {
                 let left = d.saturating_duration_since(Instant::now());
                 match rt.block_on(async { tokio::time::timeout(left, attempt).await }) {
                     Ok(r) => r,
-                    Err(_) => return Err(format!("{} did not answer in time", dest.describe())),
+                    Err(_) => {
+                        return Err(Unsent::Failed(format!(
+                            "{} did not answer in time",
+                            dest.describe()
+                        )));
+                    }
                 }
             }
-            None => rt.block_on(attempt),
+            None => {
+                let shared = &self.shared;
+                let given_up = rt.block_on(async {
+                    let bell = shared.closing_bell.notified();
+                    tokio::pin!(bell);
+                    // Registered before the flag is read, so a close in between still rings.
+                    bell.as_mut().enable();
+                    if shared.closing.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    tokio::select! {
+                        r = attempt => Some(r),
+                        () = bell => None,
+                    }
+                });
+                match given_up {
+                    Some(r) => r,
+                    None => return Err(Unsent::Interrupted),
+                }
+            }
         };
         match result {
             Ok(refused) if refused.is_empty() => Ok(()),
@@ -704,7 +753,7 @@ impl Worker {
                 ));
                 Ok(())
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Unsent::Failed(e.to_string())),
         }
     }
 
@@ -808,8 +857,8 @@ impl Worker {
                         None => {}
                     }
                 }
-                Err(why) => {
-                    self.warn(why);
+                Err(unsent) => {
+                    self.warn_unsent(unsent);
                     self.schedule_retry();
                     return;
                 }

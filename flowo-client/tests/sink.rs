@@ -373,3 +373,62 @@ fn a_quiet_run_sends_heartbeats() {
         assert!(!beats.is_empty(), "no heartbeat in a second of silence");
     });
 }
+
+#[test]
+fn a_server_that_never_answers_cannot_hold_the_ending_past_the_close_timeout() {
+    // A proxy holding requests while no server behind it is up looks like this: connections
+    // are accepted and nothing comes back for longer than the close timeout.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let held = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        conns.push(conn);
+                        let _ = accepted_tx.send(());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })
+    };
+    let target = Target::Server {
+        url: format!("http://{addr}"),
+        token: Some("flowo_never_checked".to_owned()),
+    };
+    let mut s = settings(target, &dir.path().join("spool"));
+    s.close_timeout = Duration::from_millis(500);
+    let sink = Sink::start(s);
+    let run = sink.run_id();
+    for r in records("success/01-success.jsonl") {
+        sink.record(r);
+    }
+    // The first batch goes out and hangs.
+    accepted
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the sink never connected");
+    let report = sink.close();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    held.join().expect("listener");
+    assert!(report.finished, "the ending did not finish: {report:?}");
+    assert_eq!(report.run_id, Some(run));
+    assert_eq!(report.delivered, 0);
+    assert!(report.events > 0);
+    assert_eq!(
+        report.pending, report.events,
+        "events neither delivered nor kept"
+    );
+    let spool = Spool::open(&dir.path().join("spool")).expect("spool");
+    let pending = spool.pending().expect("list");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].events, report.events);
+}
