@@ -24,7 +24,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 PYTHON="${FLOWO_PYTHON:-python3}"
 # name|requirement; "newest" venvs follow their range upwards on every run.
 SNAKEMAKES=("snakemake-9-newest|snakemake>=9,<10" "snakemake-9.11.7|snakemake==9.11.7")
-TEST_TOOLS=(pytest pytest-xdist)
+# check-jsonschema carries the Compose specification's schema and dockerfile is BuildKit's own
+# parser: test_deploy.py checks compose.yml and the Dockerfile with them.
+TEST_TOOLS=(pytest pytest-xdist check-jsonschema dockerfile)
 BUILD_TOOLS=("maturin>=1.9,<2" pytest)
 
 mkdir -p "$CACHE"

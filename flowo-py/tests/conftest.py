@@ -68,6 +68,14 @@ PROCESS_TIMEOUT = 600
 WAIT_TIMEOUT = 120
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "deployment: the deployment (container files, replicas behind Caddy); "
+        "scripts/test.sh runs them with the newest Snakemake only",
+    )
+
+
 def need(condition: bool, reason: str) -> None:
     """Skips the test when `condition` is false, or fails it under CI."""
     if condition:
