@@ -77,12 +77,15 @@ impl Global {
         nonblank(self.url.as_deref())
     }
 
-    /// The database URL: flag or `FLOWO_DATABASE_URL`, else the file's, else the embedded
-    /// store in FlowO's data directory.
+    /// The database URL: flag or `FLOWO_DATABASE_URL`, else `--url` / `FLOWO_URL` when it
+    /// names a database, else the file's, else the embedded store in FlowO's data directory.
     pub fn database_url(&self) -> anyhow::Result<String> {
-        let url = self
-            .database_url
-            .clone()
+        // `--url` may name a database too (as for the client commands); a server URL there
+        // means nothing to the commands that act on the database, so it is passed over.
+        let url_database = self.url().filter(|u| !is_server_url(u)).map(str::to_owned);
+        let url = nonblank(self.database_url.as_deref())
+            .map(str::to_owned)
+            .or(url_database)
             .or_else(|| self.file.database_url.clone())
             .or_else(flowo_store::default_database_url);
         match url {
@@ -158,6 +161,12 @@ pub async fn open_store(url: &str, options: &StoreOptions) -> anyhow::Result<Arc
 
 /// The URL with any password replaced by `***`.
 pub use flowo_store::mask_password as mask_url;
+
+/// Whether a URL names a FlowO server rather than a database.
+fn is_server_url(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
 
 #[cfg(test)]
 mod tests {

@@ -36,8 +36,9 @@ use crate::config::Global;
 #[derive(Parser, Debug)]
 #[command(name = "flowo", version, about, propagate_version = true)]
 struct Cli {
-    /// For the client commands (login, status, runs): a FlowO server (`http(s)://HOST[:PORT]`)
-    /// or a database URL [default: the config file's url, else the database].
+    /// For the client commands (login, status, health, runs): a FlowO server
+    /// (`http(s)://HOST[:PORT]`) or a database URL [default: the config file's url, else the
+    /// database]. A database URL here also serves the commands that act on the database.
     #[arg(
         long,
         global = true,

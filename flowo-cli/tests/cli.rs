@@ -388,6 +388,18 @@ fn configuration_layers_file_then_environment_then_flags() {
     assert!(migrate(None, None).contains(&file_db));
     assert!(migrate(Some(&env_db), None).contains(&env_db));
     assert!(migrate(Some(&env_db), Some(&flag_db)).contains(&flag_db));
+    // `--url` naming a database serves the database commands too; a server URL there is
+    // none of their business; `--database-url` wins over both.
+    let url_db = s.sqlite("url.db");
+    let with_url = |url: &str, extra: &[&str]| {
+        let mut args = vec!["--url", url];
+        args.extend(extra);
+        args.extend(["db", "migrate"]);
+        check_ok(&args, s.command().args(&args).output().expect("flowo runs"))
+    };
+    assert!(with_url(&url_db, &[]).contains(&url_db));
+    assert!(with_url("http://127.0.0.1:1", &[]).contains(&file_db));
+    assert!(with_url(&url_db, &["--database-url", &flag_db]).contains(&flag_db));
 
     let server = Server::start_with(&s, |cmd| {
         cmd.arg("serve");

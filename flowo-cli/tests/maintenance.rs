@@ -286,7 +286,7 @@ fn prune_through_a_server_needs_a_token_that_may_delete() {
             ],
         ))
     };
-    let (admin, read) = (token("admin"), token("read"));
+    let (admin, read, ingest) = (token("admin"), token("read"), token("ingest"));
     let server = Server::start(&s, &db, free_port());
     let url = format!("http://127.0.0.1:{}", server.port);
     let prune = |token: &str, extra: &[&str]| {
@@ -304,6 +304,8 @@ fn prune_through_a_server_needs_a_token_that_may_delete() {
 
     let err = check_fails(&["runs", "prune"], prune(&read, &[]));
     assert!(err.contains("may not delete runs"), "{err}");
+    let err = check_fails(&["runs", "prune"], prune(&ingest, &[]));
+    assert!(err.contains("may not read runs"), "{err}");
     assert_eq!(stored(&db).0.len(), 2, "a read token deleted something");
 
     let out = check_ok(&["runs", "prune"], prune(&admin, &["--json"]));
