@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use flowo_core::event::{Event, RunFinished};
 use flowo_core::{EventEnvelope, RunId};
+use flowo_testkit::figures::{self, Better, Figure};
 use futures::StreamExt;
 use rand::Rng;
 use reqwest::header::{ACCEPT, CONTENT_ENCODING, CONTENT_TYPE};
@@ -1231,6 +1232,19 @@ async fn ingest_phase(
         &format!(">= {INGEST_TARGET:.0}"),
         Some(per_sec >= INGEST_TARGET && r.errors == 0),
     );
+    // A failed request makes the rate meaningless: it is recorded as none.
+    figures::record(
+        &Figure::target(
+            format!("server.ingest_http.{label}"),
+            if r.errors == 0 { per_sec } else { 0.0 },
+            "events/s",
+            INGEST_TARGET,
+            Better::Higher,
+        )
+        .note(format!(
+            "POST /api/v1/events on PostgreSQL, {CLIENTS} clients, batches of {BATCH}"
+        )),
+    );
     table.add(
         &format!("ingest {label}: request p50"),
         format!("{:.1}", ms(p50)),
@@ -1556,6 +1570,30 @@ async fn runs_phase(
             "ms",
             &format!("<= {PAGE_P99_TARGET_MS:.0}"),
             Some(ms(p99) <= PAGE_P99_TARGET_MS && s.errors == 0),
+        );
+        figures::record(
+            &Figure::target(
+                format!(
+                    "server.runs_page.{}",
+                    if query.contains("total=false") {
+                        "without_total"
+                    } else {
+                        "with_total"
+                    }
+                ),
+                if s.errors == 0 {
+                    ms(p99)
+                } else {
+                    f64::INFINITY
+                },
+                "ms p99",
+                PAGE_P99_TARGET_MS,
+                Better::Lower,
+            )
+            .note(format!(
+                "GET /api/v1/runs?{query}, {} runs stored",
+                thousands(stored as u64)
+            )),
         );
         table.add(
             &format!("runs page ({label}): max"),
@@ -2032,6 +2070,39 @@ async fn sse_phase(
         &format!("<= {SSE_RSS_TARGET_MIB:.0}"),
         Some(mib(peak) <= SSE_RSS_TARGET_MIB),
     );
+    let fan_out = format!("{clients} clients on one run, about 1,000 events/s");
+    figures::record(
+        &Figure::target(
+            "server.sse.events_per_client_min",
+            min as f64,
+            "events",
+            SSE_EVENTS as f64,
+            Better::Higher,
+        )
+        .note(format!(
+            "{connected} of {clients} connected; every client must get every event"
+        )),
+    );
+    figures::record(
+        &Figure::target(
+            "server.sse.delivery",
+            ms(p99),
+            "ms p99",
+            SSE_P99_TARGET_MS,
+            Better::Lower,
+        )
+        .note(fan_out.clone()),
+    );
+    figures::record(
+        &Figure::target(
+            "server.sse.peak_rss",
+            mib(peak),
+            "MiB",
+            SSE_RSS_TARGET_MIB,
+            Better::Lower,
+        )
+        .note(fan_out),
+    );
     Ok(())
 }
 
@@ -2125,6 +2196,13 @@ async fn run(cfg: &Config, cleanup: &Cleanup) -> anyhow::Result<()> {
         &format!("<= {IDLE_RSS_TARGET_MIB:.0}"),
         Some(mib(rss_idle) <= IDLE_RSS_TARGET_MIB),
     );
+    figures::record(&Figure::target(
+        "server.idle_rss.startup",
+        mib(rss_idle),
+        "MiB",
+        IDLE_RSS_TARGET_MIB,
+        Better::Lower,
+    ));
 
     let mut ingested = false;
     for (on, gzip) in [(cfg.sections.ingest, false), (cfg.sections.gzip, true)] {
@@ -2166,6 +2244,13 @@ async fn run(cfg: &Config, cleanup: &Cleanup) -> anyhow::Result<()> {
             &format!("<= {IDLE_RSS_TARGET_MIB:.0}"),
             Some(mib(rss) <= IDLE_RSS_TARGET_MIB),
         );
+        figures::record(&Figure::target(
+            "server.idle_rss.after_ingest",
+            mib(rss),
+            "MiB",
+            IDLE_RSS_TARGET_MIB,
+            Better::Lower,
+        ));
         table.add(
             "peak RSS during ingest",
             format!("{:.1}", mib(peak)),

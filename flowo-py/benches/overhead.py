@@ -198,11 +198,46 @@ def main() -> None:
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
                         enumerate(zip(row, width))).rstrip())  # fmt: skip
+    record_figures(without, with_, spool, jobs)
     notes = [line for line in spool.output.splitlines() if line.startswith("flowo:")]
     if notes:
         print("\nplugin lines of the spooling run:")
         for line in notes:
             print(f"  {line}")
+
+
+def record_figures(without: list[Run], with_: list[Run], spool: Run, jobs: int) -> None:
+    """Appends the figures `cargo xtask bench` collects to FLOWO_BENCH_FIGURES (JSON Lines;
+    the format is in flowo-testkit/src/figures.rs)."""
+    path = os.environ.get("FLOWO_BENCH_FIGURES")
+    if not path:
+        return
+    w0 = median([r.wall for r in without])
+    w1 = median([r.wall for r in with_])
+    # The target: 1 % over no logger, or the spread of the runs without it where that is wider
+    # (the slowest of them over their median).
+    noise = max(r.wall for r in without) / w0
+    tail_delta = median([r.tail for r in with_]) - median([r.tail for r in without])
+    work = f"{jobs} trivial jobs, --cores 2, median of {len(with_)} interleaved pairs"
+    figures = [
+        ("plugin.overhead.wall_ratio", w1 / w0, "ratio", max(1.01, noise), "lower", work),
+        ("plugin.overhead.exit_delay", tail_delta, "s", 0.5, "lower",
+         "last job's end to exit, with the plugin minus without"),  # fmt: skip
+        ("plugin.spooling.wall_ratio", spool.wall / w0, "ratio", None, "lower",
+         "server unreachable, everything spooled"),  # fmt: skip
+    ]
+    stats = [r.stats for r in with_ if r.stats]
+    if stats:
+        p99 = median([s["emit_ns_p99"] for s in stats]) / 1000
+        dropped = max(s["dropped"] for s in stats)
+        figures += [
+            ("plugin.emit", p99, "µs p99", 20.0, "lower", "time inside emit() per record"),
+            ("plugin.dropped", dropped, "records", 0, "lower", "records dropped (queue full)"),
+        ]
+    with open(path, "a") as out:
+        for name, value, unit, target, better, note in figures:
+            out.write(json.dumps({"name": name, "value": value, "unit": unit, "target": target,
+                                  "better": better, "limit": None, "note": note}) + "\n")  # fmt: skip
 
 
 if __name__ == "__main__":

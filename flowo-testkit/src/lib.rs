@@ -1,5 +1,7 @@
 //! Test support shared by FlowO's test suites (a dev-dependency only): the real Snakemake
-//! captures in `shared/fixtures/snakemake-events/`, and a fresh PostgreSQL database per test.
+//! captures in `shared/fixtures/snakemake-events/`, a fresh PostgreSQL database per test, and
+//! the benchmarks' machine-readable figures.
 
+pub mod figures;
 pub mod fixtures;
 pub mod postgres;

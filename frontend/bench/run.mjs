@@ -6,7 +6,7 @@
 //   npm run bench               10,000-job run, 100,000 runs, 1,000 job events/s for 10 s
 //   npm run bench -- --quick    1,000 jobs, 5,000 runs, 1,000 job events/s for 3 s
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -396,6 +396,26 @@ function table(results) {
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
 }
 
+// The figures `cargo xtask bench` collects (JSON Lines in FLOWO_BENCH_FIGURES; see
+// flowo-testkit/src/figures.rs for the format).
+function figures(results) {
+  const a = results.largeRun;
+  const b = results.manyRuns;
+  const c = results.burst;
+  const f = (name, value, unit, target, better, note) => ({ name, value, unit, target, better, limit: null, note });
+  return [
+    f("dashboard.run_page.interactive", a.median.interactive, "ms", 1000, "lower",
+      `${a.jobs}-job run, median of ${a.samples.length}: navigation to a job drawer opened by a click`),
+    f("dashboard.run_page.header", a.median.header, "ms", null, "lower", `${a.jobs}-job run`),
+    f("dashboard.runs_page.first_rows", b.firstRows, "ms", null, "lower", `${b.runs} runs`),
+    f("dashboard.runs_page.search", b.search, "ms", null, "lower", `${b.runs} runs`),
+    f("dashboard.burst.long_tasks_over_200ms", c.longTasks.over200, "tasks", 0, "lower",
+      `${c.eventsPerSecond} job events/s for ${c.seconds} s into the open run page`),
+    f("dashboard.burst.counts_match", c.countsMatch ? 1 : 0, "bool", 1, "higher",
+      "the page's job counts equal the server's after the burst"),
+  ];
+}
+
 async function main() {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install chromium)`);
   const server = await startServer();
@@ -413,6 +433,10 @@ async function main() {
     };
     mkdirSync(join(HERE, "results"), { recursive: true });
     writeFileSync(join(HERE, "results", "latest.json"), JSON.stringify(results, null, 2) + "\n");
+    if (process.env.FLOWO_BENCH_FIGURES) {
+      const lines = figures(results).map((x) => JSON.stringify(x) + "\n").join("");
+      appendFileSync(process.env.FLOWO_BENCH_FIGURES, lines);
+    }
     console.log(`\nFlowO dashboard benchmark${quick ? " (--quick)" : ""}, Chromium ${results.chromium}\n`);
     console.log(table(results));
     console.log(`\nJSON: ${join(HERE, "results", "latest.json")}`);

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use flowo_core::{Store, WorkspaceId};
 use flowo_store::{PgStore, SqliteStore, StoreOptions};
+use flowo_testkit::figures::{self, Better, Figure};
 
 use crate::cpu::CpuMark;
 use crate::pgdb::PgDb;
@@ -219,6 +220,17 @@ async fn sqlite_ingest(
         &format!(">= {} events/s", rate(SQLITE_INGEST_TARGET)),
         Verdict::of(ingested.per_sec() >= SQLITE_INGEST_TARGET),
     );
+    let ingest_figure = Figure::target(
+        "store.sqlite.ingest",
+        ingested.per_sec(),
+        "events/s",
+        SQLITE_INGEST_TARGET,
+        Better::Higher,
+    )
+    .note("1 writer, batches of 500");
+    if !cfg.limit {
+        figures::record(&ingest_figure);
+    }
     if cfg.limit {
         let _s = Section::start("limit: SQLite prepared multi-row INSERTs of 500 rows");
         let (n, took) = limits::sqlite_insert(&path, ws.0, rows, cfg.events, true).await?;
@@ -260,6 +272,17 @@ async fn sqlite_ingest(
             format!("{:.1}%", share * 100.0),
             ">= 30%",
             Verdict::of(share >= LIMIT_SHARE_TARGET),
+        );
+        figures::record(&ingest_figure.limit(limit));
+        figures::record(
+            &Figure::target(
+                "store.sqlite.share_of_raw_insert",
+                share,
+                "ratio",
+                LIMIT_SHARE_TARGET,
+                Better::Higher,
+            )
+            .note("store ingest / raw multi-row INSERT of the same rows"),
         );
     }
     drop(store);
@@ -329,7 +352,16 @@ async fn pg_ingest_in(
         &format!(">= {} events/s", rate(PG_INGEST_TARGET)),
         Verdict::of(ingested.per_sec() >= PG_INGEST_TARGET),
     );
+    let ingest_figure = Figure::target(
+        "store.postgres.ingest",
+        ingested.per_sec(),
+        "events/s",
+        PG_INGEST_TARGET,
+        Better::Higher,
+    )
+    .note("1 task, batches of 500");
     if !cfg.limit {
+        figures::record(&ingest_figure);
         return Ok(());
     }
     let _s = Section::start("limit: PostgreSQL COPY into an empty copy of events");
@@ -374,6 +406,17 @@ async fn pg_ingest_in(
         ">= 30%",
         Verdict::of(share >= LIMIT_SHARE_TARGET),
     );
+    figures::record(&ingest_figure.limit(copy));
+    figures::record(
+        &Figure::target(
+            "store.postgres.share_of_raw_copy",
+            share,
+            "ratio",
+            LIMIT_SHARE_TARGET,
+            Better::Higher,
+        )
+        .note("store ingest / raw COPY of the same rows"),
+    );
     Ok(())
 }
 
@@ -397,6 +440,16 @@ async fn pg_concurrent(
             format!("{} events/s", rate(ingested.per_sec())),
             &format!(">= {} events/s", rate(PG_INGEST_TARGET)),
             Verdict::of(ingested.per_sec() >= PG_INGEST_TARGET),
+        );
+        figures::record(
+            &Figure::target(
+                "store.postgres.ingest_concurrent",
+                ingested.per_sec(),
+                "events/s",
+                PG_INGEST_TARGET,
+                Better::Higher,
+            )
+            .note(format!("{TASKS} concurrent tasks")),
         );
         anyhow::Ok(())
     }

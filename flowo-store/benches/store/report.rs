@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use flowo_testkit::figures::{self, Better, Figure};
+
 /// Latencies of one measured operation.
 pub struct Latencies {
     samples: Vec<Duration>,
@@ -161,6 +163,16 @@ impl Summary {
             lat.max_ms(),
             lat.len()
         );
+        let name = format!(
+            "store.{}.query.{}",
+            backend.to_ascii_lowercase(),
+            slug(what)
+        );
+        let p99 = lat.pct_ms(99.0);
+        figures::record(&match target_ms {
+            Some(t) => Figure::target(name, p99, "ms p99", t, Better::Lower),
+            None => Figure::info(name, p99, "ms p99", Better::Lower),
+        });
         match target_ms {
             Some(t) => self.add(
                 backend,
@@ -210,4 +222,19 @@ impl Summary {
             .count();
         println!("{missed} target(s) missed (figures are printed, never asserted).");
     }
+}
+
+/// A label as a figure name part: lower case, words joined by `_`.
+pub fn slug(label: &str) -> String {
+    let mut out = String::new();
+    for word in label
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push('_');
+        }
+        out.push_str(&word.to_ascii_lowercase());
+    }
+    out
 }
