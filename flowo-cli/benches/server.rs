@@ -12,8 +12,10 @@
 //!    events (the `large` capture repeated under new run ids, each client its own runs; a batch
 //!    may end one run and start the next), first as plain JSON, then gzip-compressed.
 //! 2. Idle memory (`VmRSS`) after startup and once the ingest has settled.
-//! 3. `GET /api/v1/runs?limit=50` (with and without the total) with many runs stored, bulk-filled
-//!    by SQL as in `flowo-store`'s benchmark; `EXPLAIN ANALYZE` of the two statements it runs.
+//! 3. `GET /api/v1/runs?limit=50` (with and without the total) with many runs and jobs stored,
+//!    bulk-filled by SQL (`flowo_testkit::fill`, as `flowo-store`'s benchmark); `EXPLAIN
+//!    ANALYZE` of the two statements it runs; then the run detail, a jobs page, the rule summary
+//!    of the run with the most jobs, and the workspace statistics.
 //! 4. Live stream fan-out: many SSE clients on one run while events are posted at about
 //!    1,000 events/s; every client must receive every event. Delivery latency is measured from
 //!    the start of the POST that carried an event to its arrival at a client.
@@ -28,7 +30,7 @@
 //! random `FLOWO_JWT_SECRET` and a clean environment.
 //!
 //! Environment: `FLOWO_BENCH_QUICK=1` (same as `--quick`), `FLOWO_BENCH_EVENTS`,
-//! `FLOWO_BENCH_RUNS`, `FLOWO_BENCH_SSE_CLIENTS`, `FLOWO_BENCH_SECTIONS`
+//! `FLOWO_BENCH_RUNS`, `FLOWO_BENCH_JOBS`, `FLOWO_BENCH_SSE_CLIENTS`, `FLOWO_BENCH_SECTIONS`
 //! (`ingest,gzip,runs,sse`; default all), `FLOWO_BENCH_KEEP=1` (keep the database and print its
 //! URL), `FLOWO_BENCH_SETTLE` (seconds of idling after the ingest before the memory is read,
 //! default 5). To diagnose: `FLOWO_BENCH_SERVER_ENV` (`K=V K=V ...` added to the server's
@@ -48,6 +50,7 @@ use anyhow::{Context, ensure};
 use flowo_core::event::{Event, RunFinished};
 use flowo_core::{EventEnvelope, RunId};
 use flowo_testkit::figures::{self, Better, Figure};
+use flowo_testkit::fill;
 use futures::StreamExt;
 use rand::Rng;
 use reqwest::header::{ACCEPT, CONTENT_ENCODING, CONTENT_TYPE};
@@ -60,6 +63,8 @@ const FLOWO: &str = env!("CARGO_BIN_EXE_flowo");
 const INGEST_TARGET: f64 = 50_000.0;
 /// Runs page target, p99 milliseconds.
 const PAGE_P99_TARGET_MS: f64 = 20.0;
+/// Run detail, jobs page, rule summary and workspace statistics over HTTP, p99 milliseconds.
+const HTTP_P99_TARGET_MS: f64 = 50.0;
 /// Idle resident memory target, MiB.
 const IDLE_RSS_TARGET_MIB: f64 = 30.0;
 /// Live stream delivery target, p99 milliseconds.
@@ -93,6 +98,7 @@ struct Config {
     quick: bool,
     events: u64,
     runs: u64,
+    jobs: u64,
     sse_clients: usize,
     sections: Sections,
     keep: bool,
@@ -124,10 +130,10 @@ impl Config {
         // `cargo bench` passes `--bench`; anything but `--quick` is ignored.
         let quick = std::env::args().any(|a| a == "--quick")
             || std::env::var("FLOWO_BENCH_QUICK").is_ok_and(|v| v == "1" || v == "true");
-        let (events, runs, sse_clients) = if quick {
-            (200_000, 20_000, 200)
+        let (events, runs, jobs, sse_clients) = if quick {
+            (200_000, 20_000, 1_000_000, 200)
         } else {
-            (1_000_000, 100_000, 1_000)
+            (1_000_000, 100_000, 10_000_000, 1_000)
         };
         let section = |name: &str| match std::env::var("FLOWO_BENCH_SECTIONS") {
             Ok(v) if !v.trim().is_empty() => v.split(',').any(|s| s.trim() == name),
@@ -136,7 +142,8 @@ impl Config {
         Ok(Self {
             quick,
             events: env_u64("FLOWO_BENCH_EVENTS")?.unwrap_or(events),
-            runs: env_u64("FLOWO_BENCH_RUNS")?.unwrap_or(runs),
+            runs: env_u64("FLOWO_BENCH_RUNS")?.unwrap_or(runs).max(10),
+            jobs: env_u64("FLOWO_BENCH_JOBS")?.unwrap_or(jobs),
             sse_clients: env_u64("FLOWO_BENCH_SSE_CLIENTS")?.map_or(sse_clients, |n| n as usize),
             sections: Sections {
                 ingest: section("ingest"),
@@ -1265,123 +1272,17 @@ async fn ingest_phase(
 // ---------------------------------------------------------------------------------------------
 // Phase 3: a page of runs at scale.
 
-const YEAR_US: i64 = 365 * 24 * 3600 * 1_000_000;
-
-/// The run list to insert (`gen`): as `flowo-store`'s benchmark fill, minus jobs (the runs page
-/// does not read them): `runs` runs over the past year, 80% succeeded, 5% failed, 5% running,
-/// 2% interrupted; 1 to 199 jobs each (counts only).
-fn gen_sql(runs: u64, now_us: i64) -> String {
-    let step = YEAR_US / runs.max(1) as i64;
-    format!(
-        "CREATE TEMP TABLE gen AS
-         SELECT i, gen_random_uuid() AS id,
-            1 + ((i * 7919 + 13) % 199) AS n,
-            CASE WHEN (i % 20) = 3 THEN 'failed'
-                 WHEN (i % 20) = 1 THEN 'running'
-                 WHEN (i % 50) = 7 THEN 'interrupted'
-                 ELSE 'succeeded' END AS status,
-            {now_us} - (i * {step}) - (((i * 104729) % 3600) * 1000000) AS started,
-            600000000 + (((i * 7919) % 36000) * 1000000) AS dur
-         FROM generate_series(0::bigint, {}::bigint) AS s(i)",
-        runs.saturating_sub(1)
-    )
-}
-
-/// `INSERT INTO runs` from `gen`, every `NOT NULL` column set (as `flowo-store`'s benchmark).
-fn runs_insert_sql(workspace: Uuid, now_us: i64) -> String {
-    format!(
-        "INSERT INTO runs (id, workspace_id, status, dry_run, name, description, tags, workflow_id,
-            snakemake_version, host, \"user\", command_line, workdir, snakefile, cores, started_at,
-            finished_at, last_event_at, done, total, jobs_running, jobs_succeeded, jobs_failed,
-            jobs_incomplete, jobs_planned, error_count, event_count, last_seq, search, detail,
-            fold_cursor)
-         SELECT id, '{workspace}'::uuid, status, false, name, description,
-            '[\"' || project || '\",\"' || env || '\"'
-                || (CASE WHEN (i % 10) = 0 THEN ',\"nightly\"' ELSE '' END) || ']',
-            NULL, '9.' || ((i % 5) + 10) || '.0', 'node' || (i % 16), usr,
-            'snakemake --cores 8 --configfile config/' || pipeline || '.yaml', workdir,
-            workdir || '/Snakefile', 8, started,
-            CASE WHEN status = 'running' THEN NULL ELSE started + dur END,
-            CASE WHEN status = 'running' AND i < 200 THEN {now_us} - ((i % 60) * 1000000)
-                 WHEN status = 'running' THEN started + (dur / 2)
-                 ELSE started + dur END,
-            CASE WHEN status IN ('running', 'interrupted') THEN n - k ELSE n END,
-            n,
-            CASE WHEN status = 'running' THEN k ELSE 0 END,
-            CASE WHEN status = 'succeeded' THEN n ELSE n - k END,
-            CASE WHEN status = 'failed' THEN k ELSE 0 END,
-            CASE WHEN status = 'interrupted' THEN k ELSE 0 END,
-            0,
-            CASE WHEN status = 'failed' THEN 1 + k ELSE 0 END,
-            10 + (5 * n), 9 + (5 * n),
-            lower(name) || chr(10) || lower(workdir) || chr(10)
-                || (CASE WHEN description IS NULL THEN '' ELSE lower(description) || chr(10) END)
-                || project || chr(10) || env || chr(10)
-                || (CASE WHEN (i % 10) = 0 THEN 'nightly' || chr(10) ELSE '' END),
-            '{{}}', '{{}}'
-         FROM (
-            SELECT s2.*, '/data/' || usr || '/' || name AS workdir FROM (
-                SELECT s1.*, pipeline || '-' || lpad(i::text, 6, '0') AS name FROM (
-                    SELECT gen.*, (n / 10) AS k,
-                        CASE (i % 7) WHEN 0 THEN 'rnaseq' WHEN 1 THEN 'variant-calling'
-                            WHEN 2 THEN 'chipseq' WHEN 3 THEN 'assembly' WHEN 4 THEN 'atacseq'
-                            WHEN 5 THEN 'metagenomics' ELSE 'methylation' END AS pipeline,
-                        'user' || (i % 40) AS usr,
-                        CASE (i % 3) WHEN 0 THEN 'prod' WHEN 1 THEN 'dev' ELSE 'test' END AS env,
-                        'project-' || (i % 50) AS project,
-                        CASE WHEN (i % 4) = 0 THEN 'Batch ' || (i % 100) || ' reprocessing'
-                             ELSE NULL END AS description
-                    FROM gen
-                ) s1
-            ) s2
-         ) s3"
-    )
-}
-
-const TAGS_INSERT: &str = "INSERT INTO run_tags (tag, run_id)
-    SELECT 'project-' || (i % 50), id FROM gen
-    UNION ALL SELECT CASE (i % 3) WHEN 0 THEN 'prod' WHEN 1 THEN 'dev' ELSE 'test' END, id FROM gen
-    UNION ALL SELECT 'nightly', id FROM gen WHERE (i % 10) = 0";
-
-/// Inserts `runs` runs (and their tags) into the `default` workspace by SQL while the server
-/// runs, then `VACUUM ANALYZE`s as autovacuum would after a bulk load.
-async fn fill_runs(url: &str, runs: u64) -> anyhow::Result<()> {
-    let now = chrono::Utc::now().timestamp_micros();
+/// Fills `runs` runs and about `jobs` jobs by SQL (`flowo_testkit::fill`, as the store's
+/// benchmark does) while the server runs: the run and job queries read them like any others.
+async fn fill(url: &str, runs: u64, jobs: u64) -> anyhow::Result<fill::Filled> {
     let mut conn = sqlx::PgConnection::connect(url).await?;
     let workspace: Uuid = sqlx::query_scalar("SELECT id FROM workspaces WHERE name = 'default'")
         .fetch_one(&mut conn)
         .await?;
-    for setting in [
-        "SET synchronous_commit = off",
-        "SET maintenance_work_mem = '256MB'",
-        "SET work_mem = '64MB'",
-    ] {
-        sqlx::query(setting).execute(&mut conn).await?;
-    }
-    let steps = [
-        ("run list (temp)", gen_sql(runs, now)),
-        ("runs", runs_insert_sql(workspace, now)),
-        ("run_tags", TAGS_INSERT.to_owned()),
-        ("drop run list", "DROP TABLE gen".to_owned()),
-        (
-            "VACUUM ANALYZE",
-            "VACUUM (ANALYZE) runs, run_tags".to_owned(),
-        ),
-    ];
-    for (what, sql) in &steps {
-        let t = Instant::now();
-        sqlx::query(sql)
-            .execute(&mut conn)
-            .await
-            .with_context(|| format!("fill: {what}"))?;
-        println!("  fill {what}: {:.1} s", t.elapsed().as_secs_f64());
-    }
-    // Flush the load now rather than during the queries (needs superuser or pg_checkpoint).
-    if let Err(e) = sqlx::query("CHECKPOINT").execute(&mut conn).await {
-        println!("  (no CHECKPOINT: {e})");
-    }
     conn.close().await?;
-    Ok(())
+    let filled = fill::pg(url, workspace, &fill::Scale { runs, jobs }).await?;
+    fill::heartbeat_pg(url).await?;
+    Ok(filled)
 }
 
 /// What the store runs for an administrator's unfiltered first page (`flowo-store/src/sql.rs`).
@@ -1432,14 +1333,15 @@ struct PageStats {
     total: Option<u64>,
 }
 
-/// `GET /api/v1/runs?{query}`: 20 warm-up requests, then `n` sequential ones.
-async fn runs_page(
+/// `GET {path}` (a path and query under the server): 20 warm-up requests, then `n` sequential
+/// ones.
+async fn get_repeatedly(
     api: &Api,
-    query: &str,
+    path: &str,
     n: usize,
     budget: Duration,
 ) -> anyhow::Result<PageStats> {
-    let url = format!("{}/api/v1/runs?{query}", api.base);
+    let url = format!("{}{path}", api.base);
     let get = || api.http.get(&url).bearer_auth(&api.token).send();
     let first: serde_json::Value = get().await?.error_for_status()?.json().await?;
     let items = first["items"].as_array().map_or(0, Vec::len);
@@ -1478,7 +1380,7 @@ async fn runs_phase(
     table: &mut Table,
 ) -> anyhow::Result<()> {
     let t = Instant::now();
-    fill_runs(db_url, cfg.runs).await?;
+    let filled = fill(db_url, cfg.runs, cfg.jobs).await?;
     let mut conn = sqlx::PgConnection::connect(db_url).await?;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs")
         .fetch_one(&mut conn)
@@ -1488,8 +1390,10 @@ async fn runs_phase(
         .await?;
     conn.close().await?;
     println!(
-        "filled {} runs in {:.1} s: {} runs stored, runs table {:.0} MB with indexes",
+        "filled {} runs and {} jobs in {:.1} s: {} runs stored, runs table {:.0} MB with \
+         indexes",
         thousands(cfg.runs),
+        thousands(filled.jobs),
         t.elapsed().as_secs_f64(),
         thousands(stored as u64),
         size as f64 / 1e6
@@ -1533,7 +1437,13 @@ async fn runs_phase(
     ] {
         let before = api.metrics().await?;
         let cpu = Cpu::now(server.pid, db_url).await;
-        let s = runs_page(api, query, PAGE_REQUESTS, Duration::from_secs(60)).await?;
+        let s = get_repeatedly(
+            api,
+            &format!("/api/v1/runs?{query}"),
+            PAGE_REQUESTS,
+            Duration::from_secs(60),
+        )
+        .await?;
         let cpu = cpu.since(server.pid, db_url).await;
         let after = api.metrics().await?;
         let (p50, p99, max) = (
@@ -1601,6 +1511,72 @@ async fn runs_phase(
             "ms",
             "",
             None,
+        );
+    }
+    // The other reads at scale, on the run with the most jobs.
+    let big = filled.big_run;
+    for (name, what, path) in [
+        ("run_detail", "run detail", format!("/api/v1/runs/{big}")),
+        (
+            "jobs_page",
+            "jobs page",
+            format!("/api/v1/runs/{big}/jobs?limit=100"),
+        ),
+        (
+            "rule_summary",
+            "rule summary",
+            format!("/api/v1/runs/{big}/rules"),
+        ),
+        (
+            "workspace_stats",
+            "workspace statistics",
+            "/api/v1/stats".to_owned(),
+        ),
+    ] {
+        let s = get_repeatedly(api, &path, PAGE_REQUESTS, Duration::from_secs(60)).await?;
+        let (p50, p99) = (
+            percentile(&s.latencies, 0.50),
+            percentile(&s.latencies, 0.99),
+        );
+        println!(
+            "GET {path}: {} requests, {} failed: p50 {:.2} ms, p99 {:.2} ms",
+            s.latencies.len(),
+            s.errors,
+            ms(p50),
+            ms(p99)
+        );
+        table.add(
+            &format!("{what}: p99"),
+            format!("{:.2}", ms(p99)),
+            "ms",
+            &format!("<= {HTTP_P99_TARGET_MS:.0}"),
+            Some(ms(p99) <= HTTP_P99_TARGET_MS && s.errors == 0),
+        );
+        figures::record(
+            &Figure::target(
+                format!("server.http.{name}"),
+                if s.errors == 0 {
+                    ms(p99)
+                } else {
+                    f64::INFINITY
+                },
+                "ms p99",
+                HTTP_P99_TARGET_MS,
+                Better::Lower,
+            )
+            .note(format!(
+                "GET {}, {} runs and {} jobs stored (the run: {} jobs)",
+                path.replace(&big.to_string(), "{big}"),
+                thousands(stored as u64),
+                thousands(filled.jobs),
+                thousands(
+                    fill::Scale {
+                        runs: cfg.runs,
+                        jobs: cfg.jobs
+                    }
+                    .big_jobs()
+                )
+            )),
         );
     }
     for (what, sql) in [("page", PAGE_SQL), ("count", COUNT_SQL)] {
@@ -2261,7 +2237,11 @@ async fn run(cfg: &Config, cleanup: &Cleanup) -> anyhow::Result<()> {
     }
     if cfg.sections.runs {
         section(
-            &format!("runs page: {} runs bulk-filled by SQL", thousands(cfg.runs)),
+            &format!(
+                "runs and jobs at scale: {} runs and {} jobs bulk-filled by SQL",
+                thousands(cfg.runs),
+                thousands(cfg.jobs)
+            ),
             start,
         );
         runs_phase(cfg, &api, &server, &db_url, &mut table).await?;

@@ -1,7 +1,8 @@
 //! Test support shared by FlowO's test suites (a dev-dependency only): the real Snakemake
 //! captures in `shared/fixtures/snakemake-events/`, a fresh PostgreSQL database per test, and
-//! the benchmarks' machine-readable figures.
+//! for the benchmarks, bulk-filled tables and machine-readable figures.
 
 pub mod figures;
+pub mod fill;
 pub mod fixtures;
 pub mod postgres;

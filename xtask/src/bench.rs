@@ -32,6 +32,11 @@ const SUITES: &[Suite] = &[
         needs_py_env: true,
     },
     Suite {
+        name: "live",
+        about: "emit() in Snakemake to an SSE client, through flowo serve on PostgreSQL",
+        needs_py_env: true,
+    },
+    Suite {
         name: "dashboard",
         about: "the dashboard in headless Chromium against flowo serve",
         needs_py_env: true,
@@ -87,9 +92,9 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
 
-    /// Only these suites (comma-separated): store, server, plugin, dashboard.
+    /// Only these suites (comma-separated): store, server, plugin, live, dashboard.
     #[arg(long, value_delimiter = ',', value_name = "SUITES",
-        value_parser = ["store", "server", "plugin", "dashboard"])]
+        value_parser = ["store", "server", "plugin", "live", "dashboard"])]
     only: Vec<String>,
 }
 
@@ -270,6 +275,13 @@ fn suite_command(
             let mut cmd = Command::new(py()?.venv.join("bin/python"));
             cmd.arg(root.join("flowo-py/benches/overhead.py"))
                 .args(quick_flag);
+            cmd
+        }
+        "live" => {
+            let mut cmd = Command::new(py()?.venv.join("bin/python"));
+            cmd.arg(root.join("flowo-py/benches/live.py"))
+                .args(quick_flag)
+                .env("FLOWO_BIN", &py()?.flowo_bin);
             cmd
         }
         "dashboard" => {

@@ -17,7 +17,6 @@
 //! and dropped afterwards; an unreachable server skips the PostgreSQL sections.
 
 mod cpu;
-mod fill;
 mod ingest;
 mod limits;
 mod pgdb;
@@ -33,6 +32,7 @@ use anyhow::Context;
 use flowo_core::{Store, WorkspaceId};
 use flowo_store::{PgStore, SqliteStore, StoreOptions};
 use flowo_testkit::figures::{self, Better, Figure};
+use flowo_testkit::fill;
 
 use crate::cpu::CpuMark;
 use crate::pgdb::PgDb;

@@ -7,8 +7,8 @@ use anyhow::Context;
 use flowo_core::store::{JobQuery, JobSort, RunQuery, RunSort, SortOrder};
 use flowo_core::{JobStatus, RunId, RunStatus, Store};
 
-use crate::fill::Filled;
 use crate::report::{Latencies, Summary};
+use flowo_testkit::fill::Filled;
 
 /// A page of runs or jobs should take at most this long.
 pub const PAGE_TARGET_MS: f64 = 10.0;

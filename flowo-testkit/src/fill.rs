@@ -1,4 +1,4 @@
-//! Bulk fill for the query benchmarks: many runs and jobs written by SQL straight into the tables
+//! Bulk fill for the query benchmarks (the store's and the server's): many runs and jobs written by SQL straight into the tables
 //! (PostgreSQL: `INSERT ... SELECT` over `generate_series`; SQLite: recursive CTEs, one
 //! transaction), with realistic values and every `NOT NULL` column set.
 //!
@@ -23,7 +23,9 @@ pub const BIG_RUN: u64 = 3;
 /// How big to make the tables.
 #[derive(Clone, Copy, Debug)]
 pub struct Scale {
+    /// Runs.
     pub runs: u64,
+    /// Jobs, about, over all runs.
     pub jobs: u64,
 }
 
@@ -180,7 +182,7 @@ const TARGETS: &str = "SELECT
 
 /// Fills the PostgreSQL database at `url` (schema already migrated), then `VACUUM ANALYZE`s it as
 /// autovacuum would after a bulk load.
-pub async fn pg(url: &str, workspace: Uuid, scale: &Scale) -> anyhow::Result<Filled> {
+pub async fn pg(url: &str, workspace: Uuid, scale: &Scale) -> Result<Filled, sqlx::Error> {
     let now = chrono::Utc::now().timestamp_micros();
     let mut conn = sqlx::PgConnection::connect(url).await?;
     for setting in [
@@ -248,7 +250,7 @@ pub async fn sqlite(
     path: &std::path::Path,
     workspace: Uuid,
     scale: &Scale,
-) -> anyhow::Result<Filled> {
+) -> Result<Filled, sqlx::Error> {
     let now = chrono::Utc::now().timestamp_micros();
     let options = SqliteConnectOptions::new()
         .filename(path)
@@ -334,7 +336,7 @@ const HEARTBEAT: &str = "UPDATE runs SET last_event_at = $1 WHERE id IN
     (SELECT id FROM runs WHERE status = 'running' ORDER BY started_at DESC LIMIT 10)";
 
 /// [`HEARTBEAT`] on PostgreSQL.
-pub async fn heartbeat_pg(url: &str) -> anyhow::Result<()> {
+pub async fn heartbeat_pg(url: &str) -> Result<(), sqlx::Error> {
     let mut conn = sqlx::PgConnection::connect(url).await?;
     sqlx::query(HEARTBEAT)
         .bind(chrono::Utc::now().timestamp_micros())
@@ -345,7 +347,7 @@ pub async fn heartbeat_pg(url: &str) -> anyhow::Result<()> {
 }
 
 /// [`HEARTBEAT`] on SQLite.
-pub async fn heartbeat_sqlite(path: &std::path::Path) -> anyhow::Result<()> {
+pub async fn heartbeat_sqlite(path: &std::path::Path) -> Result<(), sqlx::Error> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .busy_timeout(Duration::from_secs(30));
@@ -359,12 +361,12 @@ pub async fn heartbeat_sqlite(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Awaits a statement and prints how long it took.
-async fn timed<T, E: Into<anyhow::Error>>(
+async fn timed<T>(
     what: &str,
-    fut: impl std::future::Future<Output = Result<T, E>>,
-) -> anyhow::Result<T> {
+    fut: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
     let start = std::time::Instant::now();
-    let out = fut.await.map_err(Into::into)?;
+    let out = fut.await?;
     println!("  fill {what}: {:.1} s", start.elapsed().as_secs_f64());
     Ok(out)
 }
