@@ -193,8 +193,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 None
             };
             let mut cmd = suite_command(suite.name, &root, env, args.quick)?;
-            cmd.current_dir(&root)
-                .env("FLOWO_BENCH_FIGURES", &figures_file);
+            cmd.env("FLOWO_BENCH_FIGURES", &figures_file);
             if args.quick {
                 cmd.env("FLOWO_BENCH_QUICK", "1");
             }
@@ -263,7 +262,8 @@ fn suite_command(
     let quick_flag: &[&str] = if quick { &["--quick"] } else { &[] };
     let cargo_bench = |package: &str, bench: &str| {
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cmd.args(["bench", "--locked", "-p", package, "--bench", bench, "--"])
+        cmd.current_dir(root)
+            .args(["bench", "--locked", "-p", package, "--bench", bench, "--"])
             .args(quick_flag);
         cmd
     };
@@ -273,13 +273,15 @@ fn suite_command(
         "server" => cargo_bench("flowo-cli", "server"),
         "plugin" => {
             let mut cmd = Command::new(py()?.venv.join("bin/python"));
-            cmd.arg(root.join("flowo-py/benches/overhead.py"))
+            cmd.current_dir(root)
+                .arg(root.join("flowo-py/benches/overhead.py"))
                 .args(quick_flag);
             cmd
         }
         "live" => {
             let mut cmd = Command::new(py()?.venv.join("bin/python"));
-            cmd.arg(root.join("flowo-py/benches/live.py"))
+            cmd.current_dir(root)
+                .arg(root.join("flowo-py/benches/live.py"))
                 .args(quick_flag)
                 .env("FLOWO_BIN", &py()?.flowo_bin);
             cmd
