@@ -335,7 +335,7 @@ pub async fn sqlite(
 const HEARTBEAT: &str = "UPDATE runs SET last_event_at = $1 WHERE id IN
     (SELECT id FROM runs WHERE status = 'running' ORDER BY started_at DESC LIMIT 10)";
 
-/// [`HEARTBEAT`] on PostgreSQL.
+/// Refreshes the newest live runs' latest event (see `HEARTBEAT`) on PostgreSQL.
 pub async fn heartbeat_pg(url: &str) -> Result<(), sqlx::Error> {
     let mut conn = sqlx::PgConnection::connect(url).await?;
     sqlx::query(HEARTBEAT)
@@ -346,7 +346,7 @@ pub async fn heartbeat_pg(url: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// [`HEARTBEAT`] on SQLite.
+/// Refreshes the newest live runs' latest event (see `HEARTBEAT`) on SQLite.
 pub async fn heartbeat_sqlite(path: &std::path::Path) -> Result<(), sqlx::Error> {
     let options = SqliteConnectOptions::new()
         .filename(path)
