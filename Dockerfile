@@ -39,6 +39,7 @@ COPY flowo-cli flowo-cli
 COPY flowo-py flowo-py
 COPY flowo-testkit flowo-testkit
 COPY examples examples
+COPY xtask xtask
 # flowo-http embeds frontend/dist at compile time (rust-embed, see flowo-http/build.rs).
 COPY --from=frontend /src/frontend/dist frontend/dist
 # The target directory is a cache mount (kept between builds, absent from the image), so the
