@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use flowo_client::config::{FileConfig, config_path};
+use flowo_client::target::is_database_url;
 use flowo_client::{ConfigError, Target};
 use flowo_core::Store;
 use flowo_store::{StoreError, StoreOptions};
@@ -82,7 +83,7 @@ impl Global {
     pub fn database_url(&self) -> anyhow::Result<String> {
         // `--url` may name a database too (as for the client commands); a server URL there
         // means nothing to the commands that act on the database, so it is passed over.
-        let url_database = self.url().filter(|u| !is_server_url(u)).map(str::to_owned);
+        let url_database = self.url().filter(|u| is_database_url(u)).map(str::to_owned);
         let url = nonblank(self.database_url.as_deref())
             .map(str::to_owned)
             .or(url_database)
@@ -161,12 +162,6 @@ pub async fn open_store(url: &str, options: &StoreOptions) -> anyhow::Result<Arc
 
 /// The URL with any password replaced by `***`.
 pub use flowo_store::mask_password as mask_url;
-
-/// Whether a URL names a FlowO server rather than a database.
-fn is_server_url(url: &str) -> bool {
-    let lower = url.trim().to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
-}
 
 #[cfg(test)]
 mod tests {

@@ -71,7 +71,7 @@ pub async fn backup(url: &str, dest: &std::path::Path) -> Result<(), StoreError>
     if let Some(path) = sqlite_path(url) {
         return sqlite::backup(path.as_ref(), dest, StoreOptions::default().busy_timeout).await;
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres_url(url) {
         return Err(StoreError::Invalid(
             "a PostgreSQL database is backed up with pg_dump: `pg_dump -Fc -f flowo.dump URL` \
              (restore with pg_restore; see docs/operations.md)"
@@ -79,6 +79,11 @@ pub async fn backup(url: &str, dest: &std::path::Path) -> Result<(), StoreError>
         ));
     }
     Err(StoreError::UnsupportedUrl(mask_password(url)))
+}
+
+/// Whether a URL names a PostgreSQL database.
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// The file a `sqlite://PATH` (or `sqlite:PATH`) URL names, without query parameters.
@@ -98,7 +103,7 @@ pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, S
         }
         return Ok(Arc::new(SqliteStore::open(path.as_ref(), options).await?));
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres_url(url) {
         return Ok(Arc::new(PgStore::open(url, options).await?));
     }
     Err(StoreError::UnsupportedUrl(mask_password(url)))
