@@ -138,18 +138,14 @@ impl Reader {
         }
     }
 
-    /// Whether a workspace of this name exists (as far as the target lets the caller see).
-    pub async fn workspace_exists(&self, name: &str) -> anyhow::Result<bool> {
-        match self {
-            Reader::Server(api) => Ok(api
-                .me()
-                .await
-                .map_err(explain)?
-                .workspaces
-                .iter()
-                .any(|w| w.name == name)),
-            Reader::Database { store } => Ok(store.workspace_by_name(name).await?.is_some()),
-        }
+    /// The names of the workspaces the caller may read: those of the token on a server (none
+    /// for an ingest token), every one in a database.
+    pub async fn readable_workspaces(&self) -> anyhow::Result<Vec<String>> {
+        let workspaces = match self {
+            Reader::Server(api) => api.me().await.map_err(explain)?.workspaces,
+            Reader::Database { store } => store.list_workspaces().await?,
+        };
+        Ok(workspaces.into_iter().map(|w| w.name).collect())
     }
 
     /// The most recently started run, if any.

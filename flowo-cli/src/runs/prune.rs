@@ -92,19 +92,17 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         .checked_sub_signed(age)
         .context("--older-than is too long")?;
     let reader = Reader::open(global).await?;
-    if let Reader::Server(api) = &reader {
+    let readable = reader.readable_workspaces().await?;
+    if readable.is_empty() {
         // An ingest-only token reads nothing: it would find nothing to prune, and say so as
         // if the history were clean.
-        let me = api.me().await.map_err(crate::reader::explain)?;
-        if me.workspaces.is_empty() {
-            bail!(
-                "this token may not read runs (an ingest token?): pruning needs an admin token \
-                 (`flowo token create --scope admin`)"
-            );
-        }
+        bail!(
+            "this token may not read runs (an ingest token?): pruning needs an admin token \
+             (`flowo token create --scope admin`)"
+        );
     }
     if let Some(name) = &args.workspace
-        && !reader.workspace_exists(name).await?
+        && !readable.contains(name)
     {
         bail!("workspace {name:?} not found");
     }
