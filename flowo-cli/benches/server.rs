@@ -1243,7 +1243,7 @@ async fn ingest_phase(
     figures::record(
         &Figure::target(
             format!("server.ingest_http.{label}"),
-            if r.errors == 0 { per_sec } else { 0.0 },
+            unless_failed(per_sec, r.errors),
             "events/s",
             INGEST_TARGET,
             Better::Higher,
@@ -1271,6 +1271,12 @@ async fn ingest_phase(
 
 // ---------------------------------------------------------------------------------------------
 // Phase 3: a page of runs at scale.
+
+/// A figure measured over requests some of which failed is no figure: NaN, which the figures
+/// file records as a failed measurement (`flowo_testkit::figures`).
+fn unless_failed(value: f64, errors: usize) -> f64 {
+    if errors == 0 { value } else { f64::NAN }
+}
 
 /// Fills `runs` runs and about `jobs` jobs by SQL (`flowo_testkit::fill`, as the store's
 /// benchmark does) while the server runs: the run and job queries read them like any others.
@@ -1491,11 +1497,7 @@ async fn runs_phase(
                         "with_total"
                     }
                 ),
-                if s.errors == 0 {
-                    ms(p99)
-                } else {
-                    f64::INFINITY
-                },
+                unless_failed(ms(p99), s.errors),
                 "ms p99",
                 PAGE_P99_TARGET_MS,
                 Better::Lower,
@@ -1555,11 +1557,7 @@ async fn runs_phase(
         figures::record(
             &Figure::target(
                 format!("server.http.{name}"),
-                if s.errors == 0 {
-                    ms(p99)
-                } else {
-                    f64::INFINITY
-                },
+                unless_failed(ms(p99), s.errors),
                 "ms p99",
                 HTTP_P99_TARGET_MS,
                 Better::Lower,

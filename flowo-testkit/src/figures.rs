@@ -10,7 +10,9 @@
 //! ```
 //!
 //! `target` and `limit` (the physical limit of the same work, such as PostgreSQL's raw COPY)
-//! are optional; `better` says which way the value should go. The xtask judges and prints them.
+//! are optional; `better` says which way the value should go. A `null` value (a value that is
+//! not a finite number when recorded) is a measurement that failed: it misses its target. The
+//! xtask judges and prints them.
 
 use std::io::Write;
 

@@ -118,9 +118,12 @@ enum Better {
 }
 
 impl Figure {
-    /// Whether the target holds (`None`: no target, or nothing measured).
+    /// Whether the target holds (`None`: no target). A failed measurement (no value) misses.
     fn ok(&self) -> Option<bool> {
-        let (value, target) = (self.value?, self.target?);
+        let target = self.target?;
+        let Some(value) = self.value else {
+            return Some(false);
+        };
         Some(match self.better {
             Better::Higher => value >= target,
             Better::Lower => value <= target,
@@ -194,30 +197,24 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             };
             let mut cmd = suite_command(suite.name, &root, env, args.quick)?;
             cmd.env("FLOWO_BENCH_FIGURES", &figures_file);
-            if args.quick {
-                cmd.env("FLOWO_BENCH_QUICK", "1");
-            }
             status(&mut cmd, suite.name)
         })();
-        let figures = read_figures(&figures_file);
-        let error = match (ran, figures) {
-            (Ok(()), Ok(f)) if f.is_empty() => Some("wrote no figures".to_owned()),
-            (Ok(()), Ok(f)) => {
-                outcomes.push(Outcome {
-                    suite: suite.name,
-                    seconds: t.elapsed().as_secs_f64(),
-                    error: None,
-                    figures: f,
-                });
-                continue;
-            }
-            (Err(e), _) | (Ok(()), Err(e)) => Some(format!("{e:#}")),
+        // What a suite wrote before it failed still counts.
+        let (figures, read_error) = match read_figures(&figures_file) {
+            Ok(f) => (f, None),
+            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+        };
+        let error = match ran {
+            Err(e) => Some(format!("{e:#}")),
+            Ok(()) if read_error.is_some() => read_error,
+            Ok(()) if figures.is_empty() => Some("wrote no figures".to_owned()),
+            Ok(()) => None,
         };
         outcomes.push(Outcome {
             suite: suite.name,
             seconds: t.elapsed().as_secs_f64(),
             error,
-            figures: read_figures(&figures_file).unwrap_or_default(),
+            figures,
         });
     }
 
@@ -583,11 +580,15 @@ mod tests {
         assert_eq!(figure(40_000.0, 50_000.0, Better::Higher).ok(), Some(false));
         assert_eq!(figure(12.0, 50.0, Better::Lower).ok(), Some(true));
         assert_eq!(figure(51.0, 50.0, Better::Lower).ok(), Some(false));
-        let unmeasured = Figure {
+        let failed = Figure {
             value: None,
             ..figure(1.0, 1.0, Better::Lower)
         };
-        assert_eq!(unmeasured.ok(), None);
+        assert_eq!(
+            failed.ok(),
+            Some(false),
+            "a failed measurement misses its target"
+        );
         assert_eq!(
             figure(25.0, 50.0, Better::Lower).ratio_to_target(),
             Some(0.5)
