@@ -38,6 +38,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import figures
+
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 PG_ADMIN = os.environ.get("FLOWO_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 P50_TARGET_MS = 100.0
@@ -115,8 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 jobs instead of 1,000")
     opts = parser.parse_args()
-    quick = opts.quick or os.environ.get("FLOWO_BENCH_QUICK") in ("1", "true")
-    jobs = 200 if quick else 1000
+    jobs = 200 if opts.quick else 1000
     flowo = flowo_bin()
     if not flowo.exists() or not SNAKEMAKE.exists() or not shutil.which("psql"):
         sys.exit(f"needs {flowo}, {SNAKEMAKE} and psql (scripts/py-env.sh; postgresql-client)")
@@ -186,14 +187,9 @@ def main() -> None:
     print(f"events received: {len(lat)}; emit -> SSE: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
           f"max {mx:.1f} ms, mean {statistics.fmean(lat):.1f} ms "
           f"(targets: p50 <= {P50_TARGET_MS:.0f}, p99 <= {P99_TARGET_MS:.0f})")  # fmt: skip
-    path = os.environ.get("FLOWO_BENCH_FIGURES")
-    if path:
-        note = f"{jobs}-job run, {len(lat)} events, emit() to arrival at an SSE client"
-        with open(path, "a") as f:
-            for name, value, target in (("live.emit_to_sse.p50", p50, P50_TARGET_MS),
-                                        ("live.emit_to_sse.p99", p99, P99_TARGET_MS)):  # fmt: skip
-                f.write(json.dumps({"name": name, "value": value, "unit": "ms", "target": target,
-                                    "better": "lower", "limit": None, "note": note}) + "\n")  # fmt: skip
+    note = f"{jobs}-job run, {len(lat)} events, emit() to arrival at an SSE client"
+    figures.record("live.emit_to_sse.p50", p50, "ms", P50_TARGET_MS, "lower", note)
+    figures.record("live.emit_to_sse.p99", p99, "ms", P99_TARGET_MS, "lower", note)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import figures
+
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
@@ -209,9 +211,6 @@ def main() -> None:
 def record_figures(without: list[Run], with_: list[Run], spool: Run, jobs: int) -> None:
     """Appends the figures `cargo xtask bench` collects to FLOWO_BENCH_FIGURES (JSON Lines;
     the format is in flowo-testkit/src/figures.rs)."""
-    path = os.environ.get("FLOWO_BENCH_FIGURES")
-    if not path:
-        return
     w0 = median([r.wall for r in without])
     w1 = median([r.wall for r in with_])
     # The target: 1 % over no logger, or the spread of the runs without it where that is wider
@@ -219,7 +218,7 @@ def record_figures(without: list[Run], with_: list[Run], spool: Run, jobs: int) 
     noise = max(r.wall for r in without) / w0
     tail_delta = median([r.tail for r in with_]) - median([r.tail for r in without])
     work = f"{jobs} trivial jobs, --cores 2, median of {len(with_)} interleaved pairs"
-    figures = [
+    rows = [
         ("plugin.overhead.wall_ratio", w1 / w0, "ratio", max(1.01, noise), "lower", work),
         ("plugin.overhead.exit_delay", tail_delta, "s", 0.5, "lower",
          "last job's end to exit, with the plugin minus without"),  # fmt: skip
@@ -230,14 +229,12 @@ def record_figures(without: list[Run], with_: list[Run], spool: Run, jobs: int) 
     if stats:
         p99 = median([s["emit_ns_p99"] for s in stats]) / 1000
         dropped = max(s["dropped"] for s in stats)
-        figures += [
+        rows += [
             ("plugin.emit", p99, "µs p99", 20.0, "lower", "time inside emit() per record"),
             ("plugin.dropped", dropped, "records", 0, "lower", "records dropped (queue full)"),
         ]
-    with open(path, "a") as out:
-        for name, value, unit, target, better, note in figures:
-            out.write(json.dumps({"name": name, "value": value, "unit": unit, "target": target,
-                                  "better": better, "limit": None, "note": note}) + "\n")  # fmt: skip
+    for row in rows:
+        figures.record(*row)
 
 
 if __name__ == "__main__":

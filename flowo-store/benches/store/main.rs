@@ -230,8 +230,7 @@ async fn sqlite_ingest(
     .note("1 writer, batches of 500");
     if !cfg.limit {
         figures::record(&ingest_figure);
-    }
-    if cfg.limit {
+    } else {
         let _s = Section::start("limit: SQLite prepared multi-row INSERTs of 500 rows");
         let (n, took) = limits::sqlite_insert(&path, ws.0, rows, cfg.events, true).await?;
         let limit = n as f64 / took.as_secs_f64();
