@@ -1287,6 +1287,11 @@ async fn fill(url: &str, runs: u64, jobs: u64) -> anyhow::Result<fill::Filled> {
         .await?;
     conn.close().await?;
     let filled = fill::pg(url, workspace, &fill::Scale { runs, jobs }).await?;
+    // The fill wrote around the store: a store opened now rebuilds the rollups (the server's
+    // own store reads them from the database on every query).
+    let t = Instant::now();
+    flowo_store::PgStore::open(url, &Default::default()).await?;
+    println!("rollups rebuilt in {:.1} s", t.elapsed().as_secs_f64());
     fill::heartbeat_pg(url).await?;
     Ok(filled)
 }

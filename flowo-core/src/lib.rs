@@ -10,6 +10,7 @@ pub mod fold;
 pub mod ids;
 pub mod model;
 pub mod record;
+pub mod rollup;
 pub mod store;
 
 /// A point in time (UTC, microsecond precision in the stores).

@@ -9,6 +9,7 @@ mod error;
 mod hub;
 mod ingest;
 pub mod postgres;
+mod rollups;
 mod rows;
 mod sql;
 mod sql_store;

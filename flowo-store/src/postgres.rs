@@ -106,6 +106,7 @@ impl PgStore {
         store
             .ensure_workspace(flowo_core::model::DEFAULT_WORKSPACE)
             .await?;
+        store.rebuild_stale_rollups().await?;
         Ok(store)
     }
 

@@ -408,3 +408,38 @@ impl TokenRow {
         })
     }
 }
+
+/// The columns of a rollup row after its key (`run_rules`, `rule_days`).
+pub(crate) const ROLLUP_COLUMNS: &str =
+    "jobs_running, jobs_succeeded, jobs_failed, jobs_incomplete, jobs_planned, durations";
+
+/// A rollup row's values after its key.
+pub(crate) type RollupValues = (i64, i64, i64, i64, i64, String);
+
+pub(crate) fn rollup_from(
+    (running, succeeded, failed, incomplete, planned, durations): RollupValues,
+) -> Result<flowo_core::rollup::RuleRollup, StoreError> {
+    let count = |n: i64| u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count {n}")));
+    Ok(flowo_core::rollup::RuleRollup {
+        jobs: flowo_core::JobCounts {
+            running: count(running)?,
+            succeeded: count(succeeded)?,
+            failed: count(failed)?,
+            incomplete: count(incomplete)?,
+            planned: count(planned)?,
+        },
+        durations: parse_json("rollup durations", &durations)?,
+    })
+}
+
+pub(crate) fn rollup_values(r: &flowo_core::rollup::RuleRollup) -> RollupValues {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    (
+        n(r.jobs.running),
+        n(r.jobs.succeeded),
+        n(r.jobs.failed),
+        n(r.jobs.incomplete),
+        n(r.jobs.planned),
+        to_json(&r.durations),
+    )
+}

@@ -45,6 +45,7 @@ macro_rules! impl_sql_store {
 
         use $crate::error::db;
         use $crate::ingest;
+        use $crate::rollups;
         use $crate::rows::{
             ERROR_COLUMNS, EVENT_COLUMNS, ErrorRow, EventRow, JOB_COLUMNS, JobRow, RUN_COLUMNS,
             RunRow, RunStateRow, WorkspaceRow, convert, micros, run_search_text, scope_str,
@@ -308,6 +309,183 @@ macro_rules! impl_sql_store {
                 .collect()
         }
 
+
+        type RollupRow = (Uuid, String, i64, i64, i64, i64, i64, String);
+
+        /// The stored rollups of these runs, by rule.
+        async fn load_run_rollups<'e, E>(
+            exec: E,
+            runs: &[RunId],
+        ) -> Result<std::collections::HashMap<RunId, rollups::RunRollups>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let mut out = std::collections::HashMap::new();
+            if runs.is_empty() {
+                return Ok(out);
+            }
+            let mut sql = Sql::new(&format!(
+                "SELECT run_id, rule, {} FROM run_rules WHERE run_id IN (",
+                $crate::rows::ROLLUP_COLUMNS
+            ));
+            for (i, run) in runs.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(Param::Uuid(run.0));
+            }
+            sql.push(")");
+            let rows: Vec<RollupRow> = fetch_as(exec, sql).await?;
+            for (run, rule, a, b, c, d, e, durations) in rows {
+                let rollup = $crate::rows::rollup_from((a, b, c, d, e, durations))?;
+                out.entry(RunId(run))
+                    .or_insert_with(rollups::RunRollups::new)
+                    .insert(rule, rollup);
+            }
+            Ok(out)
+        }
+
+        const ROLLUP_UPDATE: &str = "jobs_running = excluded.jobs_running, \
+            jobs_succeeded = excluded.jobs_succeeded, jobs_failed = excluded.jobs_failed, \
+            jobs_incomplete = excluded.jobs_incomplete, jobs_planned = excluded.jobs_planned, \
+            durations = excluded.durations";
+
+        async fn upsert_run_rules(
+            tx: &mut Tx,
+            rows: &[(RunId, String, flowo_core::rollup::RuleRollup)],
+        ) -> Result<(), StoreError> {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
+                    "INSERT INTO run_rules (run_id, rule, {}) ",
+                    $crate::rows::ROLLUP_COLUMNS
+                ));
+                qb.push_values(chunk, |mut b, (run, rule, r)| {
+                    let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
+                    b.push_bind(run.0).push_bind(rule.clone()).push_bind(n1).push_bind(n2)
+                        .push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
+                });
+                qb.push(format!(" ON CONFLICT (run_id, rule) DO UPDATE SET {ROLLUP_UPDATE}"));
+                qb.build().execute(&mut **tx).await.map_err(db)?;
+            }
+            Ok(())
+        }
+
+        /// Writes what `changes` do to the rollup tables; called with the stream lock held.
+        async fn write_rollups(tx: &mut Tx, changes: Vec<rollups::RunChange>) -> Result<(), StoreError> {
+            if changes.is_empty() {
+                return Ok(());
+            }
+            let known: Vec<RunId> = changes
+                .iter()
+                .filter(|c| c.before.is_some())
+                .map(|c| c.run_id)
+                .collect();
+            let stored = load_run_rollups(&mut **tx, &known).await?;
+            let plan = rollups::plan(changes, stored);
+            let (keep, gone): (Vec<_>, Vec<_>) =
+                plan.run_rules.into_iter().partition(|(_, _, r)| !r.is_empty());
+            for (run, rule, _) in &gone {
+                sqlx::query("DELETE FROM run_rules WHERE run_id = $1 AND rule = $2")
+                    .bind(run.0)
+                    .bind(rule)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)?;
+            }
+            upsert_run_rules(tx, &keep).await?;
+            // The days' rows, one (workspace, day) at a time, in key order.
+            let mut days: std::collections::BTreeMap<(WorkspaceId, i64), Vec<(String, rollups::DayDelta)>> =
+                Default::default();
+            for ((ws, day, rule), delta) in plan.rule_days {
+                days.entry((ws, day)).or_default().push((rule, delta));
+            }
+            for ((ws, day), deltas) in days {
+                let sql = format!(
+                    "SELECT workspace_id, rule, {} FROM rule_days WHERE workspace_id = $1 AND day = $2",
+                    $crate::rows::ROLLUP_COLUMNS
+                );
+                let rows: Vec<RollupRow> = sqlx::query_as(&sql)
+                    .bind(ws.0)
+                    .bind(day)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(db)?;
+                let mut current = std::collections::HashMap::new();
+                for (_, rule, a, b, c, d, e, durations) in rows {
+                    current.insert(rule, $crate::rows::rollup_from((a, b, c, d, e, durations))?);
+                }
+                let mut upserts = Vec::new();
+                for (rule, delta) in deltas {
+                    let mut row = current.remove(&rule).unwrap_or_default();
+                    rollups::apply(&mut row, &delta);
+                    if row.is_empty() {
+                        sqlx::query("DELETE FROM rule_days WHERE workspace_id = $1 AND day = $2 AND rule = $3")
+                            .bind(ws.0)
+                            .bind(day)
+                            .bind(&rule)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(db)?;
+                    } else {
+                        upserts.push((rule, row));
+                    }
+                }
+                if !upserts.is_empty() {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
+                        "INSERT INTO rule_days (workspace_id, day, rule, {}) ",
+                        $crate::rows::ROLLUP_COLUMNS
+                    ));
+                    qb.push_values(&upserts, |mut b, (rule, r)| {
+                        let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
+                        b.push_bind(ws.0).push_bind(day).push_bind(rule.clone()).push_bind(n1)
+                            .push_bind(n2).push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
+                    });
+                    qb.push(format!(
+                        " ON CONFLICT (workspace_id, day, rule) DO UPDATE SET {ROLLUP_UPDATE}"
+                    ));
+                    qb.build().execute(&mut **tx).await.map_err(db)?;
+                }
+            }
+            if !plan.run_days.is_empty() {
+                let rows: Vec<_> = plan.run_days.into_iter().collect();
+                let mut qb: QueryBuilder<$db> =
+                    QueryBuilder::new("INSERT INTO run_days (workspace_id, day, status, runs) ");
+                qb.push_values(&rows, |mut b, ((ws, day, status), n)| {
+                    b.push_bind(ws.0).push_bind(*day).push_bind(*status).push_bind(*n);
+                });
+                qb.push(
+                    " ON CONFLICT (workspace_id, day, status) DO UPDATE \
+                     SET runs = run_days.runs + excluded.runs",
+                );
+                qb.build().execute(&mut **tx).await.map_err(db)?;
+            }
+            Ok(())
+        }
+
+        /// Pushes ` AND <column> IN (...)` for a workspace filter.
+        fn push_workspaces(sql: &mut Sql, column: &str, workspaces: &Option<Vec<WorkspaceId>>) {
+            if let Some(ws) = workspaces {
+                sql.push(&format!(" AND {column} IN ("));
+                for (i, w) in ws.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(Param::Uuid(w.0));
+                }
+                sql.push(")");
+            }
+        }
+
+        /// Pushes ` AND <column> >= from AND <column> < to` for the bounds given.
+        fn push_range(sql: &mut Sql, column: &str, from: Option<i64>, to: Option<i64>) {
+            if let Some(f) = from {
+                sql.push(&format!(" AND {column} >= ")).bind(Param::I64(f));
+            }
+            if let Some(t) = to {
+                sql.push(&format!(" AND {column} < ")).bind(Param::I64(t));
+            }
+        }
+
         impl $store {
             /// Folds one run's part of a batch and writes its state; returns the new events (to
             /// be inserted by the caller) and the number of duplicates.
@@ -316,7 +494,7 @@ macro_rules! impl_sql_store {
                 tx: &mut Tx,
                 workspace: WorkspaceId,
                 batch: &ingest::RunBatch<'a>,
-            ) -> Result<(Vec<&'a EventEnvelope>, u64), StoreError> {
+            ) -> Result<(Vec<&'a EventEnvelope>, u64, Option<rollups::RunChange>), StoreError> {
                 let run_id = batch.run_id;
                 self.lock_run(tx, run_id).await?;
                 let existing = load_state(tx, run_id).await?;
@@ -329,11 +507,12 @@ macro_rules! impl_sql_store {
                 let new = ingest::without_stored(&batch.events, &stored);
                 let duplicates = batch.repeated + (batch.events.len() - new.len()) as u64;
                 if new.is_empty() {
-                    return Ok((new, duplicates));
+                    return Ok((new, duplicates, None));
                 }
                 let old_tags = existing.as_ref().map(|s| s.run.tags.clone());
+                let before = existing.as_ref().map(|s| rollups::Place::of(&s.run));
                 let mut state = existing.unwrap_or_else(|| RunState::new(run_id, workspace));
-                if ingest::needs_refold(&state, &new) {
+                let changes = if ingest::needs_refold(&state, &new) {
                     // A late event: fold the whole run again from its events.
                     let mut all = all_run_events(tx, run_id).await?;
                     all.extend(new.iter().map(|e| (*e).clone()));
@@ -352,15 +531,24 @@ macro_rules! impl_sql_store {
                     write_jobs(tx, &jobs).await?;
                     write_errors(tx, &folded.errors).await?;
                     state = folded.state;
+                    rollups::JobChanges::of_all(&jobs)
                 } else {
                     let decoded = ingest::decode(&state, &new);
                     let jobs = load_jobs(tx, run_id, decoded.jobs_needed.iter().copied()).await?;
+                    let marks = rollups::marks(jobs.values());
                     let folded = ingest::fold(&mut state, jobs, &new, &decoded);
                     write_jobs(tx, &folded.jobs).await?;
                     write_errors(tx, &folded.errors).await?;
-                }
+                    rollups::JobChanges::between(&marks, &folded.jobs)
+                };
                 write_run(tx, &state, old_tags.as_deref()).await?;
-                Ok((new, duplicates))
+                let change = rollups::RunChange {
+                    run_id,
+                    before,
+                    after: Some(rollups::Place::of(&state.run)),
+                    jobs: changes,
+                };
+                Ok((new, duplicates, Some(change)))
             }
         }
 
@@ -390,20 +578,26 @@ macro_rules! impl_sql_store {
                 let mut outcome = AppendOutcome::default();
                 let mut new_events = Vec::new();
                 let mut runs = Vec::new();
+                let mut changes = Vec::new();
                 for group in &groups {
-                    let (new, dup) = self.append_run(&mut tx, workspace, group).await?;
+                    let (new, dup, change) = self.append_run(&mut tx, workspace, group).await?;
                     outcome.inserted += new.len() as u64;
                     outcome.duplicates += dup;
                     if !new.is_empty() {
                         runs.push(group.run_id);
                     }
                     new_events.extend(new);
+                    changes.extend(change);
                 }
                 if !new_events.is_empty() {
                     // Stream positions are taken last, so that the lock that orders them is held
-                    // for as short a time as possible.
+                    // for as short a time as possible. The rollups are written under it too:
+                    // rows shared by many runs (a workspace's day) are then never written by
+                    // two appends at once, and a rebuild (which holds it) sees no half-counted
+                    // append.
                     self.before_events(&mut tx).await?;
                     insert_events(&mut tx, workspace, &new_events, received_at).await?;
+                    write_rollups(&mut tx, changes).await?;
                     self.after_events(&mut tx, workspace, &runs).await?;
                 }
                 tx.commit().await.map_err(db)?;
@@ -455,6 +649,16 @@ macro_rules! impl_sql_store {
             async fn delete_run(&self, run: RunId) -> Result<bool, StoreError> {
                 let mut tx = self.begin_write().await?;
                 self.lock_run(&mut tx, run).await?;
+                if let Some(state) = load_state(&mut tx, run).await? {
+                    self.before_events(&mut tx).await?;
+                    let change = rollups::RunChange {
+                        run_id: run,
+                        before: Some(rollups::Place::of(&state.run)),
+                        after: None,
+                        jobs: rollups::JobChanges::Replace(Default::default()),
+                    };
+                    write_rollups(&mut tx, vec![change]).await?;
+                }
                 for table in ["events", "jobs", "run_errors", "run_tags"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1"))
                         .bind(run.0)
@@ -633,38 +837,28 @@ macro_rules! impl_sql_store {
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("run {run}")))?;
                 let lost = view.run.status == RunStatus::Lost;
-                let rows: Vec<(String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
-                    "SELECT rule, status, started_at, finished_at FROM jobs WHERE run_id = $1",
-                )
-                .bind(run.0)
-                .fetch_all(&self.inner.pool)
-                .await
-                .map_err(db)?;
-                let mut summaries: std::collections::BTreeMap<String, (RuleSummary, Vec<f64>)> =
+                let stored = load_run_rollups(&self.inner.pool, &[run]).await?;
+                let mut summaries: std::collections::BTreeMap<String, RuleSummary> =
                     std::collections::BTreeMap::new();
                 for (rule, n) in &view.detail.planned {
                     let entry = summaries.entry(rule.clone()).or_default();
-                    entry.0.rule = rule.clone();
-                    entry.0.planned = Some(*n);
+                    entry.rule = rule.clone();
+                    entry.planned = Some(*n);
                 }
-                for (rule, status, started, finished) in rows {
-                    let mut status: JobStatus = stored_word(&status)?;
-                    if lost && status == JobStatus::Running {
-                        status = JobStatus::Incomplete;
-                    }
+                for (rule, rollup) in stored.into_values().flatten() {
                     let entry = summaries.entry(rule.clone()).or_default();
-                    entry.0.rule = rule;
-                    *entry.0.jobs.get_mut(status) += 1;
-                    if let (JobStatus::Succeeded, Some(s), Some(f)) = (status, started, finished) {
-                        entry.1.push((f - s) as f64 / 1e6);
+                    entry.rule = rule;
+                    rollup.summarize(entry);
+                    if lost {
+                        entry.jobs.incomplete += entry.jobs.running;
+                        entry.jobs.running = 0;
                     }
                 }
                 Ok(summaries
                     .into_values()
-                    .map(|(mut summary, durations)| {
+                    .map(|mut summary| {
                         let seen = summary.jobs.total();
                         summary.not_started = summary.planned.unwrap_or(0).saturating_sub(seen);
-                        summary.set_durations(durations);
                         summary
                     })
                     .collect())
@@ -728,125 +922,245 @@ macro_rules! impl_sql_store {
                 &self,
                 query: &flowo_core::store::StatsQuery,
             ) -> Result<flowo_core::store::WorkspaceStats, StoreError> {
+                use flowo_core::rollup::{DAY_US, RuleRollup, day_of};
                 use flowo_core::store::{DayCount, RuleStats, WorkspaceStats};
                 if query.workspaces.as_ref().is_some_and(Vec::is_empty) {
                     return Ok(WorkspaceStats::default());
                 }
-                let build = |head: &str, tail: &str, cutoff: Option<i64>| {
-                    let mut sql = Sql::new(head);
-                    if let Some(cutoff) = cutoff {
-                        sql.bind(Param::I64(cutoff));
-                        sql.push(" THEN 'lost' ELSE r.status END AS status, COUNT(*) FROM runs r");
-                    }
-                    sql.push(" WHERE 1 = 1");
-                    if let Some(ws) = &query.workspaces {
-                        sql.push(" AND r.workspace_id IN (");
-                        for (i, w) in ws.iter().enumerate() {
-                            if i > 0 {
-                                sql.push(", ");
-                            }
-                            sql.bind(Param::Uuid(w.0));
-                        }
-                        sql.push(")");
-                    }
-                    if let Some(t) = query.from {
-                        sql.push(" AND r.started_at >= ").bind(Param::I64(micros(t)));
-                    }
-                    if let Some(t) = query.to {
-                        sql.push(" AND r.started_at < ").bind(Param::I64(micros(t)));
-                    }
-                    sql.push(tail);
-                    sql
+                let from = query.from.map(micros);
+                let to = query.to.map(micros);
+                // Whole days inside [from, to) are read from the day tables; runs started in
+                // the partial days at either end are read one by one.
+                let first_day = from.map(|f| day_of(f) + i64::from(f.rem_euclid(DAY_US) != 0));
+                let end_day = to.map(day_of);
+                let whole = match (first_day, end_day) {
+                    (Some(a), Some(b)) if a >= b => None,
+                    _ => Some((first_day, end_day)),
                 };
-                let mut stats = WorkspaceStats::default();
-                let cutoff = lost_cutoff(self.inner.lost_after).map_or(i64::MIN, micros);
-                let statuses: Vec<(String, i64)> = fetch_as(
-                    &self.inner.pool,
-                    build(
-                        "SELECT CASE WHEN r.status = 'running' AND r.last_event_at < ",
-                        " GROUP BY 1",
-                        Some(cutoff),
-                    ),
-                )
-                .await?;
-                for (status, n) in statuses {
-                    *stats.runs_by_status.entry(status).or_default() += n as u64;
-                }
-                let jobs: Vec<(String, String, i64)> = fetch_as(
-                    &self.inner.pool,
-                    build(
-                        "SELECT j.rule, j.status, COUNT(*) FROM jobs j JOIN runs r ON r.id = j.run_id",
-                        " GROUP BY j.rule, j.status",
-                        None,
-                    ),
-                )
-                .await?;
-                let mut rules: std::collections::BTreeMap<String, (RuleStats, u64)> =
-                    Default::default();
-                for (rule, status, n) in jobs {
-                    let n = n as u64;
-                    *stats.jobs_by_status.entry(status.clone()).or_default() += n;
-                    let (entry, succeeded) = rules.entry(rule.clone()).or_insert_with(|| {
-                        (RuleStats { rule, ..Default::default() }, 0)
-                    });
-                    entry.jobs += n;
-                    match status.as_str() {
-                        "failed" => entry.failed += n,
-                        "succeeded" => *succeeded += n,
-                        _ => {}
+                let edges: Vec<(Option<i64>, Option<i64>)> = match whole {
+                    None => vec![(from, to)],
+                    Some((a, b)) => {
+                        let mut edges = Vec::new();
+                        if let (Some(f), Some(a)) = (from, a) {
+                            if f < a * DAY_US {
+                                edges.push((Some(f), Some(a * DAY_US)));
+                            }
+                        }
+                        if let (Some(t), Some(b)) = (to, b) {
+                            if b * DAY_US < t {
+                                edges.push((Some(b * DAY_US), Some(t)));
+                            }
+                        }
+                        edges
+                    }
+                };
+                let mut rules: std::collections::BTreeMap<String, RuleRollup> = Default::default();
+                let mut merge = |rows: Vec<(String, i64, i64, i64, i64, i64, String)>| -> Result<(), StoreError> {
+                    for (rule, a, b, c, d, e, durations) in rows {
+                        let r = $crate::rows::rollup_from((a, b, c, d, e, durations))?;
+                        rules.entry(rule).or_default().merge(&r);
+                    }
+                    Ok(())
+                };
+                let mut by_status: std::collections::BTreeMap<String, u64> = Default::default();
+                let mut per_day: std::collections::BTreeMap<i64, u64> = Default::default();
+                let pool = &self.inner.pool;
+                if let Some((a, b)) = whole {
+                    let mut sql = Sql::new(&format!(
+                        "SELECT rule, {} FROM rule_days WHERE 1 = 1",
+                        $crate::rows::ROLLUP_COLUMNS
+                    ));
+                    push_workspaces(&mut sql, "workspace_id", &query.workspaces);
+                    push_range(&mut sql, "day", a, b);
+                    merge(fetch_as(pool, sql).await?)?;
+                    let mut sql = Sql::new("SELECT day, status, runs FROM run_days WHERE runs <> 0");
+                    push_workspaces(&mut sql, "workspace_id", &query.workspaces);
+                    push_range(&mut sql, "day", a, b);
+                    let rows: Vec<(i64, String, i64)> = fetch_as(pool, sql).await?;
+                    for (day, status, n) in rows {
+                        let n = u64::try_from(n).unwrap_or(0);
+                        *by_status.entry(status).or_default() += n;
+                        *per_day.entry(day).or_default() += n;
                     }
                 }
-                let durations: Vec<(String, i64)> = fetch_as(
-                    &self.inner.pool,
-                    build(
-                        "SELECT j.rule, j.finished_at - j.started_at FROM jobs j \
-                         JOIN runs r ON r.id = j.run_id",
-                        " AND j.status = 'succeeded' AND j.started_at IS NOT NULL \
-                         AND j.finished_at IS NOT NULL",
-                        None,
-                    ),
-                )
-                .await?;
-                let mut by_rule: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
-                for (rule, us) in durations {
-                    by_rule.entry(rule).or_default().push(us as f64 / 1e6);
+                for (lo, hi) in edges {
+                    let mut sql = Sql::new(&format!(
+                        "SELECT x.rule, x.{} FROM run_rules x JOIN runs r ON r.id = x.run_id WHERE 1 = 1",
+                        $crate::rows::ROLLUP_COLUMNS.replace(", ", ", x.")
+                    ));
+                    push_workspaces(&mut sql, "r.workspace_id", &query.workspaces);
+                    push_range(&mut sql, "r.started_at", lo, hi);
+                    merge(fetch_as(pool, sql).await?)?;
+                    let mut sql = Sql::new("SELECT r.started_at, r.status FROM runs r WHERE 1 = 1");
+                    push_workspaces(&mut sql, "r.workspace_id", &query.workspaces);
+                    push_range(&mut sql, "r.started_at", lo, hi);
+                    let rows: Vec<(i64, String)> = fetch_as(pool, sql).await?;
+                    for (started, status) in rows {
+                        *by_status.entry(status).or_default() += 1;
+                        *per_day.entry(day_of(started)).or_default() += 1;
+                    }
                 }
+                // Running runs without an event for the store's timeout read as lost.
+                if let Some(cutoff) = lost_cutoff(self.inner.lost_after) {
+                    let mut sql = Sql::new(
+                        "SELECT COUNT(*) FROM runs r WHERE r.status = 'running' AND r.last_event_at < ",
+                    );
+                    sql.bind(Param::I64(micros(cutoff)));
+                    push_workspaces(&mut sql, "r.workspace_id", &query.workspaces);
+                    push_range(&mut sql, "r.started_at", from, to);
+                    let lost = fetch_count(pool, sql).await?;
+                    if lost > 0 {
+                        if let Some(running) = by_status.get_mut("running") {
+                            *running = running.saturating_sub(lost);
+                        }
+                        *by_status.entry("lost".into()).or_default() += lost;
+                    }
+                }
+                by_status.retain(|_, n| *n > 0);
+                let mut stats = WorkspaceStats {
+                    runs_by_status: by_status,
+                    ..Default::default()
+                };
                 let mut out = Vec::with_capacity(rules.len());
-                for (rule, (mut entry, succeeded)) in rules {
-                    let finished = succeeded + entry.failed;
-                    if finished > 0 {
-                        entry.failure_rate = Some(entry.failed as f64 / finished as f64);
+                for (rule, r) in rules {
+                    for &status in JobStatus::ALL {
+                        let n = r.jobs.get(status);
+                        if n > 0 {
+                            *stats.jobs_by_status.entry(status.as_str().to_owned()).or_default() += n;
+                        }
                     }
-                    if let Some(d) = by_rule.remove(&rule) {
-                        let mut summary = RuleSummary::default();
-                        summary.set_durations(d);
-                        entry.duration_median = summary.duration_median;
-                        entry.duration_max = summary.duration_max;
+                    let total = r.jobs.total();
+                    if total == 0 {
+                        continue;
                     }
-                    out.push(entry);
+                    let finished = r.jobs.succeeded + r.jobs.failed;
+                    out.push(RuleStats {
+                        rule,
+                        jobs: total,
+                        failed: r.jobs.failed,
+                        failure_rate: (finished > 0)
+                            .then(|| r.jobs.failed as f64 / finished as f64),
+                        duration_median: r.durations.median(),
+                        duration_max: r.durations.max_seconds(),
+                    });
                 }
                 out.sort_by(|a, b| b.jobs.cmp(&a.jobs).then_with(|| a.rule.cmp(&b.rule)));
                 stats.rules = out;
-                let days: Vec<(i64, i64)> = fetch_as(
-                    &self.inner.pool,
-                    build(
-                        "SELECT r.started_at / 86400000000 AS day, COUNT(*) FROM runs r",
-                        " GROUP BY 1 ORDER BY 1",
-                        None,
-                    ),
-                )
-                .await?;
-                stats.runs_per_day = days
+                stats.runs_per_day = per_day
                     .into_iter()
+                    .filter(|(_, n)| *n > 0)
                     .filter_map(|(day, n)| {
                         let date = chrono::DateTime::from_timestamp(day * 86_400, 0)?;
                         Some(DayCount {
                             day: date.format("%Y-%m-%d").to_string(),
-                            runs: n as u64,
+                            runs: n,
                         })
                     })
                     .collect();
                 Ok(stats)
+            }
+
+            /// Fills the rollup tables anew from the stored runs and jobs (after the migration
+            /// that made them, or after rows were written around the store). Appends wait
+            /// meanwhile. Returns the runs counted.
+            pub async fn rebuild_rollups(&self) -> Result<u64, StoreError> {
+                use flowo_core::rollup::{JobMark, day_of};
+                let mut tx = self.begin_write().await?;
+                self.before_events(&mut tx).await?;
+                for table in ["run_rules", "rule_days", "run_days"] {
+                    sqlx::query(&format!("DELETE FROM {table}"))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+                let runs: Vec<(Uuid, Uuid, String, i64)> =
+                    sqlx::query_as("SELECT id, workspace_id, status, started_at FROM runs ORDER BY id")
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                let mut changes = Vec::new();
+                let mut run_days: std::collections::BTreeMap<(Uuid, i64, String), i64> = Default::default();
+                let mut rule_days: std::collections::BTreeMap<(Uuid, i64, String), flowo_core::rollup::RuleRollup> =
+                    Default::default();
+                for chunk in runs.chunks(200) {
+                    let mut sql = Sql::new(
+                        "SELECT run_id, rule, status, started_at, finished_at FROM jobs WHERE run_id IN (",
+                    );
+                    for (i, (id, ..)) in chunk.iter().enumerate() {
+                        if i > 0 {
+                            sql.push(", ");
+                        }
+                        sql.bind(Param::Uuid(*id));
+                    }
+                    sql.push(")");
+                    let jobs: Vec<(Uuid, String, String, Option<i64>, Option<i64>)> =
+                        fetch_as(&mut *tx, sql).await?;
+                    let mut by_run: std::collections::HashMap<Uuid, rollups::RunRollups> = Default::default();
+                    for (run, rule, status, started, finished) in jobs {
+                        let status: JobStatus = stored_word(&status)?;
+                        let duration = match (status, started, finished) {
+                            (JobStatus::Succeeded, Some(s), Some(f)) => Some(f - s),
+                            _ => None,
+                        };
+                        by_run.entry(run).or_default().entry(rule).or_default().add(JobMark { status, duration });
+                    }
+                    for (id, ws, status, started) in chunk {
+                        let day = day_of(*started);
+                        *run_days.entry((*ws, day, status.clone())).or_default() += 1;
+                        for (rule, r) in by_run.remove(id).unwrap_or_default() {
+                            rule_days.entry((*ws, day, rule.clone())).or_default().merge(&r);
+                            changes.push((RunId(*id), rule, r));
+                        }
+                    }
+                    if changes.len() >= INSERT_CHUNK {
+                        upsert_run_rules(&mut tx, &changes).await?;
+                        changes.clear();
+                    }
+                }
+                upsert_run_rules(&mut tx, &changes).await?;
+                let rule_days: Vec<_> = rule_days.into_iter().collect();
+                for chunk in rule_days.chunks(INSERT_CHUNK) {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
+                        "INSERT INTO rule_days (workspace_id, day, rule, {}) ",
+                        $crate::rows::ROLLUP_COLUMNS
+                    ));
+                    qb.push_values(chunk, |mut b, ((ws, day, rule), r)| {
+                        let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
+                        b.push_bind(*ws).push_bind(*day).push_bind(rule.clone()).push_bind(n1)
+                            .push_bind(n2).push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(db)?;
+                }
+                let run_days: Vec<_> = run_days.into_iter().collect();
+                for chunk in run_days.chunks(INSERT_CHUNK) {
+                    let mut qb: QueryBuilder<$db> =
+                        QueryBuilder::new("INSERT INTO run_days (workspace_id, day, status, runs) ");
+                    qb.push_values(chunk, |mut b, ((ws, day, status), n)| {
+                        b.push_bind(*ws).push_bind(*day).push_bind(status.clone()).push_bind(*n);
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(db)?;
+                }
+                sqlx::query("DELETE FROM settings WHERE key = 'store.rollups'")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                tx.commit().await.map_err(db)?;
+                Ok(runs.len() as u64)
+            }
+
+            /// Rebuilds the rollups when the store says they are stale (see the migration).
+            async fn rebuild_stale_rollups(&self) -> Result<(), StoreError> {
+                let stale: Option<String> =
+                    sqlx::query_scalar("SELECT value FROM settings WHERE key = 'store.rollups'")
+                        .fetch_optional(&self.inner.pool)
+                        .await
+                        .map_err(db)?;
+                if stale.is_some() {
+                    let t = std::time::Instant::now();
+                    let runs = self.rebuild_rollups().await?;
+                    tracing::info!(runs, seconds = t.elapsed().as_secs_f64(), "rebuilt the rule and day rollups");
+                }
+                Ok(())
             }
 
             /// Whether the run is lost now; [`StoreError::NotFound`] if it does not exist.

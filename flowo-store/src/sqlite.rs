@@ -74,6 +74,7 @@ impl SqliteStore {
         store
             .ensure_workspace(flowo_core::model::DEFAULT_WORKSPACE)
             .await?;
+        store.rebuild_stale_rollups().await?;
         Ok(store)
     }
 

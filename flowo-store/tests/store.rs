@@ -63,6 +63,74 @@ mod conformance {
         assert_eq!(jobs, expected_jobs, "jobs");
         let errors = store.run_errors(run_id).await.expect("errors");
         assert_eq!(errors, expected.errors, "errors");
+        assert_rules_match_jobs(store, run_id, &jobs).await;
+    }
+
+    /// A run's rule summaries (read from the rollups) must count its jobs exactly, with the
+    /// durations' bounds exact and the median within the sketch's 1 %.
+    pub async fn assert_rules_match_jobs(store: &Arc<dyn Store>, run: RunId, jobs: &[Job]) {
+        let lost = store
+            .get_run(run)
+            .await
+            .expect("get run")
+            .is_some_and(|v| v.run.status == RunStatus::Lost);
+        let mut expected: BTreeMap<&str, (flowo_core::JobCounts, Vec<f64>)> = BTreeMap::new();
+        for job in jobs {
+            let entry = expected.entry(&job.rule).or_default();
+            let status = if lost && job.status == JobStatus::Running {
+                JobStatus::Incomplete
+            } else {
+                job.status
+            };
+            *entry.0.get_mut(status) += 1;
+            if let (JobStatus::Succeeded, Some(s), Some(f)) =
+                (job.status, job.started_at, job.finished_at)
+            {
+                entry
+                    .1
+                    .push((f - s).num_microseconds().expect("duration") as f64 / 1e6);
+            }
+        }
+        let summaries = store.rule_summaries(run).await.expect("rule summaries");
+        let seen: Vec<&str> = summaries
+            .iter()
+            .filter(|s| s.jobs.total() > 0)
+            .map(|s| s.rule.as_str())
+            .collect();
+        assert_eq!(
+            seen,
+            expected.keys().copied().collect::<Vec<_>>(),
+            "rules of {run}"
+        );
+        for summary in summaries.iter().filter(|s| s.jobs.total() > 0) {
+            let (counts, mut durations) = expected[summary.rule.as_str()].clone();
+            assert_eq!(summary.jobs, counts, "{run} rule {}", summary.rule);
+            durations.sort_by(f64::total_cmp);
+            assert_eq!(
+                summary.duration_min,
+                durations.first().copied(),
+                "{}",
+                summary.rule
+            );
+            assert_eq!(
+                summary.duration_max,
+                durations.last().copied(),
+                "{}",
+                summary.rule
+            );
+            match (
+                summary.duration_median,
+                durations.get(durations.len().saturating_sub(1) / 2),
+            ) {
+                (None, None) => {}
+                (Some(got), Some(&lower_middle)) => assert!(
+                    (got - lower_middle).abs() <= lower_middle * flowo_core::rollup::RELATIVE_ERROR,
+                    "{} median {got} vs {lower_middle}",
+                    summary.rule
+                ),
+                other => panic!("{} median {other:?}", summary.rule),
+            }
+        }
     }
 
     pub async fn every_capture_folds_the_same_in_batches(store: Arc<dyn Store>) {
@@ -1016,6 +1084,267 @@ conformance!(
     subscribers_get_everything_once_across_the_seam,
     malformed_payloads_are_kept_raw,
 );
+
+mod rollups {
+    //! The rollup tables against the jobs they count: workspace statistics over runs spread
+    //! across days (whole days from the day tables, partial ones from the runs), after
+    //! out-of-order batches and a delete, must equal statistics counted from the jobs; and a
+    //! rebuild from the jobs must give the same again.
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use chrono::{Duration, TimeZone, Utc};
+    use flowo_core::store::{JobQuery, RunQuery, StatsQuery, WorkspaceStats};
+    use flowo_core::{EventEnvelope, JobStatus, RunId, Store, Timestamp, WorkspaceId};
+
+    use crate::support::{self, captures, load_capture};
+
+    /// Captures shifted so that runs start on different days and hours.
+    fn spread_runs() -> Vec<Vec<EventEnvelope>> {
+        let base = Utc
+            .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        let mut out = Vec::new();
+        for (i, name) in captures().into_iter().enumerate() {
+            let run = RunId::new_random();
+            let mut events = load_capture(&name, run);
+            let first = events[0].recorded_at;
+            let start =
+                base + Duration::days((i % 4) as i64) + Duration::hours((i * 7 % 24) as i64);
+            for e in &mut events {
+                e.recorded_at = start + (e.recorded_at - first);
+            }
+            out.push(events);
+        }
+        out
+    }
+
+    /// Statistics counted from the runs and jobs themselves.
+    async fn counted(
+        store: &Arc<dyn Store>,
+        ws: WorkspaceId,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> WorkspaceStats {
+        let runs = store
+            .list_runs(&RunQuery {
+                workspaces: Some(vec![ws]),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("runs")
+            .items;
+        let mut stats = WorkspaceStats::default();
+        let mut rules: BTreeMap<String, (u64, u64, u64, Vec<f64>)> = BTreeMap::new();
+        let mut days: BTreeMap<String, u64> = BTreeMap::new();
+        for run in runs {
+            let started = run.started_at.expect("started");
+            if from.is_some_and(|f| started < f) || to.is_some_and(|t| started >= t) {
+                continue;
+            }
+            *stats
+                .runs_by_status
+                .entry(run.status.as_str().into())
+                .or_default() += 1;
+            *days
+                .entry(started.format("%Y-%m-%d").to_string())
+                .or_default() += 1;
+            let jobs = store
+                .list_jobs(
+                    run.id,
+                    &JobQuery {
+                        limit: 1000,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("jobs")
+                .items;
+            for job in jobs {
+                *stats
+                    .jobs_by_status
+                    .entry(job.status.as_str().into())
+                    .or_default() += 1;
+                let r = rules.entry(job.rule.clone()).or_default();
+                r.0 += 1;
+                match job.status {
+                    JobStatus::Failed => r.1 += 1,
+                    JobStatus::Succeeded => {
+                        r.2 += 1;
+                        if let (Some(s), Some(f)) = (job.started_at, job.finished_at) {
+                            r.3.push((f - s).num_microseconds().expect("us") as f64 / 1e6);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut out: Vec<_> = rules
+            .into_iter()
+            .map(|(rule, (jobs, failed, succeeded, mut d))| {
+                d.sort_by(f64::total_cmp);
+                flowo_core::store::RuleStats {
+                    rule,
+                    jobs,
+                    failed,
+                    failure_rate: (failed + succeeded > 0)
+                        .then(|| failed as f64 / (failed + succeeded) as f64),
+                    duration_median: d.get(d.len().saturating_sub(1) / 2).copied(),
+                    duration_max: d.last().copied(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.jobs.cmp(&a.jobs).then_with(|| a.rule.cmp(&b.rule)));
+        stats.rules = out;
+        stats.runs_per_day = days
+            .into_iter()
+            .map(|(day, runs)| flowo_core::store::DayCount { day, runs })
+            .collect();
+        stats
+    }
+
+    /// Equal, except that medians may differ by the sketch's relative error.
+    fn assert_same(got: &WorkspaceStats, want: &WorkspaceStats, what: &str) {
+        assert_eq!(got.runs_by_status, want.runs_by_status, "{what}: runs");
+        assert_eq!(got.jobs_by_status, want.jobs_by_status, "{what}: jobs");
+        assert_eq!(got.runs_per_day, want.runs_per_day, "{what}: days");
+        assert_eq!(got.rules.len(), want.rules.len(), "{what}: rules");
+        for (g, w) in got.rules.iter().zip(&want.rules) {
+            assert_eq!(
+                (&g.rule, g.jobs, g.failed, g.failure_rate, g.duration_max),
+                (&w.rule, w.jobs, w.failed, w.failure_rate, w.duration_max),
+                "{what}"
+            );
+            match (g.duration_median, w.duration_median) {
+                (None, None) => {}
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() <= b * flowo_core::rollup::RELATIVE_ERROR,
+                    "{what}: {} median {a} vs {b}",
+                    g.rule
+                ),
+                other => panic!("{what}: {} median {other:?}", g.rule),
+            }
+        }
+    }
+
+    async fn check(store: Arc<dyn Store>, rebuild: impl AsyncFnOnce()) {
+        let ws = store.ensure_workspace("default").await.expect("ws").id;
+        let other = store.ensure_workspace("other").await.expect("ws").id;
+        let runs = spread_runs();
+        assert!(runs.len() >= 6, "captures");
+        for (i, events) in runs.iter().enumerate() {
+            let target = if i == 1 { other } else { ws };
+            if i % 3 == 2 {
+                // Second half first: the run is folded again from all its events.
+                let (a, b) = events.split_at(events.len() / 2);
+                store.append(target, b).await.expect("append");
+                store.append(target, a).await.expect("append");
+            } else {
+                for batch in events.chunks(5) {
+                    store.append(target, batch).await.expect("append");
+                }
+            }
+        }
+        assert!(store.delete_run(runs[3][0].run_id).await.expect("delete"));
+        let base = Utc
+            .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        let ranges = [
+            (None, None),
+            (Some(base + Duration::hours(5)), None),
+            (None, Some(base + Duration::days(2) + Duration::hours(13))),
+            (
+                Some(base + Duration::hours(30)),
+                Some(base + Duration::days(3)),
+            ),
+            (
+                Some(base + Duration::hours(2)),
+                Some(base + Duration::hours(20)),
+            ),
+            (
+                Some(base + Duration::days(1)),
+                Some(base + Duration::days(3)),
+            ),
+        ];
+        let mut before = Vec::new();
+        for (from, to) in ranges {
+            let got = store
+                .workspace_stats(&StatsQuery {
+                    workspaces: Some(vec![ws]),
+                    from,
+                    to,
+                })
+                .await
+                .expect("stats");
+            let want = counted(&store, ws, from, to).await;
+            assert_same(&got, &want, &format!("{from:?}..{to:?}"));
+            before.push(got);
+        }
+        rebuild().await;
+        for ((from, to), earlier) in ranges.into_iter().zip(before) {
+            let again = store
+                .workspace_stats(&StatsQuery {
+                    workspaces: Some(vec![ws]),
+                    from,
+                    to,
+                })
+                .await
+                .expect("stats");
+            assert_eq!(again, earlier, "after a rebuild, {from:?}..{to:?}");
+        }
+        for events in &runs {
+            let run = events[0].run_id;
+            if store.get_run(run).await.expect("get").is_some() {
+                let jobs = store
+                    .list_jobs(
+                        run,
+                        &JobQuery {
+                            limit: 1000,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .expect("jobs")
+                    .items;
+                crate::conformance::assert_rules_match_jobs(&store, run, &jobs).await;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        let (store, db) = support::sqlite(None).await;
+        let path = db.sqlite_path().expect("path").clone();
+        check(store, async || {
+            let again = flowo_store::SqliteStore::open(&path, &support::options(None))
+                .await
+                .expect("open");
+            again.rebuild_rollups().await.expect("rebuild");
+        })
+        .await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let Some((url, db)) = support::pg_database().await else {
+            return;
+        };
+        let store = flowo_store::PgStore::open(&url, &support::options(None))
+            .await
+            .expect("open");
+        let handle = store.clone();
+        check(Arc::new(store), async || {
+            handle.rebuild_rollups().await.expect("rebuild");
+        })
+        .await;
+        db.cleanup().await;
+    }
+}
 
 mod lost {
     //! A run whose producer went silent reads as lost; its running jobs as incomplete.

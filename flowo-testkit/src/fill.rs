@@ -9,7 +9,8 @@
 //! read as `lost`), 2% `interrupted`. Every run has tags `project-<i % 50>` and one of
 //! `prod` / `dev` / `test`; every tenth also `nightly`. Names are `<pipeline>-<i:06>` over seven
 //! pipelines. Jobs cycle over eleven rules; in a non-succeeded run every tenth job is `failed`,
-//! `running` or `incomplete` to match the run, the rest `succeeded`.
+//! `running` or `incomplete` to match the run, the rest `succeeded`. The store's rollups are
+//! marked stale: a store opened afterwards rebuilds them.
 
 use std::time::Duration;
 
@@ -208,6 +209,7 @@ pub async fn pg(url: &str, workspace: Uuid, scale: &Scale) -> Result<Filled, sql
         ),
         ("runs", runs_insert(Dialect::Pg, workspace, now)),
         ("run_tags", TAGS_INSERT.to_owned()),
+        ("rollups marked stale", ROLLUPS_STALE.to_owned()),
         (
             "jobs",
             jobs_insert(
@@ -282,6 +284,7 @@ pub async fn sqlite(
         ),
         ("runs", runs_insert(Dialect::Sqlite, workspace, now)),
         ("run_tags", TAGS_INSERT.to_owned()),
+        ("rollups marked stale", ROLLUPS_STALE.to_owned()),
         (
             "job numbers (temp)",
             "CREATE TEMP TABLE nums (j INTEGER PRIMARY KEY)".to_owned(),
@@ -329,6 +332,12 @@ pub async fn sqlite(
         big_run,
     })
 }
+
+/// The rows are written around the store, so its rollups (`run_rules`, `rule_days`,
+/// `run_days`) do not count them: marked stale, they are rebuilt the next time a store opens the
+/// database (`flowo_store`'s `rebuild_rollups`).
+const ROLLUPS_STALE: &str = "INSERT INTO settings (key, value) VALUES ('store.rollups', 'stale')
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 /// Live runs send a heartbeat every 30 s; the fill can take longer than the lost timeout, so
 /// the newest `running` runs get a fresh `last_event_at` right before the queries.

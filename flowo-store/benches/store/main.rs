@@ -479,6 +479,7 @@ async fn sqlite_queries(cfg: &Config, summary: &mut Summary) -> anyhow::Result<(
     {
         let _s = Section::start("queries: SQLite");
         fill::heartbeat_sqlite(&path).await?;
+        // Opening the store rebuilds the rollups the fill marked stale.
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, &options()).await?);
         queries::run_all(store, "SQLite", &filled, cfg.reps, summary).await?;
     }
@@ -506,6 +507,12 @@ async fn pg_queries(cfg: &Config, summary: &mut Summary) -> anyhow::Result<()> {
                 mb(db.size().await? as u64)
             );
             filled
+        };
+        drop(store);
+        let store: Arc<dyn Store> = {
+            // Opening the store rebuilds the rollups the fill marked stale.
+            let _s = Section::start("rollups: PostgreSQL");
+            Arc::new(PgStore::open(&db.url, &options()).await?)
         };
         let _s = Section::start("queries: PostgreSQL");
         fill::heartbeat_pg(&db.url).await?;
