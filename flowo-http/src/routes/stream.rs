@@ -2,10 +2,14 @@
 //! that `Last-Event-ID` resumes exactly after it (replayed from the store, then live). Each
 //! message carries the changed run's summary (and job's, for job events) so that clients can
 //! update without refetching. Browsers authenticate by cookie (EventSource sends no headers).
+//!
+//! A message is the same for every client that receives it, so it is made (summaries fetched,
+//! JSON written) once per event and shared: with many clients on one run, each client's cost is
+//! writing out bytes that already exist.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -53,9 +57,39 @@ pub(crate) struct SummaryCache {
     /// Held while a missing summary is fetched: the clients that wait for it then find it in
     /// the cache, so a burst of clients costs one query, not one each.
     fetching: tokio::sync::Mutex<()>,
+    /// Each recent event's message (the JSON of its [`LiveEvent`]), made by the first client
+    /// that sends it.
+    messages: Mutex<BTreeMap<StreamPos, Arc<tokio::sync::OnceCell<Arc<str>>>>>,
 }
 
 const CACHE_LIMIT: usize = 10_000;
+
+/// Messages kept: clients further behind than this make their own again.
+const MESSAGE_LIMIT: usize = 4_096;
+
+/// The message of `event`: made once, then shared by every client that sends it.
+async fn message(state: &AppState, event: StoredEvent) -> Arc<str> {
+    let cell = {
+        let Ok(mut map) = state.summaries().messages.lock() else {
+            return make_message(state, event).await;
+        };
+        let cell = map.entry(event.pos).or_default().clone();
+        while map.len() > MESSAGE_LIMIT {
+            map.pop_first();
+        }
+        cell
+    };
+    cell.get_or_init(|| make_message(state, event))
+        .await
+        .clone()
+}
+
+async fn make_message(state: &AppState, event: StoredEvent) -> Arc<str> {
+    let live = enrich(state, event).await;
+    serde_json::to_string(&live)
+        .unwrap_or_else(|_| "{}".into())
+        .into()
+}
 
 fn cached<K: std::hash::Hash + Eq + Copy, V: Clone>(
     map: &Mutex<HashMap<K, (StreamPos, V)>>,
@@ -214,9 +248,8 @@ pub async fn get_stream(
                 match item {
                     Ok(event) => {
                         let id = event.pos.to_string();
-                        let live = enrich(&state, event).await;
-                        let data = serde_json::to_string(&live).unwrap_or_else(|_| "{}".into());
-                        Some(Ok(SseEvent::default().id(id).data(data)))
+                        let data = message(&state, event).await;
+                        Some(Ok(SseEvent::default().id(id).data(&*data)))
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "live stream read failed; closing the stream");
