@@ -15,6 +15,7 @@ use flowo_client::sink::{Record, Sink as CoreSink, SinkSettings};
 use flowo_client::spool::Spool;
 use flowo_client::target::Target;
 use flowo_core::event::{RunContext, RunLabels};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple};
 
@@ -94,13 +95,15 @@ fn write_json(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) {
     }
     // `uuid.UUID` keeps its value in the `int` slot.
     if v.get_type().name().is_ok_and(|n| n == "UUID")
-        && let Ok(n) = v.getattr("int").and_then(|i| i.extract::<u128>())
+        && let Ok(n) = v
+            .getattr(intern!(v.py(), "int"))
+            .and_then(|i| i.extract::<u128>())
     {
         write_str(out, &uuid::Uuid::from_u128(n).hyphenated().to_string());
         return;
     }
     // Enums (`Quietness`) become their value.
-    if let Ok(value) = v.getattr("_value_")
+    if let Ok(value) = v.getattr(intern!(v.py(), "_value_"))
         && !value.is(v)
     {
         write_json(&value, out, depth + 1);
@@ -128,7 +131,7 @@ fn write_named_items(
     depth: u32,
 ) -> bool {
     let Some(names) = v
-        .getattr("_names")
+        .getattr(intern!(v.py(), "_names"))
         .ok()
         .and_then(|n| n.cast_into::<PyDict>().ok())
     else {
@@ -190,36 +193,87 @@ fn write_text_of(v: &Bound<'_, PyAny>, out: &mut Vec<u8>) {
 }
 
 /// Reads a record's attributes, skipping the standard ones that are not part of an event.
+///
+/// This runs for every record on Snakemake's logging thread with the GIL held, so it does the
+/// least it can: attribute names are interned once, `created` is taken from the `__dict__` it
+/// walks anyway (no second attribute lookup), logging's bookkeeping keys are recognised by
+/// their length and first letter before any string comparison, and the JSON is written into a
+/// reused buffer and copied out once at its final size (no reallocation as it grows).
 fn record_of(record: &Bound<'_, PyAny>) -> Option<Record> {
-    let created = record.getattr("created").ok()?.extract::<f64>().ok()?;
-    let dict = record.getattr("__dict__").ok()?;
+    let py = record.py();
+    let dict = record.getattr(intern!(py, "__dict__")).ok()?;
     let dict = dict.cast::<PyDict>().ok()?;
-    let mut json = Vec::with_capacity(1024);
-    json.push(b'{');
-    let mut first = true;
-    for (k, v) in dict.iter() {
-        let Ok(key) = k.cast::<PyString>() else {
-            continue;
-        };
-        let key = key.to_string_lossy();
-        if skipped(&key) {
-            continue;
+    SCRATCH.with(|scratch| {
+        let mut json = scratch.take();
+        json.clear();
+        json.push(b'{');
+        let mut created = None;
+        let mut first = true;
+        for (k, v) in dict.iter() {
+            let Ok(key) = k.cast::<PyString>() else {
+                continue;
+            };
+            let key = key.to_string_lossy();
+            if skipped(&key) {
+                if created.is_none() && key == "created" {
+                    created = v.extract::<f64>().ok();
+                }
+                continue;
+            }
+            if !first {
+                json.push(b',');
+            }
+            first = false;
+            write_str(&mut json, &key);
+            json.push(b':');
+            write_json(&v, &mut json, 0);
         }
-        if !first {
-            json.push(b',');
+        json.push(b'}');
+        let record = created.map(|created| Record {
+            created,
+            json: json.as_slice().to_vec(),
+        });
+        // A huge record's buffer is not kept.
+        if json.capacity() <= SCRATCH_KEEP {
+            scratch.set(json);
         }
-        first = false;
-        write_str(&mut json, &key);
-        json.push(b':');
-        write_json(&v, &mut json, 0);
-    }
-    json.push(b'}');
-    Some(Record { created, json })
+        record
+    })
+}
+
+/// Largest scratch buffer kept between records.
+const SCRATCH_KEEP: usize = 256 * 1024;
+
+thread_local! {
+    /// The buffer records are written into before they are copied out at their final size.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Whether a `LogRecord` attribute is logging's own bookkeeping, never part of an event.
 fn skipped(key: &str) -> bool {
-    flowo_core::record::LOGGING_ATTRIBUTES.contains(&key)
+    // Most keys of a record are either bookkeeping or event fields whose length and first
+    // letter no bookkeeping name shares; only the rest are compared with the list.
+    let (slot, bit) = filter_bit(key.as_bytes());
+    SKIP_FILTER[slot] & bit != 0 && flowo_core::record::LOGGING_ATTRIBUTES.contains(&key)
+}
+
+/// For each name length (mod 32), a bit per first byte (mod 32) of the bookkeeping names.
+const SKIP_FILTER: [u32; 32] = {
+    let names = flowo_core::record::LOGGING_ATTRIBUTES;
+    let mut mask = [0u32; 32];
+    let mut i = 0;
+    while i < names.len() {
+        let (slot, bit) = filter_bit(names[i].as_bytes());
+        mask[slot] |= bit;
+        i += 1;
+    }
+    mask
+};
+
+/// A key's place in [`SKIP_FILTER`].
+const fn filter_bit(key: &[u8]) -> (usize, u32) {
+    let first = if key.is_empty() { 0 } else { key[0] };
+    (key.len() % 32, 1u32 << (first % 32))
 }
 
 /// Time spent in `handle`, when statistics were asked for (`FLOWO_PLUGIN_STATS`).
@@ -364,7 +418,7 @@ impl Sink {
             let ns = u32::try_from(started.elapsed().as_nanos()).unwrap_or(u32::MAX);
             // Outside the timed part: which kind of record it was.
             let kind = record
-                .getattr("event")
+                .getattr(intern!(record.py(), "event"))
                 .ok()
                 .and_then(|e| e.extract::<String>().ok())
                 .unwrap_or_else(|| "log".to_owned());

@@ -62,6 +62,19 @@ def _snakemake_version() -> Optional[str]:
         return None
 
 
+def _platform() -> str:
+    """``platform.platform()`` on Linux with glibc without the ``uname -p`` subprocess it starts
+    (Snakemake waits for it): system, release, machine and the C library, as it writes them."""
+    try:
+        uname = os.uname()
+        libc, _, version = os.confstr("CS_GNU_LIBC_VERSION").partition(" ")
+        if uname.sysname == "Linux" and libc == "glibc" and version:
+            return f"{uname.sysname}-{uname.release}-{uname.machine}-with-glibc{version}"
+    except (AttributeError, ValueError, OSError, TypeError):
+        pass
+    return platform.platform()
+
+
 def _user() -> Optional[str]:
     try:
         return getpass.getuser()
@@ -98,7 +111,7 @@ class LogHandler(LogHandlerBase):
                 user=_user(),
                 workdir=os.getcwd(),
                 python_version=platform.python_version(),
-                platform=platform.platform(),
+                platform=_platform(),
             )
             self._sink = _native.Sink(settings)
         except Exception as e:  # never break Snakemake
