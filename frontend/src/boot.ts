@@ -5,7 +5,7 @@
 // waiting for it. The first page's data follows as soon as the stream has its position.
 import { QueryClient, type QueryKey } from "@tanstack/react-query";
 import { ApiError } from "./api/client";
-import { keys, meQuery, prefetchRun } from "./api/queries";
+import { keys, meQuery, prefetchRun, runQueries } from "./api/queries";
 import { LiveConnection } from "./live/connection";
 import { preloadable } from "./lib/preloadable";
 
@@ -36,7 +36,14 @@ function firstQueries(): QueryKey[] {
 /** Starts loading the data of the page at the address (called once the live stream is synced). */
 function prefetchPage(client: QueryClient) {
   const [, section, id] = window.location.pathname.split("/");
-  if (section === "runs" && id) prefetchRun(client, id);
+  if (section === "runs" && id) {
+    prefetchRun(client, id);
+    // The DAG's layout (dagre: tens of milliseconds) is worked out while the other answers are
+    // on their way, rather than in the first render (layoutGraph keeps it by graph).
+    void Promise.all([client.fetchQuery(runQueries.graph(id)), import("./pages/run/dagModel")])
+      .then(([graph, dag]) => dag.layoutGraph(graph))
+      .catch(() => {});
+  }
 }
 
 /** The live connection, held open by `LiveProvider` while someone is logged in. */
