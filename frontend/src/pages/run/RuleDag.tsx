@@ -123,7 +123,7 @@ function RoutedEdgeView({ id, data, markerEnd, style }: EdgeProps<RoutedEdge>) {
 
 const edgeTypes = { routed: RoutedEdgeView };
 
-export function RuleDag({
+export const RuleDag = memo(function RuleDag({
   graph,
   summaries,
   selected,
@@ -208,4 +208,4 @@ export function RuleDag({
       </div>
     </DagContext.Provider>
   );
-}
+});
