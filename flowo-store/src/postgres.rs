@@ -130,6 +130,87 @@ impl PgStore {
         Ok(())
     }
 
+    /// One statement binding one array per column: PostgreSQL parses and plans it once
+    /// whatever the batch's size, where multi-row `VALUES` binds thousands of parameters.
+    /// `WITH ORDINALITY ... ORDER BY` keeps the batch's order, so positions follow it.
+    async fn insert_events(
+        &self,
+        tx: &mut Tx,
+        workspace: WorkspaceId,
+        events: &[&EventEnvelope],
+        received_at: i64,
+    ) -> Result<(), StoreError> {
+        let runs: Vec<uuid::Uuid> = events.iter().map(|e| e.run_id.0).collect();
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq as i64).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let recorded: Vec<i64> = events
+            .iter()
+            .map(|e| crate::rows::micros(e.recorded_at))
+            .collect();
+        let data: Vec<String> = events.iter().map(|e| e.data.to_string()).collect();
+        sqlx::query(
+            "INSERT INTO events (run_id, seq, workspace_id, kind, recorded_at, received_at, data) \
+             SELECT r, s, $3, k, t, $6, d FROM UNNEST($1::uuid[], $2::int8[], $4::text[], \
+             $5::int8[], $7::text[]) WITH ORDINALITY AS u(r, s, k, t, d, o) ORDER BY o",
+        )
+        .bind(runs)
+        .bind(seqs)
+        .bind(workspace.0)
+        .bind(kinds)
+        .bind(recorded)
+        .bind(received_at)
+        .bind(data)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Upserts jobs binding one array per column (see `insert_events`).
+    async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let runs: Vec<uuid::Uuid> = jobs.iter().map(|j| j.run_id.0).collect();
+        let ids: Vec<i64> = jobs.iter().map(|j| j.job_id as i64).collect();
+        let rules: Vec<&str> = jobs.iter().map(|j| j.rule.as_str()).collect();
+        let statuses: Vec<&str> = jobs.iter().map(|j| j.status.as_str()).collect();
+        let attempts: Vec<i64> = jobs.iter().map(|j| i64::from(j.attempts)).collect();
+        let started: Vec<Option<i64>> = jobs
+            .iter()
+            .map(|j| j.started_at.map(crate::rows::micros))
+            .collect();
+        let finished: Vec<Option<i64>> = jobs
+            .iter()
+            .map(|j| j.finished_at.map(crate::rows::micros))
+            .collect();
+        let details: Vec<String> = jobs
+            .iter()
+            .map(|j| crate::rows::to_json(&j.detail))
+            .collect();
+        sqlx::query(
+            "INSERT INTO jobs (run_id, job_id, rule, status, attempts, started_at, finished_at, \
+             detail) SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::text[], \
+             $5::int8[], $6::int8[], $7::int8[], $8::text[]) \
+             ON CONFLICT (run_id, job_id) DO UPDATE SET rule = excluded.rule, \
+             status = excluded.status, attempts = excluded.attempts, \
+             started_at = excluded.started_at, finished_at = excluded.finished_at, \
+             detail = excluded.detail",
+        )
+        .bind(runs)
+        .bind(ids)
+        .bind(rules)
+        .bind(statuses)
+        .bind(attempts)
+        .bind(started)
+        .bind(finished)
+        .bind(details)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn before_events(&self, tx: &mut Tx) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
             .bind(STREAM_LOCK.0)

@@ -144,7 +144,9 @@ macro_rules! impl_sql_store {
             Ok(jobs)
         }
 
-        async fn write_jobs(tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
+        /// Upserts jobs with multi-row `VALUES` (SQLite; PostgreSQL binds arrays instead).
+        #[allow(dead_code)]
+        async fn write_jobs_values(tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
             for chunk in jobs.chunks(INSERT_CHUNK) {
                 let mut qb: QueryBuilder<$db> = QueryBuilder::new(
                     "INSERT INTO jobs (run_id, job_id, rule, status, attempts, started_at, \
@@ -272,7 +274,9 @@ macro_rules! impl_sql_store {
             Ok(())
         }
 
-        async fn insert_events(
+        /// Inserts events with multi-row `VALUES` (SQLite; PostgreSQL binds arrays instead).
+        #[allow(dead_code)]
+        async fn insert_events_values(
             tx: &mut Tx,
             workspace: WorkspaceId,
             events: &[&EventEnvelope],
@@ -528,7 +532,7 @@ macro_rules! impl_sql_store {
                         .await
                         .map_err(db)?;
                     let jobs: Vec<Job> = folded.jobs.into_values().collect();
-                    write_jobs(tx, &jobs).await?;
+                    self.write_jobs(tx, &jobs).await?;
                     write_errors(tx, &folded.errors).await?;
                     state = folded.state;
                     rollups::JobChanges::of_all(&jobs)
@@ -537,7 +541,7 @@ macro_rules! impl_sql_store {
                     let jobs = load_jobs(tx, run_id, decoded.jobs_needed.iter().copied()).await?;
                     let marks = rollups::marks(jobs.values());
                     let folded = ingest::fold(&mut state, jobs, &new, &decoded);
-                    write_jobs(tx, &folded.jobs).await?;
+                    self.write_jobs(tx, &folded.jobs).await?;
                     write_errors(tx, &folded.errors).await?;
                     rollups::JobChanges::between(&marks, &folded.jobs)
                 };
@@ -596,7 +600,7 @@ macro_rules! impl_sql_store {
                     // two appends at once, and a rebuild (which holds it) sees no half-counted
                     // append.
                     self.before_events(&mut tx).await?;
-                    insert_events(&mut tx, workspace, &new_events, received_at).await?;
+                    self.insert_events(&mut tx, workspace, &new_events, received_at).await?;
                     write_rollups(&mut tx, changes).await?;
                     self.after_events(&mut tx, workspace, &runs).await?;
                 }

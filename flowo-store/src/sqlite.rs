@@ -100,6 +100,20 @@ impl SqliteStore {
         Ok(())
     }
 
+    async fn insert_events(
+        &self,
+        tx: &mut Tx,
+        workspace: WorkspaceId,
+        events: &[&EventEnvelope],
+        received_at: i64,
+    ) -> Result<(), StoreError> {
+        insert_events_values(tx, workspace, events, received_at).await
+    }
+
+    async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
+        write_jobs_values(tx, jobs).await
+    }
+
     async fn after_events(
         &self,
         _tx: &mut Tx,
