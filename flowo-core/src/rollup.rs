@@ -268,6 +268,32 @@ pub fn day_of(us: i64) -> i64 {
 /// Microseconds in a day.
 pub const DAY_US: i64 = 86_400_000_000;
 
+fn date_of(day: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(day.saturating_mul(86_400), 0)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+fn day_number(date: chrono::NaiveDate) -> i64 {
+    date.signed_duration_since(chrono::NaiveDate::default())
+        .num_days()
+}
+
+/// The first day of the month (UTC) that `day` is in, as a day number.
+pub fn month_start(day: i64) -> i64 {
+    use chrono::Datelike;
+    let date = date_of(day);
+    date.with_day(1).map_or(day, day_number)
+}
+
+/// The first day of the month after the one `day` is in.
+pub fn next_month(day: i64) -> i64 {
+    let start = date_of(month_start(day));
+    start
+        .checked_add_months(chrono::Months::new(1))
+        .map_or(day + 31, day_number)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +368,17 @@ mod tests {
         let text = serde_json::to_string(&s).expect("encode");
         let back: DurationSketch = serde_json::from_str(&text).expect("decode");
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn months_start_on_their_first_day() {
+        // 2026-03-01 is day 20513.
+        let march_1 = 20_513;
+        assert_eq!(month_start(march_1), march_1);
+        assert_eq!(month_start(march_1 + 30), march_1);
+        assert_eq!(next_month(march_1), march_1 + 31);
+        assert_eq!(month_start(march_1 - 1), march_1 - 28);
+        assert_eq!(next_month(march_1 - 1), march_1);
     }
 
     #[test]

@@ -95,11 +95,33 @@ pub(crate) struct RunChange {
     pub jobs: JobChanges,
 }
 
-/// Added and removed, for one row of `rule_days`.
-#[derive(Default)]
+/// Added and removed, for one row of `rule_days` or `rule_months`.
+#[derive(Clone, Default)]
 pub(crate) struct DayDelta {
     pub added: RuleRollup,
     pub removed: RuleRollup,
+}
+
+/// Deltas by (workspace, first day of the period), then rule.
+pub(crate) type PeriodDeltas = BTreeMap<(WorkspaceId, i64), BTreeMap<String, DayDelta>>;
+
+/// The plan's day deltas by day, and the same summed by month (`rule_months`).
+pub(crate) fn by_day_and_month(
+    deltas: BTreeMap<(WorkspaceId, i64, String), DayDelta>,
+) -> (PeriodDeltas, PeriodDeltas) {
+    let mut days = PeriodDeltas::new();
+    let mut months = PeriodDeltas::new();
+    for ((ws, day, rule), delta) in deltas {
+        let month = months
+            .entry((ws, flowo_core::rollup::month_start(day)))
+            .or_default()
+            .entry(rule.clone())
+            .or_default();
+        month.added.merge(&delta.added);
+        month.removed.merge(&delta.removed);
+        days.entry((ws, day)).or_default().insert(rule, delta);
+    }
+    (days, months)
 }
 
 /// The rows to write.

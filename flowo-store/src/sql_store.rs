@@ -397,20 +397,42 @@ macro_rules! impl_sql_store {
                     .map_err(db)?;
             }
             upsert_run_rules(tx, &keep).await?;
-            // The days' rows, one (workspace, day) at a time, in key order.
-            let mut days: std::collections::BTreeMap<(WorkspaceId, i64), Vec<(String, rollups::DayDelta)>> =
-                Default::default();
-            for ((ws, day, rule), delta) in plan.rule_days {
-                days.entry((ws, day)).or_default().push((rule, delta));
+            // The days' and months' rows, one (workspace, period) at a time, in key order.
+            let (days, months) = rollups::by_day_and_month(plan.rule_days);
+            write_periods(tx, "rule_days", "day", days).await?;
+            write_periods(tx, "rule_months", "month", months).await?;
+            if !plan.run_days.is_empty() {
+                let rows: Vec<_> = plan.run_days.into_iter().collect();
+                let mut qb: QueryBuilder<$db> =
+                    QueryBuilder::new("INSERT INTO run_days (workspace_id, day, status, runs) ");
+                qb.push_values(&rows, |mut b, ((ws, day, status), n)| {
+                    b.push_bind(ws.0).push_bind(*day).push_bind(*status).push_bind(*n);
+                });
+                qb.push(
+                    " ON CONFLICT (workspace_id, day, status) DO UPDATE \
+                     SET runs = run_days.runs + excluded.runs",
+                );
+                qb.build().execute(&mut **tx).await.map_err(db)?;
             }
-            for ((ws, day), deltas) in days {
+            Ok(())
+        }
+
+        /// Applies deltas to the rows of `table` (`rule_days` or `rule_months`), whose period
+        /// column is `column`.
+        async fn write_periods(
+            tx: &mut Tx,
+            table: &str,
+            column: &str,
+            periods: rollups::PeriodDeltas,
+        ) -> Result<(), StoreError> {
+            for ((ws, start), deltas) in periods {
                 let sql = format!(
-                    "SELECT workspace_id, rule, {} FROM rule_days WHERE workspace_id = $1 AND day = $2",
+                    "SELECT workspace_id, rule, {} FROM {table} WHERE workspace_id = $1 AND {column} = $2",
                     $crate::rows::ROLLUP_COLUMNS
                 );
                 let rows: Vec<RollupRow> = sqlx::query_as(&sql)
                     .bind(ws.0)
-                    .bind(day)
+                    .bind(start)
                     .fetch_all(&mut **tx)
                     .await
                     .map_err(db)?;
@@ -423,44 +445,44 @@ macro_rules! impl_sql_store {
                     let mut row = current.remove(&rule).unwrap_or_default();
                     rollups::apply(&mut row, &delta);
                     if row.is_empty() {
-                        sqlx::query("DELETE FROM rule_days WHERE workspace_id = $1 AND day = $2 AND rule = $3")
-                            .bind(ws.0)
-                            .bind(day)
-                            .bind(&rule)
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(db)?;
+                        sqlx::query(&format!(
+                            "DELETE FROM {table} WHERE workspace_id = $1 AND {column} = $2 AND rule = $3"
+                        ))
+                        .bind(ws.0)
+                        .bind(start)
+                        .bind(&rule)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db)?;
                     } else {
-                        upserts.push((rule, row));
+                        upserts.push(((ws.0, start, rule), row));
                     }
                 }
-                if !upserts.is_empty() {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                        "INSERT INTO rule_days (workspace_id, day, rule, {}) ",
-                        $crate::rows::ROLLUP_COLUMNS
-                    ));
-                    qb.push_values(&upserts, |mut b, (rule, r)| {
-                        let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
-                        b.push_bind(ws.0).push_bind(day).push_bind(rule.clone()).push_bind(n1)
-                            .push_bind(n2).push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
-                    });
-                    qb.push(format!(
-                        " ON CONFLICT (workspace_id, day, rule) DO UPDATE SET {ROLLUP_UPDATE}"
-                    ));
-                    qb.build().execute(&mut **tx).await.map_err(db)?;
-                }
+                insert_periods(tx, table, column, &upserts).await?;
             }
-            if !plan.run_days.is_empty() {
-                let rows: Vec<_> = plan.run_days.into_iter().collect();
-                let mut qb: QueryBuilder<$db> =
-                    QueryBuilder::new("INSERT INTO run_days (workspace_id, day, status, runs) ");
-                qb.push_values(&rows, |mut b, ((ws, day, status), n)| {
-                    b.push_bind(ws.0).push_bind(*day).push_bind(*status).push_bind(*n);
+            Ok(())
+        }
+
+        /// Writes whole rows of `rule_days` or `rule_months` (replacing any with the same key).
+        async fn insert_periods(
+            tx: &mut Tx,
+            table: &str,
+            column: &str,
+            rows: &[((Uuid, i64, String), flowo_core::rollup::RuleRollup)],
+        ) -> Result<(), StoreError> {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
+                    "INSERT INTO {table} (workspace_id, {column}, rule, {}) ",
+                    $crate::rows::ROLLUP_COLUMNS
+                ));
+                qb.push_values(chunk, |mut b, ((ws, start, rule), r)| {
+                    let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
+                    b.push_bind(*ws).push_bind(*start).push_bind(rule.clone()).push_bind(n1)
+                        .push_bind(n2).push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
                 });
-                qb.push(
-                    " ON CONFLICT (workspace_id, day, status) DO UPDATE \
-                     SET runs = run_days.runs + excluded.runs",
-                );
+                qb.push(format!(
+                    " ON CONFLICT (workspace_id, {column}, rule) DO UPDATE SET {ROLLUP_UPDATE}"
+                ));
                 qb.build().execute(&mut **tx).await.map_err(db)?;
             }
             Ok(())
@@ -926,7 +948,7 @@ macro_rules! impl_sql_store {
                 &self,
                 query: &flowo_core::store::StatsQuery,
             ) -> Result<flowo_core::store::WorkspaceStats, StoreError> {
-                use flowo_core::rollup::{DAY_US, RuleRollup, day_of};
+                use flowo_core::rollup::{DAY_US, RuleRollup, day_of, month_start, next_month};
                 use flowo_core::store::{DayCount, RuleStats, WorkspaceStats};
                 if query.workspaces.as_ref().is_some_and(Vec::is_empty) {
                     return Ok(WorkspaceStats::default());
@@ -970,13 +992,34 @@ macro_rules! impl_sql_store {
                 let mut per_day: std::collections::BTreeMap<i64, u64> = Default::default();
                 let pool = &self.inner.pool;
                 if let Some((a, b)) = whole {
-                    let mut sql = Sql::new(&format!(
-                        "SELECT rule, {} FROM rule_days WHERE 1 = 1",
-                        $crate::rows::ROLLUP_COLUMNS
-                    ));
-                    push_workspaces(&mut sql, "workspace_id", &query.workspaces);
-                    push_range(&mut sql, "day", a, b);
-                    merge(fetch_as(pool, sql).await?)?;
+                    // Whole months from `rule_months`, the days around them from `rule_days`.
+                    let m0 = a.map(|a| if month_start(a) == a { a } else { next_month(a) });
+                    let m1 = b.map(month_start);
+                    let spans: Vec<(&str, &str, Option<i64>, Option<i64>)> = match (m0, m1) {
+                        (Some(x), Some(y)) if x >= y => vec![("rule_days", "day", a, b)],
+                        _ => {
+                            let mut spans = vec![("rule_months", "month", m0, m1)];
+                            if let (Some(a), Some(m0)) = (a, m0) {
+                                spans.push(("rule_days", "day", Some(a), Some(m0)));
+                            }
+                            if let (Some(m1), Some(b)) = (m1, b) {
+                                spans.push(("rule_days", "day", Some(m1), Some(b)));
+                            }
+                            spans
+                        }
+                    };
+                    for (table, column, lo, hi) in spans {
+                        if lo.zip(hi).is_some_and(|(lo, hi)| lo >= hi) {
+                            continue;
+                        }
+                        let mut sql = Sql::new(&format!(
+                            "SELECT rule, {} FROM {table} WHERE 1 = 1",
+                            $crate::rows::ROLLUP_COLUMNS
+                        ));
+                        push_workspaces(&mut sql, "workspace_id", &query.workspaces);
+                        push_range(&mut sql, column, lo, hi);
+                        merge(fetch_as(pool, sql).await?)?;
+                    }
                     let mut sql = Sql::new("SELECT day, status, runs FROM run_days WHERE runs <> 0");
                     push_workspaces(&mut sql, "workspace_id", &query.workspaces);
                     push_range(&mut sql, "day", a, b);
@@ -1071,7 +1114,7 @@ macro_rules! impl_sql_store {
                 use flowo_core::rollup::{JobMark, day_of};
                 let mut tx = self.begin_write().await?;
                 self.before_events(&mut tx).await?;
-                for table in ["run_rules", "rule_days", "run_days"] {
+                for table in ["run_rules", "rule_days", "rule_months", "run_days"] {
                     sqlx::query(&format!("DELETE FROM {table}"))
                         .execute(&mut *tx)
                         .await
@@ -1122,19 +1165,18 @@ macro_rules! impl_sql_store {
                     }
                 }
                 upsert_run_rules(&mut tx, &changes).await?;
-                let rule_days: Vec<_> = rule_days.into_iter().collect();
-                for chunk in rule_days.chunks(INSERT_CHUNK) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                        "INSERT INTO rule_days (workspace_id, day, rule, {}) ",
-                        $crate::rows::ROLLUP_COLUMNS
-                    ));
-                    qb.push_values(chunk, |mut b, ((ws, day, rule), r)| {
-                        let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
-                        b.push_bind(*ws).push_bind(*day).push_bind(rule.clone()).push_bind(n1)
-                            .push_bind(n2).push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
-                    });
-                    qb.build().execute(&mut *tx).await.map_err(db)?;
+                let mut rule_months: std::collections::BTreeMap<(Uuid, i64, String), flowo_core::rollup::RuleRollup> =
+                    Default::default();
+                for ((ws, day, rule), r) in &rule_days {
+                    rule_months
+                        .entry((*ws, flowo_core::rollup::month_start(*day), rule.clone()))
+                        .or_default()
+                        .merge(r);
                 }
+                let rule_days: Vec<_> = rule_days.into_iter().collect();
+                insert_periods(&mut tx, "rule_days", "day", &rule_days).await?;
+                let rule_months: Vec<_> = rule_months.into_iter().collect();
+                insert_periods(&mut tx, "rule_months", "month", &rule_months).await?;
                 let run_days: Vec<_> = run_days.into_iter().collect();
                 for chunk in run_days.chunks(INSERT_CHUNK) {
                     let mut qb: QueryBuilder<$db> =
