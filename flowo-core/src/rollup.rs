@@ -76,20 +76,18 @@ impl DurationSketch {
             self.count -= 1;
         }
         if self.min == Some(us) || self.max == Some(us) {
-            self.min = self
-                .buckets
-                .keys()
-                .next()
-                .map(|&i| bucket_value(i).round() as i64);
-            self.max = self
-                .buckets
-                .keys()
-                .last()
-                .map(|&i| bucket_value(i).round() as i64);
+            self.bounds_from_buckets();
         }
         if self.count == 0 {
             *self = Self::default();
         }
+    }
+
+    /// Takes the bounds from the outermost buckets (after a bound was removed).
+    fn bounds_from_buckets(&mut self) {
+        let value = |i: &i32| bucket_value(*i).round() as i64;
+        self.min = self.buckets.keys().next().map(value);
+        self.max = self.buckets.keys().last().map(value);
     }
 
     /// Adds every duration of `other`.
@@ -121,16 +119,7 @@ impl DurationSketch {
         }
         self.count = self.count.saturating_sub(other.count);
         if other.count > 0 && (self.min == other.min || self.max == other.max) {
-            self.min = self
-                .buckets
-                .keys()
-                .next()
-                .map(|&i| bucket_value(i).round() as i64);
-            self.max = self
-                .buckets
-                .keys()
-                .last()
-                .map(|&i| bucket_value(i).round() as i64);
+            self.bounds_from_buckets();
         }
         if self.count == 0 {
             *self = Self::default();
