@@ -1,19 +1,44 @@
 // Routes, providers and the login guard.
 import { Suspense, useEffect } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
-import { QueryClientProvider, useQueryClient } from "@tanstack/react-query";
+import { QueryClient, QueryClientProvider, useQueryClient } from "@tanstack/react-query";
 import { App as AntApp, ConfigProvider, Spin } from "antd";
-import { onUnauthorized } from "./api/client";
-import { keys, useMe } from "./api/queries";
+import { ApiError, onUnauthorized } from "./api/client";
+import { keys, prefetchRun, useMe } from "./api/queries";
 import { LiveProvider, WhenSynced } from "./live/LiveProvider";
 import { AppLayout } from "./components/AppLayout";
 import { LoginPage } from "./pages/LoginPage";
-import { live, pages, queryClient } from "./boot";
+import { preloadable } from "./lib/preloadable";
 
+const pages = {
+  runs: preloadable(() => import("./pages/runs/RunsPage")),
+  run: preloadable(() => import("./pages/run/RunPage")),
+  dashboard: preloadable(() => import("./pages/dashboard/DashboardPage")),
+  settings: preloadable(() => import("./pages/settings/SettingsPage")),
+};
 const RunsPage = pages.runs.Component;
 const RunPage = pages.run.Component;
 const DashboardPage = pages.dashboard.Component;
 const SettingsPage = pages.settings.Component;
+
+// The first page's code loads at once, alongside the login check and the live stream's start.
+{
+  const [, section, id] = window.location.pathname.split("/");
+  if (section === "runs" && id) void pages.run.load();
+  else if (section === "dashboard") void pages.dashboard.load();
+  else if (section === "settings") void pages.settings.load();
+  else if (section !== "login") void pages.runs.load();
+}
+
+const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: {
+      staleTime: 30_000,
+      refetchOnWindowFocus: false,
+      retry: (count, err) => !(err instanceof ApiError && err.status < 500) && count < 2,
+    },
+  },
+});
 
 function Loading() {
   return (
@@ -23,13 +48,19 @@ function Loading() {
   );
 }
 
+/** Starts loading the data of the page at the address, once the live stream is synced. */
+function prefetchPage(client: QueryClient) {
+  const [, section, id] = window.location.pathname.split("/");
+  if (section === "runs" && id) prefetchRun(client, id);
+}
+
 /**
  * Renders the app for a logged-in user; sends everyone else to the login page. The live stream
  * opens beside the login check (it is refused without a session, and closed when this leaves).
  */
 function RequireLogin() {
   return (
-    <LiveProvider connection={live}>
+    <LiveProvider onSynced={prefetchPage}>
       <LoggedIn />
     </LiveProvider>
   );

@@ -37,15 +37,13 @@ export const keys = {
   users: ["users"] as const,
 };
 
-/** Who is logged in (shared by [`useMe`] and the request started before the first render). */
-export const meQuery = queryOptions({
-  queryKey: keys.me,
-  queryFn: () => unwrap(api.GET("/api/v1/auth/me")),
-  retry: false,
-  staleTime: 60_000,
-});
-
-export const useMe = () => useQuery(meQuery);
+export const useMe = () =>
+  useQuery({
+    queryKey: keys.me,
+    queryFn: () => unwrap(api.GET("/api/v1/auth/me")),
+    retry: false,
+    staleTime: 60_000,
+  });
 
 export const useRuns = (f: RunFilters) =>
   useQuery({
@@ -119,20 +117,8 @@ export function mergeJobs(list: Job[], jobs: Job[]): Job[] {
 export const JOB_PAGE = 1000;
 
 /**
- * Resolves when the browser is idle (or after `timeout` ms at the latest): the later pages of a
- * big run's jobs are read between the page's own work, so that reading them (a JSON parse of
- * several hundred kilobytes each) never holds up the first render or a click.
- */
-function whenIdle(timeout = 1000): Promise<void> {
-  return new Promise((resolve) => {
-    if (typeof requestIdleCallback === "function") requestIdleCallback(() => resolve(), { timeout });
-    else setTimeout(resolve, 0);
-  });
-}
-
-/**
- * Every job of a run, loaded page by page (the first page renders at once, the rest together,
- * each fetched when the browser is idle); the live stream then keeps the list current job by job.
+ * Every job of a run, loaded page by page (the first page renders at once, the rest together);
+ * the live stream then keeps the list current job by job.
  */
 export async function fetchAllJobs(id: string, onPage?: (jobs: Job[]) => void): Promise<Job[]> {
   pendingJobs.set(id, new Map());
@@ -155,7 +141,6 @@ export async function fetchAllJobs(id: string, onPage?: (jobs: Job[]) => void): 
       return pending && pending.size > 0 ? mergeJobs(all, [...pending.values()]) : all;
     }
     cursor = page.next_cursor;
-    await whenIdle();
   }
 }
 

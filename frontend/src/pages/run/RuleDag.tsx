@@ -123,7 +123,7 @@ function RoutedEdgeView({ id, data, markerEnd, style }: EdgeProps<RoutedEdge>) {
 
 const edgeTypes = { routed: RoutedEdgeView };
 
-export const RuleDag = memo(function RuleDag({
+export function RuleDag({
   graph,
   summaries,
   selected,
@@ -208,4 +208,4 @@ export const RuleDag = memo(function RuleDag({
       </div>
     </DagContext.Provider>
   );
-});
+}

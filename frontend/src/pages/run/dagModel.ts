@@ -131,29 +131,12 @@ export function edgePath(points: Point[]): string {
   return d;
 }
 
-/** Layouts by graph: a graph's layout never changes, and it costs dagre three runs. */
-const layouts = new WeakMap<RuleGraph, GraphLayout>();
-
-/**
- * [`computeLayout`], once per graph object (the query cache hands out the same object until the
- * graph is refetched), so that it can be worked out before the first render (src/boot.ts).
- */
-export function layoutGraph(graph: RuleGraph | null | undefined): GraphLayout {
-  if (!graph) return computeLayout(graph);
-  let layout = layouts.get(graph);
-  if (!layout) {
-    layout = computeLayout(graph);
-    layouts.set(graph, layout);
-  }
-  return layout;
-}
-
 /**
  * Lays the rule graph out top to bottom; links to unknown nodes are dropped. Edges follow dagre's
  * routing (its points for the ranks an edge crosses), drawn straight down through each rank of
  * nodes and curving only between ranks, so that no edge runs behind a node.
  */
-function computeLayout(graph: RuleGraph | null | undefined): GraphLayout {
+export function layoutGraph(graph: RuleGraph | null | undefined): GraphLayout {
   const nodes = graph?.nodes ?? [];
   if (nodes.length === 0) return { nodes: [], edges: [], width: 0, height: 0 };
   const links: { id: string; source: string; target: string }[] = [];
