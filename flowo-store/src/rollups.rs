@@ -157,7 +157,8 @@ pub(crate) fn plan(changes: Vec<RunChange>, mut stored: HashMap<RunId, RunRollup
         };
         // The run's rows.
         for (rule, r) in &new {
-            if old.get(rule) != Some(r) && !(r.is_empty() && !old.contains_key(rule)) {
+            // Changed rows; an empty rollup of a rule the run never had is nothing to write.
+            if (old.contains_key(rule) || !r.is_empty()) && old.get(rule) != Some(r) {
                 out.run_rules.push((change.run_id, rule.clone(), r.clone()));
             }
         }
@@ -293,7 +294,7 @@ mod tests {
                 run_id: run,
                 before: Some(place(3, "running")),
                 after: Some(place(2, "succeeded")),
-                jobs: JobChanges::between(&marks([&j]), &[j.clone()]),
+                jobs: JobChanges::between(&marks([&j]), std::slice::from_ref(&j)),
             }],
             stored,
         );
