@@ -131,7 +131,7 @@ impl DurationSketch {
         self.quantile(0.5)
     }
 
-    /// The `q` quantile in seconds, `0 <= q <= 1`.
+    /// The `q` quantile in seconds (whole microseconds), `0 <= q <= 1`.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
@@ -152,7 +152,8 @@ impl DurationSketch {
         if let Some(hi) = self.max {
             value = value.min(hi as f64);
         }
-        Some(value / 1e6)
+        // Whole microseconds, as the durations themselves.
+        Some(value.round() / 1e6)
     }
 
     /// Shortest, seconds.
