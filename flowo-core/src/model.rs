@@ -410,25 +410,6 @@ pub struct RuleSummary {
     pub duration_max: Option<f64>,
 }
 
-impl RuleSummary {
-    /// Fills durations (min, median, max) from a list of durations in seconds.
-    pub fn set_durations(&mut self, mut durations: Vec<f64>) {
-        durations.retain(|d| d.is_finite());
-        if durations.is_empty() {
-            return;
-        }
-        durations.sort_by(f64::total_cmp);
-        let n = durations.len();
-        self.duration_min = durations.first().copied();
-        self.duration_max = durations.last().copied();
-        self.duration_median = Some(if n % 2 == 1 {
-            durations[n / 2]
-        } else {
-            (durations[n / 2 - 1] + durations[n / 2]) / 2.0
-        });
-    }
-}
-
 /// A workspace: runs belong to exactly one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use flowo_core::rollup::{JobMark, RuleRollup, day_of};
-use flowo_core::{Job, JobId, RunId, RunStatus, WorkspaceId};
+use flowo_core::{Job, JobId, RunId, WorkspaceId};
 
 /// Rollups of one run by rule.
 pub(crate) type RunRollups = BTreeMap<String, RuleRollup>;
@@ -76,13 +76,9 @@ impl Place {
             workspace: run.workspace_id,
             // As stored in `runs.started_at`.
             day: day_of(run.started_at.map(crate::rows::micros).unwrap_or_default()),
-            status: stored_status(run.status),
+            status: run.status.as_str(),
         }
     }
-}
-
-fn stored_status(status: RunStatus) -> &'static str {
-    status.as_str()
 }
 
 /// One run's change in an append or a delete.
