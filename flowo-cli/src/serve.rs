@@ -51,7 +51,17 @@ pub struct Args {
     #[arg(long, env = "FLOWO_LOST_AFTER", value_name = "SECONDS",
         value_parser = clap::value_parser!(u64).range(1..))]
     lost_after: Option<u64>,
+
+    /// After a stop signal, answer `/readyz` with 503 for this long before closing the
+    /// listener, so that a load balancer's health check takes the replica out first
+    /// [default: 0].
+    #[arg(long, env = "FLOWO_DRAIN", value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(0..=MAX_DRAIN_SECS))]
+    drain: Option<u64>,
 }
+
+/// Longest drain accepted, seconds.
+const MAX_DRAIN_SECS: u64 = 300;
 
 /// Runs the server until a stop signal.
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
@@ -73,6 +83,11 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             format!("lost_after must be a positive number of seconds, not {lost_after}")
         })?;
     let secure_cookies = args.secure_cookies.or(file.secure_cookies).unwrap_or(false);
+    let drain = args.drain.or(file.drain).unwrap_or(0);
+    if drain > MAX_DRAIN_SECS {
+        bail!("drain must be at most {MAX_DRAIN_SECS} seconds, not {drain}");
+    }
+    let drain = Duration::from_secs(drain);
     let jwt_secret = jwt_secret()?;
     // Listen for signals before anything slow, so an early stop request is not lost.
     let mut stops = stop_signals()?;
@@ -129,13 +144,30 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         );
     }
 
+    // The first stop signal drains (when asked to), then closes the listener and ends live
+    // streams; open requests get GRACE to finish. A second signal ends either wait at once.
+    let (closing_tx, mut closing) = watch::channel(false);
+    let draining = state.clone();
     let mut first_stop = stops.clone();
     let shutdown = async move {
-        let _ = first_stop.wait_for(|n| *n >= 1).await.map(|_| ());
+        if first_stop.wait_for(|n| *n >= 1).await.is_err() {
+            return std::future::pending().await;
+        }
+        if !drain.is_zero() {
+            draining.begin_draining();
+            tracing::info!(
+                "stopping: /readyz answers 503 for {drain:?} before the listener closes"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {}
+                _ = first_stop.wait_for(|n| *n >= 2) => {}
+            }
+        }
         tracing::info!("stopping: finishing open requests");
+        closing_tx.send_replace(true);
     };
     let deadline = async move {
-        if stops.wait_for(|n| *n >= 1).await.map(|_| ()).is_err() {
+        if closing.wait_for(|c| *c).await.is_err() {
             return std::future::pending().await;
         }
         tokio::select! {

@@ -357,6 +357,60 @@ fn first_start_prints_a_one_time_login_link_and_sigterm_stops_with_0() {
     assert_eq!(again.terminate().code(), Some(0));
 }
 
+/// With `--drain`, SIGTERM first makes `/readyz` answer 503 while everything else is still
+/// served (a load balancer's health check takes the replica out), then the server stops
+/// with 0; a second SIGTERM during the drain stops it at once.
+#[test]
+fn drain_answers_readyz_503_while_still_serving_then_stops() {
+    let s = Sandbox::new();
+    let db = s.sqlite("flowo.db");
+    let port = free_port();
+    let start = |drain: &str| {
+        Server::start_with(&s, |cmd| {
+            cmd.env("FLOWO_DATABASE_URL", &db).args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--drain",
+                drain,
+            ]);
+        })
+    };
+    let draining = |server: &Server| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, body) = http(server.port, "GET", "/readyz", None, None);
+            if status == 503 {
+                assert_eq!(body, "draining");
+                return;
+            }
+            assert_eq!(status, 200, "{body}");
+            assert!(std::time::Instant::now() < deadline, "never draining");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+
+    let server = start("3");
+    server.signal_term();
+    draining(&server);
+    let (status, body) = http(server.port, "GET", "/healthz", None, None);
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (status, body) = http(server.port, "GET", "/api/v1/auth/me", None, None);
+    assert_eq!(status, 401, "the API still answers while draining: {body}");
+    assert_eq!(server.wait_exit().code(), Some(0));
+
+    // A second signal ends a long drain at once (300 s would outlast wait_exit's 30 s).
+    let server = start("300");
+    server.signal_term();
+    draining(&server);
+    server.signal_term();
+    assert_eq!(server.wait_exit().code(), Some(0));
+
+    // Out of range: a clear usage error.
+    let out = s.run(&db, &["serve", "--drain", "301"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
 #[test]
 fn configuration_layers_file_then_environment_then_flags() {
     let s = Sandbox::new();

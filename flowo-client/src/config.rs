@@ -55,6 +55,8 @@ pub struct FileConfig {
     pub lost_after: Option<u64>,
     /// Server: mark cookies `Secure`.
     pub secure_cookies: Option<bool>,
+    /// Server: seconds `/readyz` answers 503 after a stop signal before the listener closes.
+    pub drain: Option<u64>,
     /// Clients: the FlowO server to report to and read from (written by `flowo login`).
     pub url: Option<String>,
     /// Clients: the API token for `url` (written by `flowo login`; `FLOWO_TOKEN` beats it).

@@ -87,6 +87,7 @@ struct Inner {
     metrics: Metrics,
     summaries: crate::routes::stream::SummaryCache,
     shutdown: tokio::sync::watch::Sender<bool>,
+    draining: std::sync::atomic::AtomicBool,
     login_attempts: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -115,6 +116,7 @@ impl AppState {
                 metrics: Metrics::new(),
                 summaries: Default::default(),
                 shutdown: tokio::sync::watch::channel(false).0,
+                draining: std::sync::atomic::AtomicBool::new(false),
                 login_attempts: Mutex::new(HashMap::new()),
             }),
         })
@@ -137,6 +139,22 @@ impl AppState {
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Marks the server as about to stop: `/readyz` answers 503 from now on, so that a load
+    /// balancer's health check takes this replica out before its listener closes, while
+    /// requests still sent to it are served as usual.
+    pub fn begin_draining(&self) {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether [`AppState::begin_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Tells long-lived responses (live streams) to end: the server is shutting down.

@@ -337,6 +337,7 @@ class Server:
         database_url: str | None,
         port: int | None = None,
         lost_after: int | None = 3600,
+        drain: int | None = None,
     ) -> None:
         self.flowo = flowo
         self.sandbox = sandbox
@@ -344,6 +345,7 @@ class Server:
         self.database_url = database_url
         self.port = port
         self.lost_after = lost_after
+        self.drain = drain
         self.proc: subprocess.Popen | None = None
         self.log = sandbox.root / f"serve-{secrets.token_hex(3)}.log"
 
@@ -386,6 +388,8 @@ class Server:
         cmd = [str(self.flowo), "serve", "--bind", bind]
         if self.lost_after is not None:
             cmd += ["--lost-after", str(self.lost_after)]
+        if self.drain is not None:
+            cmd += ["--drain", str(self.drain)]
         if self.database_url:
             cmd += ["--database-url", self.database_url]
         err = open(self.log, "a")

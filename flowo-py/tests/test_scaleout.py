@@ -5,7 +5,9 @@ A real Snakemake run reports through Caddy while an SSE client follows the strea
 Caddy. Midway one replica is SIGKILLed, and later both are restarted one after the other (a
 rolling restart). The workflow is gated (see test_delivery.py), so each phase of jobs runs
 while a known set of replicas is up: phase 1 with only the second replica, phase 2 with only
-the first, phase 3 with only the second. Afterwards:
+the first, phase 3 with only the second. The replicas drain as compose.yml has them do (on
+SIGTERM /readyz answers 503 for 3 s before the listener closes, so that Caddy's health check
+takes a stopping replica out first). Afterwards:
 
 - the run is stored exactly once and as Snakemake ended it, with nothing left undelivered;
 - both replicas ingested events of it (their /metrics counters, read before each stop);
@@ -44,6 +46,8 @@ pytestmark = pytest.mark.deployment
 
 CADDYFILE = REPO / "deploy" / "Caddyfile"
 PHASES = [8, 8, 8, 8]
+# The replicas' drain, as compose.yml sets it (above the Caddyfile's 2 s health interval).
+DRAIN = int(re.search(r'FLOWO_DRAIN: "(\d+)"', (REPO / "compose.yml").read_text())[1])
 
 
 class Caddy:
@@ -162,8 +166,8 @@ def test_two_replicas_behind_caddy_lose_nothing_across_a_crash_and_a_rolling_res
     make_server, pg_url: str, sandbox: Sandbox, processes: Processes, snakemake
 ) -> None:
     need(shutil.which("caddy") is not None, "Debian's caddy is not installed")
-    first = make_server(pg_url, port=free_port()).start()
-    second = make_server(pg_url, port=free_port()).start()
+    first = make_server(pg_url, port=free_port(), drain=DRAIN).start()
+    second = make_server(pg_url, port=free_port(), drain=DRAIN).start()
     caddy = Caddy(sandbox, processes, [f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"])
     wait_for("Caddy in front of the replicas", caddy.ready)
 

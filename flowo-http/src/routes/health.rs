@@ -25,10 +25,15 @@ pub async fn get_healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: 200 when the store answers, 503 otherwise.
+/// Readiness: 200 when the store answers, 503 when it does not or when the server is draining
+/// before it stops.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
-    (status = 200, description = "ready"), (status = 503, description = "store unavailable")))]
+    (status = 200, description = "ready"),
+    (status = 503, description = "store unavailable, or draining before a stop")))]
 pub async fn get_readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining");
+    }
     match state.store().head().await {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(e) => {

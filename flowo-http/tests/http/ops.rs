@@ -18,6 +18,17 @@ async fn health_and_readiness() {
     assert_eq!(health.text(), "ok");
     let ready = call("GET", "/readyz").send(&world.app).await.expect(200);
     assert_eq!(ready.text(), "ready");
+
+    // Draining before a stop: unready for the load balancer, while requests are still served.
+    world.app.state.begin_draining();
+    let ready = call("GET", "/readyz").send(&world.app).await.expect(503);
+    assert_eq!(ready.text(), "draining");
+    call("GET", "/healthz").send(&world.app).await.expect(200);
+    call("GET", "/api/v1/runs")
+        .cred(&world.member.bearer())
+        .send(&world.app)
+        .await
+        .expect(200);
 }
 
 /// With its database gone, the server says it is not ready, and API calls answer 503 with the
