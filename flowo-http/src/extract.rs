@@ -67,7 +67,14 @@ where
                     ApiError::bad_request(rejection.body_text())
                 }
             })?;
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        SizedJson::parse(&bytes)
+    }
+}
+
+impl<T: DeserializeOwned> SizedJson<T> {
+    /// Reads a body's JSON text, with the errors of the extractor.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<T>::from_bytes(bytes).map_err(json_rejection)?;
         Ok(SizedJson {
             value,
             body_bytes: bytes.len(),

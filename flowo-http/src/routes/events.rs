@@ -30,8 +30,11 @@ pub struct IngestParams {
 /// `body_bytes` is the size of the JSON text the batch came in: an event's compact `data` is
 /// never longer, so when the whole body is within the per-event limit no event is measured
 /// (which would serialize it a second time on the ingest path).
-fn check_batch(state: &AppState, events: &[EventEnvelope], body_bytes: usize) -> ApiResult<()> {
-    let limits = &state.config().limits;
+fn check_batch(
+    limits: &crate::state::Limits,
+    events: &[EventEnvelope],
+    body_bytes: usize,
+) -> ApiResult<()> {
     if events.len() > limits.max_batch {
         return Err(ApiError::too_large(format!(
             "a batch may hold at most {} events, got {}",
@@ -96,6 +99,14 @@ fn check_labels(limits: &crate::state::Limits, e: &EventEnvelope) -> ApiResult<(
     Ok(())
 }
 
+/// An ingest request body's JSON text read and checked as `POST /events` reads and checks it
+/// (before the store's own checks): the events, or the error the endpoint answers.
+pub fn parse_batch(limits: &crate::state::Limits, body: &[u8]) -> ApiResult<Vec<EventEnvelope>> {
+    let body = extract::SizedJson::<IngestRequest>::parse(body)?;
+    check_batch(limits, &body.value.events, body.body_bytes)?;
+    Ok(body.value.events)
+}
+
 async fn target_workspace(
     state: &AppState,
     principal: &Principal,
@@ -131,7 +142,7 @@ pub async fn ingest_events(
     body: extract::SizedJson<IngestRequest>,
 ) -> ApiResult<Json<AppendOutcome>> {
     let req = body.value;
-    check_batch(&state, &req.events, body.body_bytes)?;
+    check_batch(&state.config().limits, &req.events, body.body_bytes)?;
     let ws = target_workspace(&state, &principal, params.workspace.as_deref()).await?;
     if !principal.can_ingest(ws) {
         return Err(ApiError::forbidden(

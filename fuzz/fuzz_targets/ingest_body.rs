@@ -1,0 +1,4 @@
+//! Fuzz target: `flowo_fuzz::ingest_body` (see flowo-fuzz for what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| flowo_fuzz::ingest_body(data));
