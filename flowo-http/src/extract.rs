@@ -6,23 +6,22 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
-/// JSON body; errors become 400 / 413 / 415 with the envelope.
+/// JSON body; errors become 400 / 413 / 415 with the envelope. The body is held to
+/// [`Limits::max_json_depth`](crate::Limits::max_json_depth) before it is parsed.
 pub struct Json<T>(pub T);
 
-impl<S, T> FromRequest<S> for Json<T>
+impl<T> FromRequest<AppState> for Json<T>
 where
     T: DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (value, _) = json_body(req, state).await?;
+        Ok(Json(value))
     }
 }
 
@@ -35,44 +34,85 @@ pub struct SizedJson<T> {
     pub body_bytes: usize,
 }
 
-impl<S, T> FromRequest<S> for SizedJson<T>
+impl<T> FromRequest<AppState> for SizedJson<T>
 where
     T: DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<mime_type::Essence>().ok())
-            .is_some_and(|m| m.is_json());
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "expected a JSON body with `Content-Type: application/json`",
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE
-                    || rejection.body_text().contains("length limit exceeded")
-                {
-                    ApiError::too_large("request body too large")
-                } else {
-                    ApiError::bad_request(rejection.body_text())
-                }
-            })?;
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
-        Ok(SizedJson {
-            value,
-            body_bytes: bytes.len(),
-        })
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (value, body_bytes) = json_body(req, state).await?;
+        Ok(SizedJson { value, body_bytes })
     }
+}
+
+/// Reads a JSON body: its content type (415), its size (413, the route's `DefaultBodyLimit`,
+/// counted after decompression), its nesting depth (400), then its shape (400).
+async fn json_body<T: DeserializeOwned>(req: Request, state: &AppState) -> ApiResult<(T, usize)> {
+    let is_json = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime_type::Essence>().ok())
+        .is_some_and(|m| m.is_json());
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected a JSON body with `Content-Type: application/json`",
+        ));
+    }
+    let bytes = axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE
+                || rejection.body_text().contains("length limit exceeded")
+            {
+                ApiError::too_large("request body too large")
+            } else {
+                ApiError::bad_request(rejection.body_text())
+            }
+        })?;
+    let most = state.config().limits.max_json_depth;
+    if json_depth_exceeds(&bytes, most) {
+        return Err(ApiError::bad_request(format!(
+            "the JSON body is nested deeper than {most} levels"
+        )));
+    }
+    let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+    Ok((value, bytes.len()))
+}
+
+/// Whether arrays and objects in `json` nest deeper than `most` (the body itself is level 1).
+/// One pass over the bytes, brackets inside strings skipped; whether the text is valid JSON is
+/// left to the parser.
+pub fn json_depth_exceeds(json: &[u8], most: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > most {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The essence of a media type (`type/subtype`), as far as "is it JSON" needs it.
@@ -157,5 +197,26 @@ where
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_depth_exceeds;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings() {
+        assert!(!json_depth_exceeds(b"1", 0));
+        assert!(json_depth_exceeds(b"{}", 0));
+        assert!(!json_depth_exceeds(b"{\"a\": [1, {\"b\": []}]}", 4));
+        assert!(json_depth_exceeds(b"{\"a\": [1, {\"b\": []}]}", 3));
+        // Siblings do not add up.
+        assert!(!json_depth_exceeds(b"[[], [], [[]]]", 3));
+        // Brackets in strings, escaped quotes included, do not count.
+        assert!(!json_depth_exceeds(br#"{"a": "[[[{{{\"[[["}"#, 1));
+        assert!(json_depth_exceeds(br#"{"a": "\\", "b": [[]]}"#, 2));
+        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert!(json_depth_exceeds(deep.as_bytes(), 64));
+        assert!(!json_depth_exceeds(deep.as_bytes(), 65));
     }
 }

@@ -24,6 +24,7 @@ pub struct IngestRequest {
 pub struct IngestParams {
     /// Workspace name for runs this batch creates (ignored for tokens limited to a workspace;
     /// default `default`).
+    #[param(max_length = 256)]
     pub workspace: Option<String>,
 }
 
@@ -40,9 +41,9 @@ fn check_batch(state: &AppState, events: &[EventEnvelope], body_bytes: usize) ->
         )));
     }
     for e in events {
-        if e.kind.is_empty() || e.kind.len() > 64 {
+        if e.kind.is_empty() || e.kind.len() > 64 || e.kind.contains('\0') {
             return Err(ApiError::bad_request(format!(
-                "event {} of run {}: kind must be 1-64 characters",
+                "event {} of run {}: kind must be 1-64 characters, without NUL",
                 e.seq, e.run_id
             )));
         }
@@ -131,6 +132,8 @@ pub async fn ingest_events(
     body: extract::SizedJson<IngestRequest>,
 ) -> ApiResult<Json<AppendOutcome>> {
     let req = body.value;
+    let limits = &state.config().limits;
+    limits.check_short_opt("workspace", params.workspace.as_deref())?;
     check_batch(&state, &req.events, body.body_bytes)?;
     let ws = target_workspace(&state, &principal, params.workspace.as_deref()).await?;
     if !principal.can_ingest(ws) {
@@ -152,21 +155,28 @@ pub struct RunEventParams {
     /// Events after this sequence number.
     pub after_seq: Option<u64>,
     /// Comma-separated kinds (`log,error`).
+    #[param(max_length = 256)]
     pub kinds: Option<String>,
-    /// Page size (default 500, at most 1000).
+    /// Page size, 1 to `Limits::max_page_size` (default 500, at most 1000); a larger one is
+    /// refused (400).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 /// A run's events in sequence order (its log).
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/events", tag = "runs", params(
     ("run_id" = String, Path, description = "run id"), RunEventParams),
-    responses((status = 200, body = Vec<StoredEvent>), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Vec<StoredEvent>), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_run_events(
     State(state): State<AppState>,
     principal: Principal,
     Path(run_id): Path<RunId>,
     Query(params): Query<RunEventParams>,
 ) -> ApiResult<Json<Vec<StoredEvent>>> {
+    let limits = &state.config().limits;
+    limits.check_short_opt("kinds", params.kinds.as_deref())?;
+    let limit = limits.page_size(params.limit, 500)?;
     super::runs::readable_run(&state, &principal, run_id).await?;
     let query = RunEventQuery {
         after_seq: params.after_seq,
@@ -180,7 +190,7 @@ pub async fn list_run_events(
                     .collect()
             })
             .unwrap_or_default(),
-        limit: params.limit.unwrap_or(500),
+        limit,
     };
     Ok(Json(state.store().run_events(run_id, &query).await?))
 }

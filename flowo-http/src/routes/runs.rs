@@ -21,14 +21,19 @@ use crate::state::AppState;
 #[serde(default)]
 pub struct RunListParams {
     /// Comma-separated statuses (`running,failed`).
+    #[param(value_type = Option<Vec<RunStatus>>, style = Form, explode = false, max_items = 20)]
     pub status: Option<String>,
     /// Text searched in name, tags, workdir and description.
+    #[param(max_length = 256)]
     pub q: Option<String>,
     /// A tag.
+    #[param(max_length = 256)]
     pub tag: Option<String>,
     /// A workspace name.
+    #[param(max_length = 256)]
     pub workspace: Option<String>,
     /// A Snakemake user.
+    #[param(max_length = 256)]
     pub user: Option<String>,
     /// Started at or after (RFC 3339).
     pub from: Option<chrono::DateTime<chrono::Utc>>,
@@ -40,7 +45,9 @@ pub struct RunListParams {
     pub order: Option<SortOrder>,
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// Page size, 1 to 1000 (default 50).
+    /// Page size, 1 to `Limits::max_page_size` (default 50, at most 1000); a larger one is
+    /// refused (400).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Count all matches (default true).
     pub total: Option<bool>,
@@ -86,6 +93,17 @@ pub async fn list_runs(
     principal: Principal,
     Query(params): Query<RunListParams>,
 ) -> ApiResult<Json<Page<Run>>> {
+    let limits = &state.config().limits;
+    for (what, value) in [
+        ("status", &params.status),
+        ("q", &params.q),
+        ("tag", &params.tag),
+        ("workspace", &params.workspace),
+        ("user", &params.user),
+    ] {
+        limits.check_short_opt(what, value.as_deref())?;
+    }
+    let limit = limits.page_size(params.limit, 50)?;
     let mut workspaces = principal.readable_workspaces();
     if let Some(name) = &params.workspace {
         let ws = state.store().workspace_by_name(name).await?;
@@ -103,7 +121,7 @@ pub async fn list_runs(
         sort: params.sort.unwrap_or_default(),
         order: params.order.unwrap_or_default(),
         cursor: params.cursor,
-        limit: params.limit.unwrap_or(50),
+        limit,
         with_total: params.total.unwrap_or(true),
     };
     Ok(Json(state.store().list_runs(&query).await?))
@@ -147,8 +165,10 @@ pub async fn delete_run(
 #[serde(default)]
 pub struct JobListParams {
     /// A rule.
+    #[param(max_length = 256)]
     pub rule: Option<String>,
-    /// Comma-separated statuses.
+    /// Comma-separated statuses (`failed,running`).
+    #[param(value_type = Option<Vec<JobStatus>>, style = Form, explode = false, max_items = 20)]
     pub status: Option<String>,
     /// `job_id` (default) or `started_at`.
     pub sort: Option<JobSort>,
@@ -156,7 +176,9 @@ pub struct JobListParams {
     pub order: Option<SortOrder>,
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
+    /// Page size, 1 to `Limits::max_page_size` (default 100, at most 1000); a larger one is
+    /// refused (400).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Count all matches (default true).
     pub total: Option<bool>,
@@ -165,13 +187,18 @@ pub struct JobListParams {
 /// Jobs of a run.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/jobs", tag = "runs",
     params(("run_id" = String, Path, description = "run id"), JobListParams),
-    responses((status = 200, body = Page<Job>), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Page<Job>), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_jobs(
     State(state): State<AppState>,
     principal: Principal,
     Path(run_id): Path<RunId>,
     Query(params): Query<JobListParams>,
 ) -> ApiResult<Json<Page<Job>>> {
+    let limits = &state.config().limits;
+    limits.check_short_opt("rule", params.rule.as_deref())?;
+    limits.check_short_opt("status", params.status.as_deref())?;
+    let limit = limits.page_size(params.limit, 100)?;
     readable_run(&state, &principal, run_id).await?;
     let query = JobQuery {
         rule: params.rule,
@@ -179,7 +206,7 @@ pub async fn list_jobs(
         sort: params.sort.unwrap_or_default(),
         order: params.order.unwrap_or(SortOrder::Asc),
         cursor: params.cursor,
-        limit: params.limit.unwrap_or(100),
+        limit,
         with_total: params.total.unwrap_or(true),
     };
     Ok(Json(state.store().list_jobs(run_id, &query).await?))

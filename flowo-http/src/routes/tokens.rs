@@ -14,15 +14,19 @@ use crate::state::AppState;
 /// A new token.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateToken {
-    /// A name for people.
+    /// A name for people (leading and trailing spaces are dropped).
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
     /// `ingest` (default), `read` or `admin`.
     pub scope: Option<TokenScope>,
     /// Limit to this workspace (by name).
+    #[schema(max_length = 256)]
     pub workspace: Option<String>,
     /// Days until it expires (default: never).
+    #[schema(minimum = 1, maximum = 36500)]
     pub expires_in_days: Option<u32>,
     /// Owner (admins only; default the caller), by e-mail.
+    #[schema(max_length = 254)]
     pub user: Option<String>,
 }
 
@@ -78,11 +82,17 @@ pub async fn create_token(
         return Err(ApiError::forbidden("this credential may not manage tokens"));
     }
     let name = req.name.trim();
-    let longest = state.config().limits.max_short_string;
+    let limits = &state.config().limits;
+    let longest = limits.max_short_string;
     if name.is_empty() || name.chars().count() > longest {
         return Err(ApiError::bad_request(format!(
             "a token needs a name of 1-{longest} characters"
         )));
+    }
+    limits.check_short("name", name)?;
+    limits.check_short_opt("workspace", req.workspace.as_deref())?;
+    if let Some(email) = &req.user {
+        limits.check_email(email)?;
     }
     let owner: User = match &req.user {
         Some(email) if !email.eq_ignore_ascii_case(&principal.user.email) => {
