@@ -79,8 +79,44 @@ async fn json_body<T: DeserializeOwned>(req: Request, state: &AppState) -> ApiRe
             "the JSON body is nested deeper than {most} levels"
         )));
     }
-    let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+    let value = match axum::Json::<T>::from_bytes(&bytes) {
+        Ok(axum::Json(value)) => value,
+        Err(rejection) => {
+            whole_floats_as_integers(&bytes).ok_or_else(|| json_rejection(rejection))?
+        }
+    };
     Ok((value, bytes.len()))
+}
+
+/// JSON Schema counts `2.0` as an integer, and some producers (Python's `json` with a float in
+/// hand) write integers so; serde does not take them for integer fields. A body that failed to
+/// parse is tried once more with every whole float within the 64-bit integers made an integer:
+/// `None` when it has none or still does not parse. Bodies that parse at once never pay for it.
+fn whole_floats_as_integers<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    fn fix(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) else {
+                    return false;
+                };
+                // Exactly representable range of both float and integer.
+                const EXACT: f64 = 9_007_199_254_740_992.0;
+                if !(-EXACT..=EXACT).contains(&f) {
+                    return false;
+                }
+                *value = serde_json::Value::from(f as i64);
+                true
+            }
+            serde_json::Value::Array(items) => items.iter_mut().map(fix).filter(|&f| f).count() > 0,
+            serde_json::Value::Object(map) => map.values_mut().map(fix).filter(|&f| f).count() > 0,
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !fix(&mut value) {
+        return None;
+    }
+    serde_json::from_value(value).ok()
 }
 
 /// Whether arrays and objects in `json` nest deeper than `most` (the body itself is level 1).
@@ -203,6 +239,34 @@ where
 #[cfg(test)]
 mod tests {
     use super::json_depth_exceeds;
+
+    #[test]
+    fn whole_floats_count_as_integers() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Seq {
+            seq: u64,
+            when: Option<i32>,
+        }
+        let parse = |text: &str| super::whole_floats_as_integers::<Seq>(text.as_bytes());
+        assert_eq!(
+            parse(r#"{"seq": 2.0, "when": -1.0}"#),
+            Some(Seq {
+                seq: 2,
+                when: Some(-1)
+            })
+        );
+        assert_eq!(
+            parse(r#"{"seq": 2e3}"#),
+            Some(Seq {
+                seq: 2000,
+                when: None
+            })
+        );
+        assert_eq!(parse(r#"{"seq": 2.5}"#), None);
+        assert_eq!(parse(r#"{"seq": 1e300}"#), None);
+        // Nothing to fix: the first error stands.
+        assert_eq!(parse(r#"{"seq": "2"}"#), None);
+    }
 
     #[test]
     fn depth_counts_brackets_outside_strings() {

@@ -41,7 +41,7 @@ fn check_batch(state: &AppState, events: &[EventEnvelope], body_bytes: usize) ->
         )));
     }
     for e in events {
-        if e.kind.is_empty() || e.kind.len() > 64 || e.kind.contains('\0') {
+        if e.kind.is_empty() || e.kind.chars().count() > 64 || e.kind.contains('\0') {
             return Err(ApiError::bad_request(format!(
                 "event {} of run {}: kind must be 1-64 characters, without NUL",
                 e.seq, e.run_id
@@ -124,7 +124,9 @@ async fn target_workspace(
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", params(IngestParams),
     request_body = IngestRequest,
     responses((status = 200, body = AppendOutcome), (status = 400, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 404, description = "no such workspace", body = crate::error::ErrorBody),
+              (status = 413, body = crate::error::ErrorBody)))]
 pub async fn ingest_events(
     State(state): State<AppState>,
     principal: Principal,
@@ -153,6 +155,7 @@ pub async fn ingest_events(
 #[into_params(parameter_in = Query)]
 pub struct RunEventParams {
     /// Events after this sequence number.
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     pub after_seq: Option<u64>,
     /// Comma-separated kinds (`log,error`).
     #[param(max_length = 256)]
@@ -165,7 +168,7 @@ pub struct RunEventParams {
 
 /// A run's events in sequence order (its log).
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/events", tag = "runs", params(
-    ("run_id" = String, Path, description = "run id"), RunEventParams),
+    ("run_id" = uuid::Uuid, Path, description = "run id"), RunEventParams),
     responses((status = 200, body = Vec<StoredEvent>), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_run_events(
@@ -177,6 +180,13 @@ pub async fn list_run_events(
     let limits = &state.config().limits;
     limits.check_short_opt("kinds", params.kinds.as_deref())?;
     let limit = limits.page_size(params.limit, 500)?;
+    if params.after_seq.is_some_and(|s| i64::try_from(s).is_err()) {
+        // Sequence numbers are stored as signed 64-bit integers: a larger one would wrap.
+        return Err(ApiError::bad_request(format!(
+            "after_seq must be at most {}",
+            i64::MAX
+        )));
+    }
     super::runs::readable_run(&state, &principal, run_id).await?;
     let query = RunEventQuery {
         after_seq: params.after_seq,

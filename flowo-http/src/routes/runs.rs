@@ -43,7 +43,7 @@ pub struct RunListParams {
     pub sort: Option<RunSort>,
     /// `desc` (default) or `asc`.
     pub order: Option<SortOrder>,
-    /// From the previous page's `next_cursor`.
+    /// From the previous page's `next_cursor` (empty: the first page).
     pub cursor: Option<String>,
     /// Page size, 1 to `Limits::max_page_size` (default 50, at most 1000); a larger one is
     /// refused (400).
@@ -120,7 +120,7 @@ pub async fn list_runs(
         started_before: params.to,
         sort: params.sort.unwrap_or_default(),
         order: params.order.unwrap_or_default(),
-        cursor: params.cursor,
+        cursor: params.cursor.filter(|c| !c.is_empty()),
         limit,
         with_total: params.total.unwrap_or(true),
     };
@@ -129,7 +129,7 @@ pub async fn list_runs(
 
 /// One run: status, progress, job counts, timing and everything Snakemake said about it.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = RunView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_run(
     State(state): State<AppState>,
@@ -141,7 +141,7 @@ pub async fn get_run(
 
 /// Deletes a run and everything recorded about it (members and admins of its workspace).
 #[utoipa::path(delete, path = "/api/v1/runs/{run_id}", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 204, description = "deleted"), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_run(
@@ -174,7 +174,7 @@ pub struct JobListParams {
     pub sort: Option<JobSort>,
     /// `asc` (default) or `desc`.
     pub order: Option<SortOrder>,
-    /// From the previous page's `next_cursor`.
+    /// From the previous page's `next_cursor` (empty: the first page).
     pub cursor: Option<String>,
     /// Page size, 1 to `Limits::max_page_size` (default 100, at most 1000); a larger one is
     /// refused (400).
@@ -186,7 +186,7 @@ pub struct JobListParams {
 
 /// Jobs of a run.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/jobs", tag = "runs",
-    params(("run_id" = String, Path, description = "run id"), JobListParams),
+    params(("run_id" = uuid::Uuid, Path, description = "run id"), JobListParams),
     responses((status = 200, body = Page<Job>), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_jobs(
@@ -205,7 +205,7 @@ pub async fn list_jobs(
         status: parse_list::<JobStatus>(params.status.as_deref(), "status")?,
         sort: params.sort.unwrap_or_default(),
         order: params.order.unwrap_or(SortOrder::Asc),
-        cursor: params.cursor,
+        cursor: params.cursor.filter(|c| !c.is_empty()),
         limit,
         with_total: params.total.unwrap_or(true),
     };
@@ -224,7 +224,7 @@ pub struct JobView {
 
 /// One job.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/jobs/{job_id}", tag = "runs",
-    params(("run_id" = String, Path, description = "run id"), ("job_id" = u64, Path, description = "Snakemake job id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id"), ("job_id" = u64, Path, description = "Snakemake job id")),
     responses((status = 200, body = JobView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_job(
     State(state): State<AppState>,
@@ -276,7 +276,7 @@ async fn events_of_kind(
 /// The workflow's source files (Snakefile, includes, config files, scripts) as the plugin
 /// captured them when the run started; empty when none were captured.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/sources", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = Vec<RunSource>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_sources(
     State(state): State<AppState>,
@@ -294,7 +294,7 @@ pub async fn list_sources(
 
 /// Per-rule job counts by status and durations.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/rules", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = Vec<RuleSummary>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_rules(
     State(state): State<AppState>,
@@ -307,7 +307,7 @@ pub async fn list_rules(
 
 /// The rule graph (empty when Snakemake sent none).
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/graph", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = RuleGraph), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_rule_graph(
     State(state): State<AppState>,
@@ -320,7 +320,7 @@ pub async fn get_rule_graph(
 
 /// One bar per job.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/timeline", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = Vec<TimelineBar>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_timeline(
     State(state): State<AppState>,
@@ -333,7 +333,7 @@ pub async fn get_timeline(
 
 /// Run-level and job-level errors, message and traceback as Snakemake gave them.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/errors", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = Vec<RunError>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_errors(
     State(state): State<AppState>,

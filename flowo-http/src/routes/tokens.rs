@@ -72,7 +72,10 @@ pub async fn list_tokens(
 /// Creates a token for the caller (or, for admins, another user).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 404, description = "no such owner or workspace", body = crate::error::ErrorBody),
+              (status = 409, description = "an admin token for a non-administrator, or a workspace the owner is not a member of",
+               body = crate::error::ErrorBody)))]
 pub async fn create_token(
     State(state): State<AppState>,
     principal: Principal,
@@ -108,7 +111,8 @@ pub async fn create_token(
     };
     let scope = req.scope.unwrap_or(TokenScope::Ingest);
     if scope == TokenScope::Admin && owner.role != flowo_core::account::Role::Admin {
-        return Err(ApiError::bad_request(
+        // A well-formed request that the owner's role refuses: a conflict with their state.
+        return Err(ApiError::conflict(
             "only administrators can hold admin tokens",
         ));
     }
@@ -127,7 +131,7 @@ pub async fn create_token(
                     .iter()
                     .any(|w| w.id == ws.id);
             if !member {
-                return Err(ApiError::bad_request(format!(
+                return Err(ApiError::conflict(format!(
                     "{} is not a member of workspace {name:?}",
                     owner.email
                 )));
@@ -172,7 +176,7 @@ pub async fn create_token(
 
 /// Revokes a token (its owner, or an admin).
 #[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "tokens",
-    params(("token_id" = String, Path, description = "token id")),
+    params(("token_id" = uuid::Uuid, Path, description = "token id")),
     responses((status = 204, description = "revoked"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn revoke_token(
     State(state): State<AppState>,

@@ -16,7 +16,7 @@ use crate::state::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateUser {
     /// E-mail (the login name).
-    #[schema(max_length = 254)]
+    #[schema(max_length = 254, pattern = r"^\s*[^@\s\x00]+@[^\s\x00]+\s*$")]
     pub email: String,
     /// Role (default `member`).
     pub role: Option<Role>,
@@ -82,7 +82,7 @@ pub async fn create_user(
 
 /// Changes a user's role, status or password.
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UpdateUser,
-    params(("user_id" = String, Path, description = "user id")),
+    params(("user_id" = uuid::Uuid, Path, description = "user id")),
     responses((status = 200, body = User), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
               (status = 409, description = "the change would leave no enabled administrator",

@@ -69,7 +69,7 @@ pub async fn create_workspace(
 
 /// Members of a workspace (its members and admins may see them).
 #[utoipa::path(get, path = "/api/v1/workspaces/{name}/members", tag = "workspaces",
-    params(("name" = String, Path, description = "workspace name")),
+    params(("name" = String, Path, description = "workspace name", max_length = 256)),
     responses((status = 200, body = Vec<Member>), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_members(
@@ -93,7 +93,7 @@ async fn user_by_email(state: &AppState, email: &str) -> ApiResult<flowo_core::a
 
 /// Adds a user to a workspace (admins).
 #[utoipa::path(put, path = "/api/v1/workspaces/{name}/members/{email}", tag = "workspaces",
-    params(("name" = String, Path, description = "workspace name"), ("email" = String, Path, description = "user e-mail")),
+    params(("name" = String, Path, description = "workspace name", max_length = 256), ("email" = String, Path, description = "user e-mail", max_length = 254)),
     responses((status = 204, description = "added"), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
@@ -112,7 +112,7 @@ pub async fn add_member(
 
 /// Removes a user from a workspace (admins).
 #[utoipa::path(delete, path = "/api/v1/workspaces/{name}/members/{email}", tag = "workspaces",
-    params(("name" = String, Path, description = "workspace name"), ("email" = String, Path, description = "user e-mail")),
+    params(("name" = String, Path, description = "workspace name", max_length = 256), ("email" = String, Path, description = "user e-mail", max_length = 254)),
     responses((status = 204, description = "removed"), (status = 400, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
