@@ -25,8 +25,10 @@ PYTHON="${FLOWO_PYTHON:-python3}"
 # name|requirement; "newest" venvs follow their range upwards on every run.
 SNAKEMAKES=("snakemake-9-newest|snakemake>=9,<10" "snakemake-9.11.7|snakemake==9.11.7")
 # check-jsonschema carries the Compose specification's schema and dockerfile is BuildKit's own
-# parser: test_deploy.py checks compose.yml and the Dockerfile with them.
-TEST_TOOLS=(pytest pytest-xdist check-jsonschema dockerfile)
+# parser: test_deploy.py checks compose.yml and the Dockerfile with them. test_schemathesis.py
+# fuzzes the server against its OpenAPI document with schemathesis (pinned: its checks change
+# between releases).
+TEST_TOOLS=(pytest pytest-xdist check-jsonschema dockerfile "schemathesis==4.32.5")
 BUILD_TOOLS=("maturin>=1.9,<2" pytest)
 
 mkdir -p "$CACHE"

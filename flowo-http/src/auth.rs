@@ -190,14 +190,10 @@ pub async fn bootstrap_first_admin(
 /// Minimum password length.
 pub const MIN_PASSWORD: usize = 8;
 
-/// The password policy: 8 to 1024 characters.
+/// The password policy with the default limits: 8 to 1024 characters (see
+/// [`crate::Limits::check_password`]).
 pub fn check_password(password: &str) -> ApiResult<()> {
-    if password.chars().count() < MIN_PASSWORD || password.len() > 1024 {
-        return Err(ApiError::bad_request(format!(
-            "a password needs {MIN_PASSWORD} to 1024 characters"
-        )));
-    }
-    Ok(())
+    crate::Limits::default().check_password(password)
 }
 
 /// Refuses a change that would leave no enabled administrator (the install would lock itself

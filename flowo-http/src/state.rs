@@ -5,35 +5,139 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flowo_core::Store;
+use flowo_core::account::UserId;
 use flowo_core::store::StoreError;
 use rand::RngCore;
 
 use crate::dashboard::Dashboard;
+use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 
-/// Input limits; each answers 413 or 400 with the error envelope.
+/// Input limits: every request is held to them before anything is stored or looked up, and a
+/// request over one is answered with the error envelope (status given per limit). The "Limits"
+/// section of docs/api.md lists them with their defaults.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Largest request body after decompression, bytes.
+    /// Largest ingest body (`POST /events`) after gzip decompression, bytes; 413.
     pub max_body_bytes: usize,
-    /// Most events in one ingest batch.
+    /// Largest body of every other endpoint (logins, users, tokens, workspaces), bytes; 413.
+    pub max_small_body_bytes: usize,
+    /// Deepest nesting of arrays and objects in a JSON request body, the body itself being
+    /// level 1 (so an ingested event's `data`, inside `{"events": [{…}]}`, may nest 3 levels
+    /// less); 400. Below serde_json's own recursion limit (128), so that every deeper body gets
+    /// this limit's answer.
+    pub max_json_depth: usize,
+    /// Most events in one ingest batch; 413.
     pub max_batch: usize,
-    /// Largest `data` of one event, bytes of JSON.
+    /// Largest `data` of one event, bytes of JSON; 413.
     pub max_event_bytes: usize,
-    /// Most tags on a run.
+    /// Most tags on a run; 400.
     pub max_tags: usize,
-    /// Longest name, tag or other short string, characters.
+    /// Longest name, tag, search text or other short string, in a body, a path or a query
+    /// parameter, characters; 400.
     pub max_short_string: usize,
+    /// Longest e-mail address, characters (254, the most SMTP carries); 400.
+    pub max_email: usize,
+    /// Longest password, characters (the shortest is [`crate::auth::MIN_PASSWORD`]); 400.
+    pub max_password: usize,
+    /// Largest page (`limit`) of a list endpoint; larger ones are refused, not clamped: 400.
+    /// At most [`flowo_core::store::MAX_PAGE`], which the stores hold to in any case.
+    pub max_page_size: u32,
+    /// Most live streams (`GET /stream`) one user may have open at once; the next gets 429
+    /// until one of them ends.
+    pub max_streams_per_user: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
+            max_small_body_bytes: 64 * 1024,
+            max_json_depth: 64,
             max_batch: 5_000,
             max_event_bytes: 1024 * 1024,
             max_tags: 64,
             max_short_string: 256,
+            max_email: 254,
+            max_password: 1024,
+            max_page_size: flowo_core::store::MAX_PAGE,
+            max_streams_per_user: 32,
+        }
+    }
+}
+
+impl Limits {
+    /// 400 unless `value` is at most [`Limits::max_short_string`] characters and has no NUL
+    /// character (which no name needs and PostgreSQL cannot store); `what` names it in the
+    /// message.
+    pub fn check_short(&self, what: &str, value: &str) -> ApiResult<()> {
+        let longest = self.max_short_string;
+        if value.chars().count() > longest {
+            return Err(ApiError::bad_request(format!(
+                "{what} may be at most {longest} characters"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(ApiError::bad_request(format!(
+                "{what} may not contain a NUL character"
+            )));
+        }
+        Ok(())
+    }
+
+    /// 400 unless an e-mail address is at most [`Limits::max_email`] characters without NUL
+    /// (whether it is an address at all is the store's to say).
+    pub fn check_email(&self, value: &str) -> ApiResult<()> {
+        let longest = self.max_email;
+        if value.chars().count() > longest || value.contains('\0') {
+            return Err(ApiError::bad_request(format!(
+                "an e-mail address has at most {longest} characters (and no NUL)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`Limits::check_short`] for an optional value.
+    pub fn check_short_opt(&self, what: &str, value: Option<&str>) -> ApiResult<()> {
+        value.map_or(Ok(()), |v| self.check_short(what, v))
+    }
+
+    /// 400 unless a password is [`crate::auth::MIN_PASSWORD`] to [`Limits::max_password`]
+    /// characters without a NUL character.
+    pub fn check_password(&self, password: &str) -> ApiResult<()> {
+        let (shortest, longest) = (crate::auth::MIN_PASSWORD, self.max_password);
+        let n = password.chars().count();
+        if n < shortest || n > longest || password.contains('\0') {
+            return Err(ApiError::bad_request(format!(
+                "a password needs {shortest} to {longest} characters (and no NUL)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// 400 for a login whose e-mail or password is longer than any account can have (before
+    /// the attempt is counted or a password hashed).
+    pub fn check_login(&self, email: &str, password: &str) -> ApiResult<()> {
+        self.check_email(email)?;
+        if password.chars().count() > self.max_password {
+            return Err(ApiError::bad_request(format!(
+                "a password has at most {} characters",
+                self.max_password
+            )));
+        }
+        Ok(())
+    }
+
+    /// The page size asked for, else `default`; 400 when it is 0 or over
+    /// [`Limits::max_page_size`].
+    pub fn page_size(&self, limit: Option<u32>, default: u32) -> ApiResult<u32> {
+        let most = self.max_page_size.min(flowo_core::store::MAX_PAGE);
+        match limit {
+            None => Ok(default.min(most)),
+            Some(n) if (1..=most).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {most}, got {n}"
+            ))),
         }
     }
 }
@@ -89,6 +193,7 @@ struct Inner {
     shutdown: tokio::sync::watch::Sender<bool>,
     draining: std::sync::atomic::AtomicBool,
     login_attempts: Mutex<HashMap<String, (u32, Instant)>>,
+    streams: Mutex<HashMap<UserId, usize>>,
 }
 
 /// The settings key of the generated JWT secret.
@@ -118,6 +223,7 @@ impl AppState {
                 shutdown: tokio::sync::watch::channel(false).0,
                 draining: std::sync::atomic::AtomicBool::new(false),
                 login_attempts: Mutex::new(HashMap::new()),
+                streams: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -190,5 +296,55 @@ impl AppState {
         }
         entry.0 += 1;
         entry.0 <= config.login_attempts
+    }
+
+    /// Takes one of `user`'s live-stream slots, freed when the returned guard is dropped (with
+    /// the stream); 429 when they hold [`Limits::max_streams_per_user`] already.
+    pub(crate) fn open_stream_slot(&self, user: UserId) -> ApiResult<StreamSlot> {
+        let most = self.inner.config.limits.max_streams_per_user;
+        let mut map = self
+            .inner
+            .streams
+            .lock()
+            .map_err(|_| ApiError::internal("the stream slot table is poisoned"))?;
+        let open = map.entry(user).or_insert(0);
+        if *open >= most {
+            return Err(ApiError::too_many(format!(
+                "at most {most} live streams may be open per user; close one first"
+            )));
+        }
+        *open += 1;
+        Ok(StreamSlot {
+            state: self.clone(),
+            user,
+        })
+    }
+
+    /// How many live streams `user` has open.
+    pub fn open_streams(&self, user: UserId) -> usize {
+        self.inner
+            .streams
+            .lock()
+            .map_or(0, |map| map.get(&user).copied().unwrap_or(0))
+    }
+}
+
+/// One open live stream of a user: counts against [`Limits::max_streams_per_user`] until
+/// dropped.
+pub(crate) struct StreamSlot {
+    state: AppState,
+    user: UserId,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.state.inner.streams.lock()
+            && let Some(open) = map.get_mut(&self.user)
+        {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                map.remove(&self.user);
+            }
+        }
     }
 }

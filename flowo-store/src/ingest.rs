@@ -11,7 +11,7 @@ use flowo_core::{Job, JobId, RunError, RunId, Seq};
 /// Rejects events that no store can keep.
 pub(crate) fn validate(events: &[EventEnvelope]) -> Result<(), StoreError> {
     for e in events {
-        if e.kind.is_empty() || e.kind.len() > 64 {
+        if e.kind.is_empty() || e.kind.chars().count() > 64 {
             return Err(StoreError::Invalid(format!(
                 "event kind must be 1-64 characters (run {}, seq {})",
                 e.run_id, e.seq

@@ -19,8 +19,10 @@ use crate::state::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     /// E-mail.
+    #[schema(max_length = 254)]
     pub email: String,
     /// Password.
+    #[schema(max_length = 1024)]
     pub password: String,
 }
 
@@ -42,6 +44,7 @@ pub struct SessionResponse {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct FirstLoginRequest {
     /// The token from the link `flowo serve` printed.
+    #[schema(max_length = 256)]
     pub token: String,
 }
 
@@ -93,14 +96,18 @@ async fn start_session(
 }
 
 /// Logs in with e-mail and password; rate limited per e-mail.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = SessionResponse), (status = 401, body = crate::error::ErrorBody),
-              (status = 429, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, security(()),
+    responses((status = 200, body = SessionResponse), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     jar: CookieJar,
     extract::Json(req): extract::Json<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
+    state
+        .config()
+        .limits
+        .check_login(&req.email, &req.password)?;
     let email = req.email.trim().to_lowercase();
     if !state.allow_login_attempt(&email) {
         return Err(ApiError::too_many(
@@ -125,14 +132,16 @@ pub async fn login(
 }
 
 /// Redeems the one-time login token printed by `flowo serve` on a fresh store.
-#[utoipa::path(post, path = "/api/v1/auth/first-login", tag = "auth", request_body = FirstLoginRequest,
-    responses((status = 200, body = SessionResponse), (status = 401, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/first-login", tag = "auth", request_body = FirstLoginRequest, security(()),
+    responses((status = 200, body = SessionResponse), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 pub async fn first_login(
     State(state): State<AppState>,
     jar: CookieJar,
     extract::Json(req): extract::Json<FirstLoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let denied = || ApiError::unauthorized("this login link is invalid or was used already");
+    state.config().limits.check_short("token", &req.token)?;
     if !state.allow_login_attempt("first-login") {
         return Err(ApiError::too_many("too many attempts; wait a few minutes"));
     }
@@ -155,7 +164,7 @@ pub async fn first_login(
 }
 
 /// Ends the browser session (clears the cookies). Bearer sessions simply expire.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(()),
     responses((status = 204, description = "logged out")))]
 pub async fn logout(jar: CookieJar) -> impl IntoResponse {
     let jar = jar

@@ -24,6 +24,7 @@ pub struct IngestRequest {
 pub struct IngestParams {
     /// Workspace name for runs this batch creates (ignored for tokens limited to a workspace;
     /// default `default`).
+    #[param(max_length = 256)]
     pub workspace: Option<String>,
 }
 
@@ -43,9 +44,9 @@ fn check_batch(
         )));
     }
     for e in events {
-        if e.kind.is_empty() || e.kind.len() > 64 {
+        if e.kind.is_empty() || e.kind.chars().count() > 64 || e.kind.contains('\0') {
             return Err(ApiError::bad_request(format!(
-                "event {} of run {}: kind must be 1-64 characters",
+                "event {} of run {}: kind must be 1-64 characters, without NUL",
                 e.seq, e.run_id
             )));
         }
@@ -102,7 +103,7 @@ fn check_labels(limits: &crate::state::Limits, e: &EventEnvelope) -> ApiResult<(
 /// An ingest request body's JSON text read and checked as `POST /events` reads and checks it
 /// (before the store's own checks): the events, or the error the endpoint answers.
 pub fn parse_batch(limits: &crate::state::Limits, body: &[u8]) -> ApiResult<Vec<EventEnvelope>> {
-    let body = extract::SizedJson::<IngestRequest>::parse(body)?;
+    let body = extract::SizedJson::<IngestRequest>::parse(limits, body)?;
     check_batch(limits, &body.value.events, body.body_bytes)?;
     Ok(body.value.events)
 }
@@ -134,7 +135,9 @@ async fn target_workspace(
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", params(IngestParams),
     request_body = IngestRequest,
     responses((status = 200, body = AppendOutcome), (status = 400, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 404, description = "no such workspace", body = crate::error::ErrorBody),
+              (status = 413, body = crate::error::ErrorBody)))]
 pub async fn ingest_events(
     State(state): State<AppState>,
     principal: Principal,
@@ -142,7 +145,9 @@ pub async fn ingest_events(
     body: extract::SizedJson<IngestRequest>,
 ) -> ApiResult<Json<AppendOutcome>> {
     let req = body.value;
-    check_batch(&state.config().limits, &req.events, body.body_bytes)?;
+    let limits = &state.config().limits;
+    limits.check_short_opt("workspace", params.workspace.as_deref())?;
+    check_batch(limits, &req.events, body.body_bytes)?;
     let ws = target_workspace(&state, &principal, params.workspace.as_deref()).await?;
     if !principal.can_ingest(ws) {
         return Err(ApiError::forbidden(
@@ -161,23 +166,38 @@ pub async fn ingest_events(
 #[into_params(parameter_in = Query)]
 pub struct RunEventParams {
     /// Events after this sequence number.
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     pub after_seq: Option<u64>,
     /// Comma-separated kinds (`log,error`).
+    #[param(max_length = 256)]
     pub kinds: Option<String>,
-    /// Page size (default 500, at most 1000).
+    /// Page size, 1 to `Limits::max_page_size` (default 500, at most 1000); a larger one is
+    /// refused (400).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 /// A run's events in sequence order (its log).
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/events", tag = "runs", params(
-    ("run_id" = String, Path, description = "run id"), RunEventParams),
-    responses((status = 200, body = Vec<StoredEvent>), (status = 404, body = crate::error::ErrorBody)))]
+    ("run_id" = uuid::Uuid, Path, description = "run id"), RunEventParams),
+    responses((status = 200, body = Vec<StoredEvent>), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_run_events(
     State(state): State<AppState>,
     principal: Principal,
     Path(run_id): Path<RunId>,
     Query(params): Query<RunEventParams>,
 ) -> ApiResult<Json<Vec<StoredEvent>>> {
+    let limits = &state.config().limits;
+    limits.check_short_opt("kinds", params.kinds.as_deref())?;
+    let limit = limits.page_size(params.limit, 500)?;
+    if params.after_seq.is_some_and(|s| i64::try_from(s).is_err()) {
+        // Sequence numbers are stored as signed 64-bit integers: a larger one would wrap.
+        return Err(ApiError::bad_request(format!(
+            "after_seq must be at most {}",
+            i64::MAX
+        )));
+    }
     super::runs::readable_run(&state, &principal, run_id).await?;
     let query = RunEventQuery {
         after_seq: params.after_seq,
@@ -191,7 +211,7 @@ pub async fn list_run_events(
                     .collect()
             })
             .unwrap_or_default(),
-        limit: params.limit.unwrap_or(500),
+        limit,
     };
     Ok(Json(state.store().run_events(run_id, &query).await?))
 }

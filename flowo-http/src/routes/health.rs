@@ -20,14 +20,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Liveness: always 200 while the process serves.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "alive")))]
 pub async fn get_healthz() -> &'static str {
     "ok"
 }
 
 /// Readiness: 200 when the store answers, 503 when it does not or when the server is draining
 /// before it stops.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses(
     (status = 200, description = "ready"),
     (status = 503, description = "store unavailable, or draining before a stop")))]
 pub async fn get_readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -44,7 +44,7 @@ pub async fn get_readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus metrics in the text format.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "metrics")))]
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()), responses((status = 200, description = "metrics")))]
 pub async fn get_metrics(State(state): State<AppState>) -> impl IntoResponse {
     for status in RunStatus::ALL {
         let query = RunQuery {

@@ -25,8 +25,8 @@ pub fn api(limits: &Limits) -> Router<AppState> {
         .route("/events", post(events::ingest_events))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(RequestDecompressionLayer::new());
-    Router::new()
-        .merge(ingest)
+    // Every other body is small (logins, users, tokens, workspaces).
+    let other = Router::new()
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/first-login", post(auth::first_login))
@@ -63,4 +63,6 @@ pub fn api(limits: &Limits) -> Router<AppState> {
         )
         .route("/tokens/{token_id}", delete(tokens::revoke_token))
         .route("/openapi.json", get(crate::openapi::get_openapi))
+        .layer(DefaultBodyLimit::max(limits.max_small_body_bytes));
+    Router::new().merge(ingest).merge(other)
 }

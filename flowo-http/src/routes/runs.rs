@@ -21,14 +21,19 @@ use crate::state::AppState;
 #[serde(default)]
 pub struct RunListParams {
     /// Comma-separated statuses (`running,failed`).
+    #[param(value_type = Option<Vec<RunStatus>>, style = Form, explode = false, max_items = 20)]
     pub status: Option<String>,
     /// Text searched in name, tags, workdir and description.
+    #[param(max_length = 256)]
     pub q: Option<String>,
     /// A tag.
+    #[param(max_length = 256)]
     pub tag: Option<String>,
     /// A workspace name.
+    #[param(max_length = 256)]
     pub workspace: Option<String>,
     /// A Snakemake user.
+    #[param(max_length = 256)]
     pub user: Option<String>,
     /// Started at or after (RFC 3339).
     pub from: Option<chrono::DateTime<chrono::Utc>>,
@@ -38,9 +43,11 @@ pub struct RunListParams {
     pub sort: Option<RunSort>,
     /// `desc` (default) or `asc`.
     pub order: Option<SortOrder>,
-    /// From the previous page's `next_cursor`.
+    /// From the previous page's `next_cursor` (empty: the first page).
     pub cursor: Option<String>,
-    /// Page size, 1 to 1000 (default 50).
+    /// Page size, 1 to `Limits::max_page_size` (default 50, at most 1000); a larger one is
+    /// refused (400).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Count all matches (default true).
     pub total: Option<bool>,
@@ -86,6 +93,17 @@ pub async fn list_runs(
     principal: Principal,
     Query(params): Query<RunListParams>,
 ) -> ApiResult<Json<Page<Run>>> {
+    let limits = &state.config().limits;
+    for (what, value) in [
+        ("status", &params.status),
+        ("q", &params.q),
+        ("tag", &params.tag),
+        ("workspace", &params.workspace),
+        ("user", &params.user),
+    ] {
+        limits.check_short_opt(what, value.as_deref())?;
+    }
+    let limit = limits.page_size(params.limit, 50)?;
     let mut workspaces = principal.readable_workspaces();
     if let Some(name) = &params.workspace {
         let ws = state.store().workspace_by_name(name).await?;
@@ -102,8 +120,8 @@ pub async fn list_runs(
         started_before: params.to,
         sort: params.sort.unwrap_or_default(),
         order: params.order.unwrap_or_default(),
-        cursor: params.cursor,
-        limit: params.limit.unwrap_or(50),
+        cursor: params.cursor.filter(|c| !c.is_empty()),
+        limit,
         with_total: params.total.unwrap_or(true),
     };
     Ok(Json(state.store().list_runs(&query).await?))
@@ -111,7 +129,7 @@ pub async fn list_runs(
 
 /// One run: status, progress, job counts, timing and everything Snakemake said about it.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = RunView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_run(
     State(state): State<AppState>,
@@ -123,7 +141,7 @@ pub async fn get_run(
 
 /// Deletes a run and everything recorded about it (members and admins of its workspace).
 #[utoipa::path(delete, path = "/api/v1/runs/{run_id}", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 204, description = "deleted"), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_run(
@@ -147,16 +165,20 @@ pub async fn delete_run(
 #[serde(default)]
 pub struct JobListParams {
     /// A rule.
+    #[param(max_length = 256)]
     pub rule: Option<String>,
-    /// Comma-separated statuses.
+    /// Comma-separated statuses (`failed,running`).
+    #[param(value_type = Option<Vec<JobStatus>>, style = Form, explode = false, max_items = 20)]
     pub status: Option<String>,
     /// `job_id` (default) or `started_at`.
     pub sort: Option<JobSort>,
     /// `asc` (default) or `desc`.
     pub order: Option<SortOrder>,
-    /// From the previous page's `next_cursor`.
+    /// From the previous page's `next_cursor` (empty: the first page).
     pub cursor: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
+    /// Page size, 1 to `Limits::max_page_size` (default 100, at most 1000); a larger one is
+    /// refused (400).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Count all matches (default true).
     pub total: Option<bool>,
@@ -164,22 +186,27 @@ pub struct JobListParams {
 
 /// Jobs of a run.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/jobs", tag = "runs",
-    params(("run_id" = String, Path, description = "run id"), JobListParams),
-    responses((status = 200, body = Page<Job>), (status = 404, body = crate::error::ErrorBody)))]
+    params(("run_id" = uuid::Uuid, Path, description = "run id"), JobListParams),
+    responses((status = 200, body = Page<Job>), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_jobs(
     State(state): State<AppState>,
     principal: Principal,
     Path(run_id): Path<RunId>,
     Query(params): Query<JobListParams>,
 ) -> ApiResult<Json<Page<Job>>> {
+    let limits = &state.config().limits;
+    limits.check_short_opt("rule", params.rule.as_deref())?;
+    limits.check_short_opt("status", params.status.as_deref())?;
+    let limit = limits.page_size(params.limit, 100)?;
     readable_run(&state, &principal, run_id).await?;
     let query = JobQuery {
         rule: params.rule,
         status: parse_list::<JobStatus>(params.status.as_deref(), "status")?,
         sort: params.sort.unwrap_or_default(),
         order: params.order.unwrap_or(SortOrder::Asc),
-        cursor: params.cursor,
-        limit: params.limit.unwrap_or(100),
+        cursor: params.cursor.filter(|c| !c.is_empty()),
+        limit,
         with_total: params.total.unwrap_or(true),
     };
     Ok(Json(state.store().list_jobs(run_id, &query).await?))
@@ -197,7 +224,7 @@ pub struct JobView {
 
 /// One job.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/jobs/{job_id}", tag = "runs",
-    params(("run_id" = String, Path, description = "run id"), ("job_id" = u64, Path, description = "Snakemake job id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id"), ("job_id" = u64, Path, description = "Snakemake job id")),
     responses((status = 200, body = JobView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_job(
     State(state): State<AppState>,
@@ -249,7 +276,7 @@ async fn events_of_kind(
 /// The workflow's source files (Snakefile, includes, config files, scripts) as the plugin
 /// captured them when the run started; empty when none were captured.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/sources", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = Vec<RunSource>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_sources(
     State(state): State<AppState>,
@@ -267,7 +294,7 @@ pub async fn list_sources(
 
 /// Per-rule job counts by status and durations.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/rules", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = Vec<RuleSummary>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_rules(
     State(state): State<AppState>,
@@ -280,7 +307,7 @@ pub async fn list_rules(
 
 /// The rule graph (empty when Snakemake sent none).
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/graph", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = RuleGraph), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_rule_graph(
     State(state): State<AppState>,
@@ -293,7 +320,7 @@ pub async fn get_rule_graph(
 
 /// One bar per job.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/timeline", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = Vec<TimelineBar>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_timeline(
     State(state): State<AppState>,
@@ -306,7 +333,7 @@ pub async fn get_timeline(
 
 /// Run-level and job-level errors, message and traceback as Snakemake gave them.
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/errors", tag = "runs",
-    params(("run_id" = String, Path, description = "run id")),
+    params(("run_id" = uuid::Uuid, Path, description = "run id")),
     responses((status = 200, body = Vec<RunError>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_errors(
     State(state): State<AppState>,

@@ -16,6 +16,7 @@ use crate::state::AppState;
 #[serde(default)]
 pub struct StatsParams {
     /// A workspace name (default: every workspace the caller may read).
+    #[param(max_length = 256)]
     pub workspace: Option<String>,
     /// Runs started at or after (RFC 3339).
     pub from: Option<chrono::DateTime<chrono::Utc>>,
@@ -31,6 +32,8 @@ pub async fn get_stats(
     principal: Principal,
     Query(params): Query<StatsParams>,
 ) -> ApiResult<Json<WorkspaceStats>> {
+    let limits = &state.config().limits;
+    limits.check_short_opt("workspace", params.workspace.as_deref())?;
     let mut workspaces = principal.readable_workspaces();
     if let Some(name) = &params.workspace {
         let ws = state.store().workspace_by_name(name).await?;

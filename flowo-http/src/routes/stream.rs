@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
-use crate::state::AppState;
+use crate::state::{AppState, StreamSlot};
 
 /// What to follow.
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -32,6 +32,7 @@ pub struct StreamParams {
     /// One run.
     pub run: Option<RunId>,
     /// One workspace (by name); default every workspace the caller may read.
+    #[param(max_length = 256)]
     pub workspace: Option<String>,
     /// Resume after this position (the `Last-Event-ID` header takes precedence).
     pub last_event_id: Option<StreamPos>,
@@ -176,12 +177,16 @@ async fn enrich(state: &AppState, event: StoredEvent) -> LiveEvent {
     LiveEvent { event, run, job }
 }
 
-/// Decrements the client gauge when the stream is dropped.
-struct ClientGuard(AppState);
+/// Decrements the client gauge and frees the user's stream slot when the stream is dropped
+/// (the client went away, or the server is stopping).
+struct ClientGuard {
+    state: AppState,
+    _slot: StreamSlot,
+}
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        self.0.metrics().sse_clients.dec();
+        self.state.metrics().sse_clients.dec();
     }
 }
 
@@ -195,13 +200,18 @@ pub const READY_EVENT: &str = "ready";
 #[utoipa::path(get, path = "/api/v1/stream", tag = "stream", params(StreamParams,
     ("Last-Event-ID" = Option<i64>, Header, description = "resume after this position")),
     responses((status = 200, description = "text/event-stream of LiveEvent", body = LiveEvent),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 429, description = "the user has `Limits::max_streams_per_user` streams open already",
+               body = crate::error::ErrorBody)))]
 pub async fn get_stream(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Query(params): Query<StreamParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let limits = &state.config().limits;
+    limits.check_short_opt("workspace", params.workspace.as_deref())?;
     let mut filter = StreamFilter {
         workspaces: principal.readable_workspaces(),
         run: None,
@@ -238,9 +248,13 @@ pub async fn get_stream(
     };
     let keep_alive = state.config().keep_alive;
     let stopping = state.shutting_down();
+    let slot = state.open_stream_slot(principal.user.id)?;
     let events = state.store().subscribe(filter, Some(after)).await?;
     state.metrics().sse_clients.inc();
-    let guard = ClientGuard(state.clone());
+    let guard = ClientGuard {
+        state: state.clone(),
+        _slot: slot,
+    };
     let stream = events
         .then(move |item| {
             let state = state.clone();

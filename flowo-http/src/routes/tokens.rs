@@ -14,15 +14,19 @@ use crate::state::AppState;
 /// A new token.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateToken {
-    /// A name for people.
+    /// A name for people (leading and trailing spaces are dropped).
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
     /// `ingest` (default), `read` or `admin`.
     pub scope: Option<TokenScope>,
     /// Limit to this workspace (by name).
+    #[schema(max_length = 256)]
     pub workspace: Option<String>,
     /// Days until it expires (default: never).
+    #[schema(minimum = 1, maximum = 36500)]
     pub expires_in_days: Option<u32>,
     /// Owner (admins only; default the caller), by e-mail.
+    #[schema(max_length = 254)]
     pub user: Option<String>,
 }
 
@@ -68,7 +72,10 @@ pub async fn list_tokens(
 /// Creates a token for the caller (or, for admins, another user).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 404, description = "no such owner or workspace", body = crate::error::ErrorBody),
+              (status = 409, description = "an admin token for a non-administrator, or a workspace the owner is not a member of",
+               body = crate::error::ErrorBody)))]
 pub async fn create_token(
     State(state): State<AppState>,
     principal: Principal,
@@ -78,11 +85,17 @@ pub async fn create_token(
         return Err(ApiError::forbidden("this credential may not manage tokens"));
     }
     let name = req.name.trim();
-    let longest = state.config().limits.max_short_string;
+    let limits = &state.config().limits;
+    let longest = limits.max_short_string;
     if name.is_empty() || name.chars().count() > longest {
         return Err(ApiError::bad_request(format!(
             "a token needs a name of 1-{longest} characters"
         )));
+    }
+    limits.check_short("name", name)?;
+    limits.check_short_opt("workspace", req.workspace.as_deref())?;
+    if let Some(email) = &req.user {
+        limits.check_email(email)?;
     }
     let owner: User = match &req.user {
         Some(email) if !email.eq_ignore_ascii_case(&principal.user.email) => {
@@ -98,7 +111,8 @@ pub async fn create_token(
     };
     let scope = req.scope.unwrap_or(TokenScope::Ingest);
     if scope == TokenScope::Admin && owner.role != flowo_core::account::Role::Admin {
-        return Err(ApiError::bad_request(
+        // A well-formed request that the owner's role refuses: a conflict with their state.
+        return Err(ApiError::conflict(
             "only administrators can hold admin tokens",
         ));
     }
@@ -117,7 +131,7 @@ pub async fn create_token(
                     .iter()
                     .any(|w| w.id == ws.id);
             if !member {
-                return Err(ApiError::bad_request(format!(
+                return Err(ApiError::conflict(format!(
                     "{} is not a member of workspace {name:?}",
                     owner.email
                 )));
@@ -162,7 +176,7 @@ pub async fn create_token(
 
 /// Revokes a token (its owner, or an admin).
 #[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "tokens",
-    params(("token_id" = String, Path, description = "token id")),
+    params(("token_id" = uuid::Uuid, Path, description = "token id")),
     responses((status = 204, description = "revoked"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn revoke_token(
     State(state): State<AppState>,

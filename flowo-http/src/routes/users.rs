@@ -16,10 +16,13 @@ use crate::state::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateUser {
     /// E-mail (the login name).
+    #[schema(max_length = 254, pattern = r"^\s*[^@\s\x00]+@[^\s\x00]+\s*$")]
     pub email: String,
     /// Role (default `member`).
     pub role: Option<Role>,
-    /// Password (at least 8 characters); without one the user cannot log in with a password.
+    /// Password (8 to `Limits::max_password`, by default 1024, characters); without one the
+    /// user cannot log in with a password.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 
@@ -30,11 +33,10 @@ pub struct UpdateUser {
     pub role: Option<Role>,
     /// Disable or enable.
     pub disabled: Option<bool>,
-    /// New password.
+    /// New password (8 to `Limits::max_password`, by default 1024, characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
-
-use crate::auth::check_password;
 
 /// All users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
@@ -57,9 +59,11 @@ pub async fn create_user(
     extract::Json(req): extract::Json<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
     principal.require_admin()?;
+    let limits = &state.config().limits;
+    limits.check_email(&req.email)?;
     let hash = match &req.password {
         Some(p) => {
-            check_password(p)?;
+            limits.check_password(p)?;
             Some(auth::hash_password(p)?)
         }
         None => None,
@@ -78,9 +82,11 @@ pub async fn create_user(
 
 /// Changes a user's role, status or password.
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UpdateUser,
-    params(("user_id" = String, Path, description = "user id")),
-    responses((status = 200, body = User), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+    params(("user_id" = uuid::Uuid, Path, description = "user id")),
+    responses((status = 200, body = User), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, description = "the change would leave no enabled administrator",
+               body = crate::error::ErrorBody)))]
 pub async fn update_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -91,7 +97,7 @@ pub async fn update_user(
     auth::check_keeps_an_admin(&**state.store(), UserId(user_id), req.role, req.disabled).await?;
     let password_hash = match &req.password {
         Some(p) => {
-            check_password(p)?;
+            state.config().limits.check_password(p)?;
             Some(Some(auth::hash_password(p)?))
         }
         None => None,

@@ -16,6 +16,7 @@ use crate::state::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateWorkspace {
     /// 1-64 letters, digits, `-`, `_`, `.`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
 }
 
@@ -24,6 +25,7 @@ async fn workspace_named(
     principal: &Principal,
     name: &str,
 ) -> ApiResult<Workspace> {
+    state.config().limits.check_short("workspace name", name)?;
     let ws = state
         .store()
         .workspace_by_name(name)
@@ -50,7 +52,8 @@ pub async fn list_workspaces(
 
 /// Creates a workspace (admins).
 #[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces", request_body = CreateWorkspace,
-    responses((status = 201, body = Workspace), (status = 403, body = crate::error::ErrorBody),
+    responses((status = 201, body = Workspace), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create_workspace(
     State(state): State<AppState>,
@@ -58,6 +61,7 @@ pub async fn create_workspace(
     extract::Json(req): extract::Json<CreateWorkspace>,
 ) -> ApiResult<(StatusCode, Json<Workspace>)> {
     principal.require_admin()?;
+    state.config().limits.check_short("name", &req.name)?;
     let ws = state.store().create_workspace(req.name.trim()).await?;
     tracing::info!(admin = %principal.user.email, workspace = %ws.name, "workspace created");
     Ok((StatusCode::CREATED, Json(ws)))
@@ -65,8 +69,9 @@ pub async fn create_workspace(
 
 /// Members of a workspace (its members and admins may see them).
 #[utoipa::path(get, path = "/api/v1/workspaces/{name}/members", tag = "workspaces",
-    params(("name" = String, Path, description = "workspace name")),
-    responses((status = 200, body = Vec<Member>), (status = 404, body = crate::error::ErrorBody)))]
+    params(("name" = String, Path, description = "workspace name", max_length = 256)),
+    responses((status = 200, body = Vec<Member>), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_members(
     State(state): State<AppState>,
     principal: Principal,
@@ -77,6 +82,7 @@ pub async fn list_members(
 }
 
 async fn user_by_email(state: &AppState, email: &str) -> ApiResult<flowo_core::account::User> {
+    state.config().limits.check_email(email)?;
     Ok(state
         .store()
         .user_credentials(email)
@@ -87,8 +93,9 @@ async fn user_by_email(state: &AppState, email: &str) -> ApiResult<flowo_core::a
 
 /// Adds a user to a workspace (admins).
 #[utoipa::path(put, path = "/api/v1/workspaces/{name}/members/{email}", tag = "workspaces",
-    params(("name" = String, Path, description = "workspace name"), ("email" = String, Path, description = "user e-mail")),
-    responses((status = 204, description = "added"), (status = 403, body = crate::error::ErrorBody),
+    params(("name" = String, Path, description = "workspace name", max_length = 256), ("email" = String, Path, description = "user e-mail", max_length = 254)),
+    responses((status = 204, description = "added"), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn add_member(
     State(state): State<AppState>,
@@ -105,8 +112,9 @@ pub async fn add_member(
 
 /// Removes a user from a workspace (admins).
 #[utoipa::path(delete, path = "/api/v1/workspaces/{name}/members/{email}", tag = "workspaces",
-    params(("name" = String, Path, description = "workspace name"), ("email" = String, Path, description = "user e-mail")),
-    responses((status = 204, description = "removed"), (status = 403, body = crate::error::ErrorBody),
+    params(("name" = String, Path, description = "workspace name", max_length = 256), ("email" = String, Path, description = "user e-mail", max_length = 254)),
+    responses((status = 204, description = "removed"), (status = 400, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn remove_member(
     State(state): State<AppState>,

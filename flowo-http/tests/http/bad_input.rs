@@ -23,6 +23,7 @@ async fn world() -> (World, TestDb) {
             max_event_bytes: 4 * 1024,
             max_tags: 3,
             max_short_string: 16,
+            ..Limits::default()
         },
         ..HttpConfig::default()
     };

@@ -5,6 +5,8 @@
 //!   on cookie sessions, bearer JWTs, login rate limiting, disabled users, what lists show to
 //!   whom, workspace-limited tokens (both backends).
 //! - `bad_input`: bad requests answer 4xx with the error envelope, never 500.
+//! - `limits`: every input limit (`flowo_http::Limits`) at its bound and past it: strings,
+//!   passwords, JSON depth, page sizes, body sizes, live streams per user (both backends).
 //! - `ingest`: every capture posted over HTTP equals the in-memory fold, idempotent batches,
 //!   gzip bodies, workspace isolation (both backends).
 //! - `stream`: Server-Sent Events on a real socket: live delivery, resume with `Last-Event-ID`
@@ -20,5 +22,6 @@ mod bad_input;
 mod dashboard;
 mod endpoints;
 mod ingest;
+mod limits;
 mod ops;
 mod stream;

@@ -485,7 +485,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: 200 when the store answers, 503 otherwise. */
+        /**
+         * Readiness: 200 when the store answers, 503 when it does not or when the server is draining
+         *     before it stops.
+         */
         get: operations["get_readyz"];
         put?: never;
         post?: never;
@@ -582,7 +585,7 @@ export interface components {
              * @description Days until it expires (default: never).
              */
             expires_in_days?: number | null;
-            /** @description A name for people. */
+            /** @description A name for people (leading and trailing spaces are dropped). */
             name: string;
             scope?: null | components["schemas"]["TokenScope"];
             /** @description Owner (admins only; default the caller), by e-mail. */
@@ -594,7 +597,10 @@ export interface components {
         CreateUser: {
             /** @description E-mail (the login name). */
             email: string;
-            /** @description Password (at least 8 characters); without one the user cannot log in with a password. */
+            /**
+             * @description Password (8 to `Limits::max_password`, by default 1024, characters); without one the
+             *     user cannot log in with a password.
+             */
             password?: string | null;
             role?: null | components["schemas"]["Role"];
         };
@@ -654,7 +660,7 @@ export interface components {
              * Format: date-time
              * @description When a store accepted it; `None` until then.
              */
-            received_at?: string | null;
+            readonly received_at?: string | null;
             /**
              * Format: date-time
              * @description When Snakemake (or the producer) recorded the event.
@@ -662,8 +668,11 @@ export interface components {
             recorded_at: string;
             /** @description The run this event belongs to. */
             run_id: components["schemas"]["RunId"];
-            /** @description Position within the run, assigned by the producer; (run_id, seq) identifies the event. */
-            seq: components["schemas"]["u64"];
+            /**
+             * Format: int64
+             * @description Position within the run, assigned by the producer; (run_id, seq) identifies the event.
+             */
+            seq: number;
         };
         /** @description Redeem the one-time first-start login token. */
         FirstLoginRequest: {
@@ -1325,7 +1334,7 @@ export interface components {
         UpdateUser: {
             /** @description Disable or enable. */
             disabled?: boolean | null;
-            /** @description New password. */
+            /** @description New password (8 to `Limits::max_password`, by default 1024, characters). */
             password?: string | null;
             role?: null | components["schemas"]["Role"];
         };
@@ -1416,7 +1425,41 @@ export interface operations {
                     "application/json": components["schemas"]["SessionResponse"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not JSON (or, on ingest, not gzip or plain) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1447,7 +1490,33 @@ export interface operations {
                     "application/json": components["schemas"]["SessionResponse"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not JSON (or, on ingest, not gzip or plain) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1545,6 +1614,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1553,7 +1631,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description no such workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not JSON (or, on ingest, not gzip or plain) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1585,7 +1681,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Comma-separated statuses (`running,failed`). */
-                status?: string;
+                status?: components["schemas"]["RunStatus"][];
                 /** @description Text searched in name, tags, workdir and description. */
                 q?: string;
                 /** @description A tag. */
@@ -1602,9 +1698,12 @@ export interface operations {
                 sort?: components["schemas"]["RunSort"];
                 /** @description `desc` (default) or `asc`. */
                 order?: components["schemas"]["SortOrder"];
-                /** @description From the previous page's `next_cursor`. */
+                /** @description From the previous page's `next_cursor` (empty: the first page). */
                 cursor?: string;
-                /** @description Page size, 1 to 1000 (default 50). */
+                /**
+                 * @description Page size, 1 to `Limits::max_page_size` (default 50, at most 1000); a larger one is
+                 *     refused (400).
+                 */
                 limit?: number;
                 /** @description Count all matches (default true). */
                 total?: boolean;
@@ -1624,6 +1723,15 @@ export interface operations {
                 };
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1651,6 +1759,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunView"];
+                };
+            };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -1681,6 +1807,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             403: {
                 headers: {
@@ -1720,6 +1864,24 @@ export interface operations {
                     "application/json": components["schemas"]["RunError"][];
                 };
             };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1737,7 +1899,10 @@ export interface operations {
                 after_seq?: number;
                 /** @description Comma-separated kinds (`log,error`). */
                 kinds?: string;
-                /** @description Page size (default 500, at most 1000). */
+                /**
+                 * @description Page size, 1 to `Limits::max_page_size` (default 500, at most 1000); a larger one is
+                 *     refused (400).
+                 */
                 limit?: number;
             };
             header?: never;
@@ -1755,6 +1920,23 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StoredEvent"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -1787,6 +1969,24 @@ export interface operations {
                     "application/json": components["schemas"]["RuleGraph"];
                 };
             };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1802,15 +2002,18 @@ export interface operations {
             query?: {
                 /** @description A rule. */
                 rule?: string;
-                /** @description Comma-separated statuses. */
-                status?: string;
+                /** @description Comma-separated statuses (`failed,running`). */
+                status?: components["schemas"]["JobStatus"][];
                 /** @description `job_id` (default) or `started_at`. */
                 sort?: components["schemas"]["JobSort"];
                 /** @description `asc` (default) or `desc`. */
                 order?: components["schemas"]["SortOrder"];
-                /** @description From the previous page's `next_cursor`. */
+                /** @description From the previous page's `next_cursor` (empty: the first page). */
                 cursor?: string;
-                /** @description Page size, 1 to 1000 (default 100). */
+                /**
+                 * @description Page size, 1 to `Limits::max_page_size` (default 100, at most 1000); a larger one is
+                 *     refused (400).
+                 */
                 limit?: number;
                 /** @description Count all matches (default true). */
                 total?: boolean;
@@ -1830,6 +2033,23 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_Job"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -1864,6 +2084,24 @@ export interface operations {
                     "application/json": components["schemas"]["JobView"];
                 };
             };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1892,6 +2130,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RuleSummary"][];
+                };
+            };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -1924,6 +2180,24 @@ export interface operations {
                     "application/json": components["schemas"]["RunSource"][];
                 };
             };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1952,6 +2226,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TimelineBar"][];
+                };
+            };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -1996,6 +2288,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     get_stream: {
@@ -2026,7 +2327,33 @@ export interface operations {
                     "application/json": components["schemas"]["LiveEvent"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the user has `Limits::max_streams_per_user` streams open already */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2054,6 +2381,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiToken"][];
+                };
+            };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             403: {
@@ -2095,7 +2440,52 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such owner or workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an admin token for a non-administrator, or a workspace the owner is not a member of */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not JSON (or, on ingest, not gzip or plain) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2124,6 +2514,24 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2149,6 +2557,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["User"][];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             403: {
@@ -2190,6 +2607,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2199,6 +2625,24 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not JSON (or, on ingest, not gzip or plain) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2232,6 +2676,23 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2241,6 +2702,33 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the change would leave no enabled administrator */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not JSON (or, on ingest, not gzip or plain) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2267,6 +2755,15 @@ export interface operations {
                     "application/json": components["schemas"]["Workspace"][];
                 };
             };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     create_workspace: {
@@ -2290,6 +2787,23 @@ export interface operations {
                     "application/json": components["schemas"]["Workspace"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2299,6 +2813,24 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not JSON (or, on ingest, not gzip or plain) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2326,6 +2858,23 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Member"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -2358,6 +2907,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             403: {
                 headers: {
@@ -2397,6 +2963,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             403: {
                 headers: {
@@ -2468,7 +3051,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description store unavailable */
+            /** @description store unavailable, or draining before a stop */
             503: {
                 headers: {
                     [name: string]: unknown;
