@@ -17,5 +17,8 @@ export default defineConfig({
     environment: "jsdom",
     include: ["src/**/*.test.{ts,tsx}"],
     setupFiles: ["src/test-setup.ts"],
+    // A guard against hangs, not a speed check: rendering the run and runs pages in jsdom
+    // took over vitest's default 5 s on a 2-core machine busy with builds.
+    testTimeout: 30_000,
   },
 });
