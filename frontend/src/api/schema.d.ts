@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, newest first (admins). */
+        get: operations["list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/first-login": {
         parameters: {
             query?: never;
@@ -47,7 +64,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ends the browser session (clears the cookies). Bearer sessions simply expire. */
+        /**
+         * Ends the browser session (clears the cookies, with the attributes they were set with).
+         *     Bearer sessions simply expire. Refused (403) when the browser says another site sent it.
+         */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -485,7 +505,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: 200 when the store answers, 503 otherwise. */
+        /**
+         * Readiness: 200 when the store answers, 503 when it does not or when the server is draining
+         *     before it stops.
+         */
         get: operations["get_readyz"];
         put?: never;
         post?: never;
@@ -550,6 +573,33 @@ export interface components {
              * @description Events stored now.
              */
             inserted: number;
+        };
+        /**
+         * @description What an administrative action did; the word is stable (stored, sent as JSON, filtered on).
+         * @enum {string}
+         */
+        AuditAction: "user_created" | "user_role_changed" | "user_disabled" | "user_enabled" | "user_password_set" | "token_created" | "token_revoked" | "workspace_created" | "member_added" | "member_removed" | "run_deleted" | "runs_pruned";
+        /** @description A recorded administrative action. */
+        AuditEntry: {
+            /** @description What they did. */
+            action: components["schemas"]["AuditAction"];
+            /** @description Their e-mail, or `cli` for `flowo` commands on the database. */
+            actor: string;
+            actor_id?: null | components["schemas"]["UserId"];
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            at: string;
+            /** @description More about it (never a secret). */
+            details: Record<string, never>;
+            /**
+             * Format: int64
+             * @description Position in the log (increasing).
+             */
+            id: number;
+            /** @description What it was done to: an e-mail, a workspace name, a token or run id. */
+            target: string;
         };
         /** @description A file's text as captured, possibly cut to a size limit. */
         CapturedText: {
@@ -873,6 +923,38 @@ export interface components {
             added_at: string;
             /** @description The user. */
             user: components["schemas"]["User"];
+        };
+        /** @description A page of results with the cursor of the next page. */
+        Page_AuditEntry: {
+            /** @description The items. */
+            items: {
+                /** @description What they did. */
+                action: components["schemas"]["AuditAction"];
+                /** @description Their e-mail, or `cli` for `flowo` commands on the database. */
+                actor: string;
+                actor_id?: null | components["schemas"]["UserId"];
+                /**
+                 * Format: date-time
+                 * @description When.
+                 */
+                at: string;
+                /** @description More about it (never a secret). */
+                details: Record<string, never>;
+                /**
+                 * Format: int64
+                 * @description Position in the log (increasing).
+                 */
+                id: number;
+                /** @description What it was done to: an e-mail, a workspace name, a token or run id. */
+                target: string;
+            }[];
+            /** @description Pass this as `cursor` for the next page; `None` on the last page. */
+            next_cursor?: string | null;
+            /**
+             * Format: int64
+             * @description All matching items, when asked for.
+             */
+            total?: number | null;
         };
         /** @description A page of results with the cursor of the next page. */
         Page_Job: {
@@ -1395,6 +1477,46 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_audit: {
+        parameters: {
+            query?: {
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1 to 1000 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_AuditEntry"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     first_login: {
         parameters: {
             query?: never;
@@ -1480,6 +1602,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -2468,7 +2598,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description store unavailable */
+            /** @description store unavailable, or draining before a stop */
             503: {
                 headers: {
                     [name: string]: unknown;
