@@ -15,6 +15,15 @@ export default tseslint.config(
       ...reactHooks.configs.recommended.rules,
       "react-refresh/only-export-components": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+      // Event data (logs, messages, shell commands, rule names) is rendered as text only: no
+      // way to put a string into the page as HTML.
+      "no-restricted-syntax": [
+        "error",
+        { selector: "JSXAttribute[name.name='dangerouslySetInnerHTML']", message: "render text, never HTML" },
+        { selector: "MemberExpression[property.name=/^(innerHTML|outerHTML)$/]", message: "render text, never HTML" },
+        { selector: "CallExpression[callee.property.name=/^(insertAdjacentHTML|write|writeln)$/][callee.object.name='document']", message: "render text, never HTML" },
+        { selector: "CallExpression[callee.property.name='insertAdjacentHTML']", message: "render text, never HTML" },
+      ],
     },
   },
   {

@@ -1,6 +1,6 @@
 //! The `flowo` command as a library: the composition root of FlowO. It picks the store backend
 //! from a URL, runs the HTTP server (`flowo serve`) and administers users, workspaces and API
-//! tokens directly on the database (`flowo user|workspace|token|db ...`). The client commands
+//! tokens directly on the database (`flowo user|workspace|token|audit|db ...`). The client commands
 //! (`flowo login|status|sync|runs ...`) work against a FlowO server over HTTP or a database
 //! directly, whichever `--url`, `flowo login` or the configuration names.
 //!
@@ -11,6 +11,7 @@
 //! the rules themselves live in flowo-core, flowo-store and flowo-http, not here. Errors end as
 //! one `error: ...` line on stderr and a non-zero exit.
 
+mod audit;
 mod config;
 mod db;
 mod health;
@@ -72,6 +73,8 @@ enum Command {
     Workspace(workspace::Args),
     /// Manage API tokens.
     Token(token::Args),
+    /// Read the audit log of administrative actions.
+    Audit(audit::Args),
     /// Database maintenance.
     Db(db::Args),
     /// Save a server's URL and an API token for the client commands and the plugin.
@@ -140,6 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::User(args) => user::run(args, &global).await.map(done),
         Command::Workspace(args) => workspace::run(args, &global).await.map(done),
         Command::Token(args) => token::run(args, &global).await.map(done),
+        Command::Audit(args) => audit::run(args, &global).await.map(done),
         Command::Db(args) => db::run(args, &global).await.map(done),
         Command::Login(args) => login::run(args, &global).await.map(done),
         Command::Status(args) => status::run(args, &global).await,

@@ -9,10 +9,11 @@ use anyhow::bail;
 use clap::Subcommand;
 use flowo_core::Store;
 use flowo_core::account::{ApiToken, ApiTokenId, NewApiToken, Role, TokenScope};
+use flowo_core::store::AuditAction;
 use flowo_store::StoreOptions;
 
 use crate::config::Global;
-use crate::{output, user, workspace};
+use crate::{audit, output, user, workspace};
 
 /// Longest token validity, days (as the HTTP API allows).
 const MAX_DAYS: u32 = 36_500;
@@ -138,6 +139,18 @@ async fn create(
             expires_at,
         })
         .await?;
+    let details = serde_json::json!({
+        "name": token.name, "prefix": token.prefix, "scope": token.scope,
+        "user_id": token.user_id, "owner": owner.email, "workspace_id": token.workspace_id,
+        "expires_at": token.expires_at,
+    });
+    audit::record(
+        store,
+        AuditAction::TokenCreated,
+        token.id.to_string(),
+        details,
+    )
+    .await?;
     if owner.disabled {
         eprintln!(
             "warning: {} is disabled; the token works once they are enabled",
@@ -224,6 +237,16 @@ async fn list(store: &dyn Store, email: Option<&str>, json: bool) -> anyhow::Res
 async fn revoke(store: &dyn Store, needle: &str) -> anyhow::Result<()> {
     let token = find(store, needle.trim()).await?;
     if store.revoke_token(token.id).await? {
+        let details = serde_json::json!({
+            "name": token.name, "prefix": token.prefix, "user_id": token.user_id,
+        });
+        audit::record(
+            store,
+            AuditAction::TokenRevoked,
+            token.id.to_string(),
+            details,
+        )
+        .await?;
         output::line(format_args!(
             "revoked token {:?} ({}, id {})",
             token.name, token.prefix, token.id

@@ -7,11 +7,11 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use flowo_core::Store;
 use flowo_core::account::{Role, User};
-use flowo_core::store::UserUpdate;
+use flowo_core::store::{AuditAction, UserUpdate};
 use flowo_store::StoreOptions;
 
 use crate::config::Global;
-use crate::output;
+use crate::{audit, output};
 
 /// `flowo user`.
 #[derive(clap::Args, Debug)]
@@ -85,6 +85,10 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             let user = store
                 .create_user(&email, role, password_hash.as_deref())
                 .await?;
+            let details = serde_json::json!({
+                "user_id": user.id, "role": user.role, "password_set": password_hash.is_some(),
+            });
+            audit::record(&*store, AuditAction::UserCreated, &user.email, details).await?;
             output::line(format_args!(
                 "created user {} ({}, id {})",
                 user.email, user.role, user.id
@@ -176,12 +180,19 @@ pub async fn find(store: &dyn Store, email: &str) -> anyhow::Result<User> {
     }
 }
 
+/// Changes a user and records in the audit log what changed.
 async fn update(store: &dyn Store, email: &str, update: UserUpdate) -> anyhow::Result<User> {
-    let user = find(store, email).await?;
-    flowo_http::auth::check_keeps_an_admin(store, user.id, update.role, update.disabled)
+    let before = find(store, email).await?;
+    flowo_http::auth::check_keeps_an_admin(store, before.id, update.role, update.disabled)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    Ok(store.update_user(user.id, update).await?)
+    let password_set = update.password_hash.is_some();
+    let after = store.update_user(before.id, update).await?;
+    let changes = flowo_http::routes::audit::user_update_entries(&before, &after, password_set);
+    for (action, details) in changes {
+        audit::record(store, action, &after.email, details).await?;
+    }
+    Ok(after)
 }
 
 /// Reads the first line of stdin as a password, checks it as the HTTP API does and hashes it.

@@ -3,11 +3,14 @@
 
 use anyhow::bail;
 use clap::Subcommand;
+use flowo_core::store::AuditAction;
 use flowo_core::{Store, Workspace};
 use flowo_store::StoreOptions;
 
 use crate::config::Global;
-use crate::{output, user};
+use serde_json::json;
+
+use crate::{audit, output, user};
 
 /// `flowo workspace`.
 #[derive(clap::Args, Debug)]
@@ -51,6 +54,8 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     match args.command {
         Command::Create { name } => {
             let ws = store.create_workspace(name.trim()).await?;
+            let details = json!({ "workspace_id": ws.id });
+            audit::record(&*store, AuditAction::WorkspaceCreated, &ws.name, details).await?;
             output::line(format_args!("created workspace {} (id {})", ws.name, ws.id))?;
         }
         Command::List { json } => {
@@ -75,6 +80,8 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             let ws = find(&*store, &name).await?;
             let user = user::find(&*store, &email).await?;
             store.add_member(ws.id, user.id).await?;
+            let details = json!({ "workspace": ws.name, "user_id": user.id });
+            audit::record(&*store, AuditAction::MemberAdded, &user.email, details).await?;
             output::line(format_args!("{} is a member of {}", user.email, ws.name))?;
         }
         Command::RemoveMember { name, email } => {
@@ -83,6 +90,8 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             if !store.remove_member(ws.id, user.id).await? {
                 bail!("{} is not a member of workspace {:?}", user.email, ws.name);
             }
+            let details = json!({ "workspace": ws.name, "user_id": user.id });
+            audit::record(&*store, AuditAction::MemberRemoved, &user.email, details).await?;
             output::line(format_args!(
                 "{} is no longer a member of {}",
                 user.email, ws.name

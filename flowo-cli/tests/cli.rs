@@ -1,6 +1,7 @@
 //! End-to-end tests of the `flowo` binary: every admin command on a SQLite file, tokens used
 //! against a running `flowo serve`, the one-time first-start link, SIGTERM, configuration
-//! precedence, one-line errors, and the admin commands on PostgreSQL.
+//! precedence, one-line errors, the admin commands on PostgreSQL, the audit log of the admin
+//! commands, and a server log at `trace` that holds no token or password.
 //!
 //! Each test runs the binary with a cleared environment whose HOME and XDG_CONFIG_HOME point
 //! into a temporary directory, so nothing on the machine leaks in.
@@ -285,6 +286,277 @@ fn a_created_token_works_against_a_running_server() {
     assert_eq!(status, 401);
 
     assert!(server.terminate().success());
+}
+
+/// Every admin command that changes something is recorded in the audit log with the actor
+/// `cli`; `flowo audit list` shows them newest first (`--json`, `--limit`), with no password
+/// or token in them. A server's actions appear in the same log under their user.
+#[test]
+fn admin_commands_are_recorded_in_the_audit_log() {
+    let s = Sandbox::new();
+    let db = s.sqlite("flowo.db");
+    let (password, new_password) = ("first password, secret", "second password, secret");
+    s.ok_stdin(
+        &db,
+        &[
+            "user",
+            "create",
+            "Ann@example.org",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    s.ok(&db, &["user", "create", "bob@example.org"]);
+    s.ok(&db, &["user", "set-role", "bob@example.org", "viewer"]);
+    // The role it has already: nothing changes, nothing recorded.
+    s.ok(&db, &["user", "set-role", "bob@example.org", "viewer"]);
+    s.ok(&db, &["user", "disable", "bob@example.org"]);
+    s.ok(&db, &["user", "enable", "bob@example.org"]);
+    s.ok_stdin(
+        &db,
+        &[
+            "user",
+            "set-password",
+            "bob@example.org",
+            "--password-stdin",
+        ],
+        &format!("{new_password}\n"),
+    );
+    s.ok(&db, &["workspace", "create", "lab"]);
+    s.ok(&db, &["workspace", "add-member", "lab", "bob@example.org"]);
+    s.ok(
+        &db,
+        &["workspace", "remove-member", "lab", "bob@example.org"],
+    );
+    let out = s.ok(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "ann@example.org",
+            "--name",
+            "ci",
+            "--scope",
+            "admin",
+        ],
+    );
+    let token = last_line(&out);
+    s.ok(&db, &["token", "revoke", &token]);
+    // Refused commands record nothing.
+    s.fails(&db, &["workspace", "create", "lab"]);
+
+    let entries = s.json(&db, &["audit", "list", "--json"]);
+    let got: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().expect("actor"),
+                e["action"].as_str().expect("action"),
+                e["target"].as_str().expect("target"),
+            )
+        })
+        .collect();
+    let tokens = s.json(&db, &["token", "list", "--json"]);
+    let token_id = tokens[0]["id"].as_str().expect("token id");
+    let (ann, bob) = ("ann@example.org", "bob@example.org");
+    let mut want = vec![
+        ("cli", "user_created", ann),
+        ("cli", "user_created", bob),
+        ("cli", "user_role_changed", bob),
+        ("cli", "user_disabled", bob),
+        ("cli", "user_enabled", bob),
+        ("cli", "user_password_set", bob),
+        ("cli", "workspace_created", "lab"),
+        ("cli", "member_added", bob),
+        ("cli", "member_removed", bob),
+        ("cli", "token_created", token_id),
+        ("cli", "token_revoked", token_id),
+    ];
+    want.reverse();
+    assert_eq!(got, want, "newest first");
+    assert!(entries.iter().all(|e| e["actor_id"].is_null()));
+    assert_eq!(entries[0]["details"]["prefix"], tokens[0]["prefix"]);
+    assert_eq!(entries[8]["details"]["from"], "member");
+    assert_eq!(entries[10]["details"]["password_set"], true);
+    let text = serde_json::to_string(&entries).expect("JSON");
+    for secret in [password, new_password, token.as_str(), "$argon2"] {
+        assert!(!text.contains(secret), "the audit log holds {secret:?}");
+    }
+
+    assert_eq!(
+        s.json(&db, &["audit", "list", "--json", "--limit", "2"])
+            .len(),
+        2
+    );
+    let table = s.ok(&db, &["audit", "list", "--limit", "3"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(
+        lines[0].starts_with("TIME") && lines[0].contains("ACTION"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains("token_revoked") && lines[1].contains("cli"),
+        "{table}"
+    );
+
+    // An action through a server is recorded under its user.
+    let port = free_port();
+    let server = Server::start(&s, &db, port);
+    let admin_token = last_line(&s.ok(
+        &db,
+        &[
+            "token",
+            "create",
+            "--user",
+            "ann@example.org",
+            "--name",
+            "api",
+            "--scope",
+            "admin",
+        ],
+    ));
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/v1/workspaces",
+        Some(&admin_token),
+        Some(r#"{"name": "by-api"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(
+        port,
+        "GET",
+        "/api/v1/audit?limit=1",
+        Some(&admin_token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(page["items"][0]["action"], "workspace_created");
+    assert_eq!(page["items"][0]["actor"], ann);
+    assert!(server.terminate().success());
+    let newest = &s.json(&db, &["audit", "list", "--json", "--limit", "1"])[0];
+    assert_eq!(newest["target"], "by-api");
+    assert_eq!(newest["actor"], ann);
+    assert!(newest["actor_id"].is_string());
+}
+
+/// The server at `RUST_LOG=trace` logs requests with passwords (login, user creation, password
+/// changes, a wrong one), the one-time login token, a session JWT, API tokens (as bearers and
+/// in a query string) and a CSRF token; none of them appears in its log, which is not empty.
+#[test]
+fn the_log_holds_no_token_or_password() {
+    let s = Sandbox::new();
+    let db = s.sqlite("flowo.db");
+    let server = Server::start_with(&s, |cmd| {
+        cmd.env("FLOWO_DATABASE_URL", &db)
+            .env("RUST_LOG", "trace")
+            .args(["serve", "--bind", "127.0.0.1:0"]);
+    });
+    let port = server.port;
+    let first = server.first_login_token().expect("a first-login link");
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/v1/auth/first-login",
+        None,
+        Some(&format!(r#"{{"token": "{first}"}}"#)),
+    );
+    assert_eq!(status, 200, "{body}");
+    let session: Value = serde_json::from_str(&body).expect("JSON");
+    let jwt = session["token"].as_str().expect("jwt").to_owned();
+    let csrf = session["csrf_token"].as_str().expect("csrf").to_owned();
+    let (p1, p2, wrong) = ("password-one-1x9", "password-two-2y8", "wrong-password-3z7");
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/v1/users",
+        Some(&jwt),
+        Some(&format!(
+            r#"{{"email": "eve@example.org", "role": "admin", "password": "{p1}"}}"#
+        )),
+    );
+    assert_eq!(status, 201, "{body}");
+    let eve: Value = serde_json::from_str(&body).expect("JSON");
+    let (status, body) = http(
+        port,
+        "PATCH",
+        &format!("/api/v1/users/{}", eve["id"].as_str().expect("id")),
+        Some(&jwt),
+        Some(&format!(r#"{{"password": "{p2}"}}"#)),
+    );
+    assert_eq!(status, 200, "{body}");
+    for (password, want) in [(p2, 200), (wrong, 401), (p1, 401)] {
+        let (status, body) = http(
+            port,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&format!(
+                r#"{{"email": "eve@example.org", "password": "{password}"}}"#
+            )),
+        );
+        assert_eq!(status, want, "{body}");
+    }
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/v1/tokens",
+        Some(&jwt),
+        Some(r#"{"name": "ci", "scope": "admin"}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let secret = serde_json::from_str::<Value>(&body).expect("JSON")["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let (status, _) = http(port, "GET", "/api/v1/auth/me", Some(&secret), None);
+    assert_eq!(status, 200);
+    let (status, _) = http(
+        port,
+        "GET",
+        &format!("/api/v1/runs?token={secret}"),
+        None,
+        None,
+    );
+    assert_eq!(status, 401);
+    let (status, _) = http(
+        port,
+        "GET",
+        &format!("/api/v1/stream?token={jwt}&csrf={csrf}"),
+        None,
+        None,
+    );
+    assert_eq!(status, 401);
+    let (status, _) = http(
+        port,
+        "GET",
+        "/api/v1/auth/me",
+        Some(&format!("{secret}x")),
+        None,
+    );
+    assert_eq!(status, 401);
+    let (status, log) = server.terminate_with_log();
+    assert!(status.success());
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the log is at trace level: {log}"
+    );
+    for (what, secret) in [
+        ("first-login token", first.as_str()),
+        ("session JWT", jwt.as_str()),
+        ("CSRF token", csrf.as_str()),
+        ("password", p1),
+        ("password", p2),
+        ("wrong password", wrong),
+        ("API token", secret.as_str()),
+    ] {
+        assert!(!log.contains(secret), "the log holds the {what}");
+    }
 }
 
 #[test]

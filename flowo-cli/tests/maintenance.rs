@@ -214,6 +214,36 @@ fn prune_deletes_old_runs_that_are_not_running_on_a_database() {
     // Nothing more to prune is not an error.
     let out = s.ok(&db, &["runs", "prune", "--older-than", "30d"]);
     assert!(out.starts_with("pruned 0 runs (0 events)"), "{out}");
+
+    // Each prune that deleted runs is one audit entry of the actor `cli` listing them; dry
+    // runs and empty prunes record nothing.
+    let audit = s.json(&db, &["audit", "list", "--json"]);
+    let got: Vec<(&str, &str, &str, Vec<String>)> = audit
+        .iter()
+        .map(|e| {
+            let runs = e["details"]["run_ids"]
+                .as_array()
+                .expect("run ids")
+                .iter()
+                .map(|r| r.as_str().expect("id").to_owned())
+                .collect();
+            (
+                e["actor"].as_str().expect("actor"),
+                e["action"].as_str().expect("action"),
+                e["target"].as_str().expect("target"),
+                runs,
+            )
+        })
+        .collect();
+    let one = |run: RunId| ids(&[run]);
+    assert_eq!(
+        got,
+        vec![
+            ("cli", "runs_pruned", "*", one(old_killed)),
+            ("cli", "runs_pruned", "*", one(old_success)),
+            ("cli", "runs_pruned", "other", one(old_other)),
+        ]
+    );
 }
 
 #[test]

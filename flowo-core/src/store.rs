@@ -488,10 +488,154 @@ pub trait AccountStore: Send + Sync {
     async fn remove_setting(&self, key: &str) -> Result<bool, StoreError>;
 }
 
-/// Every capability of a store.
-pub trait Store: EventLog + RunReader + LiveStream + WorkspaceStore + AccountStore {}
+/// The actor of audit entries written by `flowo` commands acting on the database directly
+/// (no user authenticated them: whoever can open the database is trusted).
+pub const CLI_ACTOR: &str = "cli";
 
-impl<T: EventLog + RunReader + LiveStream + WorkspaceStore + AccountStore> Store for T {}
+/// What an administrative action did; the word is stable (stored, sent as JSON, filtered on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// A user was created.
+    UserCreated,
+    /// A user's role changed.
+    UserRoleChanged,
+    /// A user was disabled.
+    UserDisabled,
+    /// A disabled user was enabled.
+    UserEnabled,
+    /// A user's password was set (never recorded: the password).
+    UserPasswordSet,
+    /// An API token was created (never recorded: its text).
+    TokenCreated,
+    /// An API token was revoked.
+    TokenRevoked,
+    /// A workspace was created.
+    WorkspaceCreated,
+    /// A user was added to a workspace.
+    MemberAdded,
+    /// A user was removed from a workspace.
+    MemberRemoved,
+    /// A run was deleted.
+    RunDeleted,
+    /// Old runs were pruned (`flowo runs prune` on the database).
+    RunsPruned,
+}
+
+impl AuditAction {
+    /// Every action, in declaration order.
+    pub const ALL: [AuditAction; 12] = [
+        AuditAction::UserCreated,
+        AuditAction::UserRoleChanged,
+        AuditAction::UserDisabled,
+        AuditAction::UserEnabled,
+        AuditAction::UserPasswordSet,
+        AuditAction::TokenCreated,
+        AuditAction::TokenRevoked,
+        AuditAction::WorkspaceCreated,
+        AuditAction::MemberAdded,
+        AuditAction::MemberRemoved,
+        AuditAction::RunDeleted,
+        AuditAction::RunsPruned,
+    ];
+
+    /// The word used in SQL, JSON and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::UserCreated => "user_created",
+            AuditAction::UserRoleChanged => "user_role_changed",
+            AuditAction::UserDisabled => "user_disabled",
+            AuditAction::UserEnabled => "user_enabled",
+            AuditAction::UserPasswordSet => "user_password_set",
+            AuditAction::TokenCreated => "token_created",
+            AuditAction::TokenRevoked => "token_revoked",
+            AuditAction::WorkspaceCreated => "workspace_created",
+            AuditAction::MemberAdded => "member_added",
+            AuditAction::MemberRemoved => "member_removed",
+            AuditAction::RunDeleted => "run_deleted",
+            AuditAction::RunsPruned => "runs_pruned",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AuditAction {
+    type Err = crate::model::UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AuditAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| crate::model::UnknownStatus(s.to_owned()))
+    }
+}
+
+/// An administrative action to record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAuditEntry {
+    /// The user who acted; `None` for [`CLI_ACTOR`].
+    pub actor_id: Option<UserId>,
+    /// Their e-mail, or [`CLI_ACTOR`].
+    pub actor: String,
+    /// What they did.
+    pub action: AuditAction,
+    /// What it was done to: an e-mail, a workspace name, a token or run id.
+    pub target: String,
+    /// More about it (never a secret: no password, token text or hash).
+    pub details: serde_json::Value,
+}
+
+/// A recorded administrative action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    /// Position in the log (increasing).
+    pub id: i64,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The user who acted; `null` for `flowo` commands on the database.
+    pub actor_id: Option<UserId>,
+    /// Their e-mail, or `cli` for `flowo` commands on the database.
+    pub actor: String,
+    /// What they did.
+    pub action: AuditAction,
+    /// What it was done to: an e-mail, a workspace name, a token or run id.
+    pub target: String,
+    /// More about it (never a secret).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: serde_json::Value,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1 to [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+/// The audit log of administrative actions: appended to, never changed.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Records an action, now.
+    async fn record_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError>;
+    /// Recorded actions, newest first.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, StoreError>;
+}
+
+/// Every capability of a store.
+pub trait Store:
+    EventLog + RunReader + LiveStream + WorkspaceStore + AccountStore + AuditLog
+{
+}
+
+impl<T: EventLog + RunReader + LiveStream + WorkspaceStore + AccountStore + AuditLog> Store for T {}
 
 /// Checks a page size.
 pub fn check_limit(limit: u32) -> Result<u32, StoreError> {

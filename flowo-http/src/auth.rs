@@ -1,7 +1,8 @@
 //! Authentication and authorization.
 //!
 //! Three credentials: a browser session (a JWT in the HttpOnly `flowo_session` cookie, with a
-//! CSRF token that writes must echo in `X-CSRF-Token`), the same JWT as a bearer (scripts), and
+//! CSRF token that writes must echo in `X-CSRF-Token`, and refused when the browser says
+//! another site sent them), the same JWT as a bearer (scripts), and
 //! API tokens (`flowo_…`, bearer; only their SHA-256 is stored). [`Principal`] is the extractor
 //! every protected handler takes; its methods decide who may see or change what.
 
@@ -366,6 +367,26 @@ impl Principal {
     }
 }
 
+/// The browser's `Sec-Fetch-Site` header, which pages cannot set.
+const FETCH_SITE: &str = "sec-fetch-site";
+
+/// 403 for a request a browser says another site made (`Sec-Fetch-Site: cross-site`, or
+/// `same-site`: a sibling subdomain is another application). Checked on cookie-authenticated
+/// writes (and logout) besides the CSRF token: a second, independent proof. Browsers that do
+/// not send the header rely on the token alone; a proxy cannot change the header's meaning.
+pub(crate) fn refuse_cross_site(headers: &axum::http::HeaderMap) -> ApiResult<()> {
+    let site = headers
+        .get(FETCH_SITE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") {
+        return Err(ApiError::forbidden(
+            "a cookie-authenticated write from another site (Sec-Fetch-Site) is refused",
+        ));
+    }
+    Ok(())
+}
+
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
@@ -434,6 +455,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Principa
         let claims = decode_session(state, cookie.value())?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
+            refuse_cross_site(&parts.headers)?;
             let sent = parts
                 .headers
                 .get(CSRF_HEADER)

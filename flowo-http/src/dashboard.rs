@@ -11,7 +11,13 @@
 //! - A binary compiled without `frontend/dist` answers `/` with a page saying how to build it;
 //!   the API works regardless.
 //!
-//! Responses here are compressed (gzip, brotli) and carry a strict Content-Security-Policy.
+//! Responses here are compressed (gzip, brotli) and carry the dashboard's strict
+//! Content-Security-Policy ([`CONTENT_SECURITY_POLICY`]; the other security headers are
+//! [`crate::security`]'s, on every response).
+//!
+//! No file is ever read from the server's file system: the files are a map from build path
+//! to bytes, and a request path is only ever a key looked up in it (`..` or an encoded `/` is
+//! just a key that is not there).
 //! Which files are served is a [`Dashboard`] value in [`crate::HttpConfig`], so tests and
 //! embedders can supply their own. The dashboard expects to be served at the root of a host:
 //! its pages load `/assets/…` and call `/api/v1`.
@@ -59,8 +65,13 @@ const HASHED_DIR: &str = "assets/";
 /// Path prefixes that belong to the server, never to the dashboard's client-side routes.
 const SERVER_PATHS: [&str; 4] = ["/api", "/healthz", "/readyz", "/metrics"];
 
-/// Ant Design injects `<style>` elements, hence `'unsafe-inline'` for styles (never scripts).
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+/// The dashboard's Content-Security-Policy (the other security headers come from
+/// [`crate::security`] for every response). Scripts only from the build's own files: the
+/// built `index.html` has no inline script. Styles also `'unsafe-inline'`, because Ant Design's
+/// CSS-in-JS inserts `<style>` elements at run time and React sets `style` attributes; inline
+/// styles cannot run code. `data:`/`blob:` images and workers for the charts' exports and
+/// icons; `connect-src 'self'` covers the API and the live stream.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
     connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'self'; \
     form-action 'self'; object-src 'none'";
@@ -139,9 +150,6 @@ pub(crate) fn router() -> Router<AppState> {
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY,
         ))
-        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header(header::REFERRER_POLICY, "same-origin"))
-        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
 }
 
 /// A file of the dashboard, or `index.html` for a client-side route.

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod security;
 pub mod state;
 
 use std::future::Future;
@@ -20,10 +21,8 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use dashboard::Dashboard;
 pub use error::{ApiError, ApiResult};
@@ -37,11 +36,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(dashboard::router())
         .layer(middleware::from_fn(error::envelope_bare_errors))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(security::SecurityHeadersLayer::new(
+            state.config().secure_cookies,
+        ))
         .with_state(state)
 }
 

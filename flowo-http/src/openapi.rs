@@ -41,6 +41,7 @@ use crate::routes;
         routes::tokens::list_tokens,
         routes::tokens::create_token,
         routes::tokens::revoke_token,
+        routes::audit::list_audit,
         get_openapi,
         routes::health::get_healthz,
         routes::health::get_readyz,
@@ -49,7 +50,8 @@ use crate::routes;
     components(schemas(
         flowo_core::store::RunSort,
         flowo_core::store::JobSort,
-        flowo_core::store::SortOrder
+        flowo_core::store::SortOrder,
+        flowo_core::store::AuditAction
     )),
     modifiers(&Security, &InputErrors),
     security(("bearer" = []), ("session" = [])),

@@ -5,6 +5,7 @@
 //! (the `flowo` binary, the Python module) call it; everything else takes `Arc<dyn Store>`.
 
 mod accounts;
+mod audit;
 mod error;
 mod hub;
 mod ingest;

@@ -241,3 +241,4 @@ impl PgStore {
 
 crate::sql_store::impl_sql_store!(PgStore, Postgres);
 crate::accounts::impl_account_store!(PgStore, Postgres);
+crate::audit::impl_audit_log!(PgStore, Postgres);

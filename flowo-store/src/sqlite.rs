@@ -168,3 +168,4 @@ pub async fn backup(path: &Path, dest: &Path, busy_timeout: Duration) -> Result<
 
 crate::sql_store::impl_sql_store!(SqliteStore, Sqlite);
 crate::accounts::impl_account_store!(SqliteStore, Sqlite);
+crate::audit::impl_audit_log!(SqliteStore, Sqlite);

@@ -11,7 +11,7 @@
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use flowo_client::api::RunListParams;
-use flowo_core::store::{RunSort, SortOrder};
+use flowo_core::store::{AuditAction, RunSort, SortOrder};
 use flowo_core::{Run, RunStatus};
 use serde::Serialize;
 
@@ -155,6 +155,18 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             Some(cursor) => params.cursor = Some(cursor),
             None => break,
         }
+    }
+    if let Reader::Database { store } = &reader
+        && !args.dry_run
+        && !report.runs.is_empty()
+    {
+        // A server records each DELETE itself, under the token's user.
+        let details = serde_json::json!({
+            "runs": report.runs.len(), "events": report.events, "cutoff": cutoff,
+            "run_ids": report.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        });
+        let target = args.workspace.clone().unwrap_or_else(|| "*".to_owned());
+        crate::audit::record(&**store, AuditAction::RunsPruned, target, details).await?;
     }
     if args.json {
         return output::json(&report);

@@ -208,6 +208,9 @@ pub struct Server {
     pub lines: Receiver<String>,
     /// The "FlowO is ready" line.
     pub ready: String,
+    /// Everything written to stderr (the log), echoed too; complete once the reader ended.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -237,9 +240,12 @@ impl Server {
             }
         });
         let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let log_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[flowo serve] {line}");
+                sink.lock().expect("log lock").push(line);
             }
         });
         let mut server = Self {
@@ -247,6 +253,8 @@ impl Server {
             port: 0,
             lines,
             ready: String::new(),
+            log,
+            log_reader: Some(log_reader),
         };
         let ready = loop {
             match server.lines.recv_timeout(Duration::from_secs(30)) {
@@ -292,6 +300,27 @@ impl Server {
     pub fn terminate(self) -> ExitStatus {
         self.signal_term();
         self.wait_exit()
+    }
+
+    /// Sends SIGTERM, waits for the exit and for the end of its stderr: the whole log.
+    pub fn terminate_with_log(mut self) -> (ExitStatus, String) {
+        self.signal_term();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "flowo serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if let Some(reader) = self.log_reader.take() {
+            reader.join().expect("the log reader ends with the process");
+        }
+        let log = self.log.lock().expect("log lock").join("\n");
+        (status, log)
     }
 
     /// Sends SIGTERM.

@@ -62,19 +62,27 @@ pub struct Me {
 /// Settings key prefix under which a one-time login token's hash maps to a user id.
 pub const FIRST_LOGIN_SETTING: &str = "first_login:";
 
-fn session_cookies(state: &AppState, jar: CookieJar, session: &auth::Session) -> CookieJar {
+/// The session cookie (HttpOnly: scripts never see the JWT; `SameSite=Lax`: a link from
+/// elsewhere opens the dashboard logged in, while other sites' writes carry no cookie) and the
+/// CSRF cookie (readable by the dashboard's scripts, `SameSite=Strict`); both `Secure` with
+/// `secure_cookies`. Empty values: the cookies that remove them (logout).
+fn session_cookies(
+    state: &AppState,
+    jwt: String,
+    csrf: String,
+) -> (Cookie<'static>, Cookie<'static>) {
     let secure = state.config().secure_cookies;
-    let mut cookie = Cookie::new(SESSION_COOKIE, session.jwt.clone());
-    cookie.set_http_only(true);
-    cookie.set_same_site(SameSite::Lax);
-    cookie.set_secure(secure);
-    cookie.set_path("/");
-    let mut csrf = Cookie::new(CSRF_COOKIE, session.csrf.clone());
-    csrf.set_http_only(false);
-    csrf.set_same_site(SameSite::Strict);
-    csrf.set_secure(secure);
-    csrf.set_path("/");
-    jar.add(cookie).add(csrf)
+    let mut session = Cookie::new(SESSION_COOKIE, jwt);
+    session.set_http_only(true);
+    session.set_same_site(SameSite::Lax);
+    session.set_secure(secure);
+    session.set_path("/");
+    let mut readable = Cookie::new(CSRF_COOKIE, csrf);
+    readable.set_http_only(false);
+    readable.set_same_site(SameSite::Strict);
+    readable.set_secure(secure);
+    readable.set_path("/");
+    (session, readable)
 }
 
 async fn start_session(
@@ -83,7 +91,8 @@ async fn start_session(
     user: User,
 ) -> ApiResult<(CookieJar, Json<SessionResponse>)> {
     let session = auth::issue_session(state, user.id)?;
-    let jar = session_cookies(state, jar, &session);
+    let (cookie, csrf) = session_cookies(state, session.jwt.clone(), session.csrf.clone());
+    let jar = jar.add(cookie).add(csrf);
     Ok((
         jar,
         Json(SessionResponse {
@@ -163,14 +172,19 @@ pub async fn first_login(
     start_session(&state, jar, user).await
 }
 
-/// Ends the browser session (clears the cookies). Bearer sessions simply expire.
+/// Ends the browser session (clears the cookies, with the attributes they were set with).
+/// Bearer sessions simply expire. Refused (403) when the browser says another site sent it.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(()),
-    responses((status = 204, description = "logged out")))]
-pub async fn logout(jar: CookieJar) -> impl IntoResponse {
-    let jar = jar
-        .remove(Cookie::build(SESSION_COOKIE).path("/"))
-        .remove(Cookie::build(CSRF_COOKIE).path("/"));
-    (jar, StatusCode::NO_CONTENT)
+    responses((status = 204, description = "logged out"), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    jar: CookieJar,
+) -> ApiResult<impl IntoResponse> {
+    auth::refuse_cross_site(&headers)?;
+    let (session, csrf) = session_cookies(&state, String::new(), String::new());
+    let jar = jar.remove(session).remove(csrf);
+    Ok((jar, StatusCode::NO_CONTENT))
 }
 
 /// The caller and their workspaces.

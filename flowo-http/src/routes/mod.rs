@@ -1,6 +1,7 @@
 //! The API's routes, one module per resource; handlers are named `<verb>_<resource>`, which are
 //! also their OpenAPI operation ids.
 
+pub mod audit;
 pub mod auth;
 pub mod events;
 pub mod health;
@@ -62,6 +63,7 @@ pub fn api(limits: &Limits) -> Router<AppState> {
             get(tokens::list_tokens).post(tokens::create_token),
         )
         .route("/tokens/{token_id}", delete(tokens::revoke_token))
+        .route("/audit", get(audit::list_audit))
         .route("/openapi.json", get(crate::openapi::get_openapi))
         .layer(DefaultBodyLimit::max(limits.max_small_body_bytes));
     Router::new().merge(ingest).merge(other)

@@ -155,7 +155,14 @@ pub async fn delete_run(
             "this credential may not delete runs here",
         ));
     }
-    state.store().delete_run(run_id).await?;
+    if state.store().delete_run(run_id).await? {
+        let details = serde_json::json!({
+            "name": view.run.name, "workspace_id": view.run.workspace_id, "status": view.run.status,
+        });
+        let action = flowo_core::store::AuditAction::RunDeleted;
+        crate::routes::audit::record(&state, &principal, action, run_id.to_string(), details)
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

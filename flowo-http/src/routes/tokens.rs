@@ -4,11 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use flowo_core::account::{ApiToken, ApiTokenId, NewApiToken, TokenScope, User};
+use flowo_core::store::AuditAction;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::auth::{self, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{self, Path};
+use crate::routes::audit;
 use crate::state::AppState;
 
 /// A new token.
@@ -165,6 +168,20 @@ pub async fn create_token(
         .await?;
     tracing::info!(by = %principal.user.email, owner = %owner.email, token = %token.prefix,
         scope = %token.scope, "token created");
+    let details = json!({
+        "name": token.name, "prefix": token.prefix, "scope": token.scope,
+        "user_id": token.user_id, "owner": owner.email, "workspace_id": token.workspace_id,
+        "expires_at": token.expires_at,
+    });
+    let target = token.id.to_string();
+    audit::record(
+        &state,
+        &principal,
+        AuditAction::TokenCreated,
+        target,
+        details,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
@@ -195,5 +212,15 @@ pub async fn revoke_token(
         .ok_or_else(|| ApiError::not_found(format!("token {token_id} not found")))?;
     state.store().revoke_token(token.id).await?;
     tracing::info!(by = %principal.user.email, token = %token.prefix, "token revoked");
+    let details = json!({ "name": token.name, "prefix": token.prefix, "user_id": token.user_id });
+    let target = token.id.to_string();
+    audit::record(
+        &state,
+        &principal,
+        AuditAction::TokenRevoked,
+        target,
+        details,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

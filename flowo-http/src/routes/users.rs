@@ -4,12 +4,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use flowo_core::account::{Role, User, UserId};
+use flowo_core::store::AuditAction;
 use flowo_core::store::UserUpdate;
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::auth::{self, Principal};
 use crate::error::ApiResult;
 use crate::extract::{self, Path};
+use crate::routes::audit;
 use crate::state::AppState;
 
 /// A new user.
@@ -77,6 +80,15 @@ pub async fn create_user(
         )
         .await?;
     tracing::info!(admin = %principal.user.email, user = %user.email, role = %user.role, "user created");
+    let details = json!({ "user_id": user.id, "role": user.role, "password_set": hash.is_some() });
+    audit::record(
+        &state,
+        &principal,
+        AuditAction::UserCreated,
+        &user.email,
+        details,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -102,6 +114,7 @@ pub async fn update_user(
         }
         None => None,
     };
+    let before = state.store().user(UserId(user_id)).await?;
     let user = state
         .store()
         .update_user(
@@ -115,5 +128,11 @@ pub async fn update_user(
         .await?;
     tracing::info!(admin = %principal.user.email, user = %user.email, role = %user.role,
         disabled = user.disabled, password_changed = req.password.is_some(), "user changed");
+    let changes = before.map_or_else(Vec::new, |before| {
+        audit::user_update_entries(&before, &user, req.password.is_some())
+    });
+    for (action, details) in changes {
+        audit::record(&state, &principal, action, &user.email, details).await?;
+    }
     Ok(Json(user))
 }

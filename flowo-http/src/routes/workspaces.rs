@@ -5,11 +5,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use flowo_core::Workspace;
 use flowo_core::account::Member;
+use flowo_core::store::AuditAction;
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{self, Path};
+use crate::routes::audit;
 use crate::state::AppState;
 
 /// A new workspace.
@@ -64,6 +67,15 @@ pub async fn create_workspace(
     state.config().limits.check_short("name", &req.name)?;
     let ws = state.store().create_workspace(req.name.trim()).await?;
     tracing::info!(admin = %principal.user.email, workspace = %ws.name, "workspace created");
+    let details = json!({ "workspace_id": ws.id });
+    audit::record(
+        &state,
+        &principal,
+        AuditAction::WorkspaceCreated,
+        &ws.name,
+        details,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(ws)))
 }
 
@@ -107,6 +119,15 @@ pub async fn add_member(
     let user = user_by_email(&state, &email).await?;
     state.store().add_member(ws.id, user.id).await?;
     tracing::info!(admin = %principal.user.email, workspace = %ws.name, member = %user.email, "member added");
+    let details = json!({ "workspace": ws.name, "user_id": user.id });
+    audit::record(
+        &state,
+        &principal,
+        AuditAction::MemberAdded,
+        &user.email,
+        details,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -130,5 +151,14 @@ pub async fn remove_member(
         )));
     }
     tracing::info!(admin = %principal.user.email, workspace = %ws.name, member = %user.email, "member removed");
+    let details = json!({ "workspace": ws.name, "user_id": user.id });
+    audit::record(
+        &state,
+        &principal,
+        AuditAction::MemberRemoved,
+        &user.email,
+        details,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

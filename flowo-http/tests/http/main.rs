@@ -14,6 +14,9 @@
 //! - `ops`: `/healthz`, `/readyz`, `/metrics`, the OpenAPI document.
 //! - `dashboard`: the dashboard at `/` (built and not built), client-side routes, caching,
 //!   compression, security headers; API paths never answered with HTML.
+//! - `security`: no path traversal, security headers on every response (HSTS only behind
+//!   TLS), JSON content types, cookie attributes, cross-site cookie writes refused, the audit
+//!   log (both backends).
 
 mod support;
 
@@ -24,4 +27,5 @@ mod endpoints;
 mod ingest;
 mod limits;
 mod ops;
+mod security;
 mod stream;

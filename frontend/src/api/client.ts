@@ -55,6 +55,9 @@ const csrf: Middleware = {
 export const api = createClient<paths>({
   baseUrl: typeof window === "undefined" ? "http://localhost" : window.location.origin,
   credentials: "same-origin",
+  // Lists in a query are one comma-separated value (`status=running,failed`), as the API
+  // documents them (style form, explode false).
+  querySerializer: { array: { style: "form", explode: false } },
 });
 api.use(csrf);
 

@@ -1,7 +1,7 @@
 // Query keys and hooks for every read; the live stream (src/live) updates these same keys.
 import { keepPreviousData, queryOptions, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "./client";
-import type { Job, Page } from "./types";
+import type { Job, Page, RunStatus } from "./types";
 import { upsertBy } from "../lib/upsert";
 
 /** Filters of the runs page, as sent to `GET /runs`. */
@@ -17,6 +17,9 @@ export interface RunFilters {
   cursor?: string;
   limit?: number;
 }
+
+/** The runs page's comma-separated status filter as the API's list of statuses. */
+const statusList = (status: string) => status.split(",").filter(Boolean) as RunStatus[];
 
 export const keys = {
   me: ["me"] as const,
@@ -49,7 +52,11 @@ export const useRuns = (f: RunFilters) =>
   useQuery({
     queryKey: keys.runs(f),
     queryFn: () =>
-      unwrap(api.GET("/api/v1/runs", { params: { query: { ...f, total: true } } })),
+      unwrap(
+        api.GET("/api/v1/runs", {
+          params: { query: { ...f, status: f.status ? statusList(f.status) : undefined, total: true } },
+        }),
+      ),
     placeholderData: keepPreviousData,
   });
 

@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, newest first (admins). */
+        get: operations["list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/first-login": {
         parameters: {
             query?: never;
@@ -47,7 +64,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ends the browser session (clears the cookies). Bearer sessions simply expire. */
+        /**
+         * Ends the browser session (clears the cookies, with the attributes they were set with).
+         *     Bearer sessions simply expire. Refused (403) when the browser says another site sent it.
+         */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -554,6 +574,33 @@ export interface components {
              */
             inserted: number;
         };
+        /**
+         * @description What an administrative action did; the word is stable (stored, sent as JSON, filtered on).
+         * @enum {string}
+         */
+        AuditAction: "user_created" | "user_role_changed" | "user_disabled" | "user_enabled" | "user_password_set" | "token_created" | "token_revoked" | "workspace_created" | "member_added" | "member_removed" | "run_deleted" | "runs_pruned";
+        /** @description A recorded administrative action. */
+        AuditEntry: {
+            /** @description What they did. */
+            action: components["schemas"]["AuditAction"];
+            /** @description Their e-mail, or `cli` for `flowo` commands on the database. */
+            actor: string;
+            actor_id?: null | components["schemas"]["UserId"];
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            at: string;
+            /** @description More about it (never a secret). */
+            details: Record<string, never>;
+            /**
+             * Format: int64
+             * @description Position in the log (increasing).
+             */
+            id: number;
+            /** @description What it was done to: an e-mail, a workspace name, a token or run id. */
+            target: string;
+        };
         /** @description A file's text as captured, possibly cut to a size limit. */
         CapturedText: {
             /**
@@ -882,6 +929,38 @@ export interface components {
             added_at: string;
             /** @description The user. */
             user: components["schemas"]["User"];
+        };
+        /** @description A page of results with the cursor of the next page. */
+        Page_AuditEntry: {
+            /** @description The items. */
+            items: {
+                /** @description What they did. */
+                action: components["schemas"]["AuditAction"];
+                /** @description Their e-mail, or `cli` for `flowo` commands on the database. */
+                actor: string;
+                actor_id?: null | components["schemas"]["UserId"];
+                /**
+                 * Format: date-time
+                 * @description When.
+                 */
+                at: string;
+                /** @description More about it (never a secret). */
+                details: Record<string, never>;
+                /**
+                 * Format: int64
+                 * @description Position in the log (increasing).
+                 */
+                id: number;
+                /** @description What it was done to: an e-mail, a workspace name, a token or run id. */
+                target: string;
+            }[];
+            /** @description Pass this as `cursor` for the next page; `None` on the last page. */
+            next_cursor?: string | null;
+            /**
+             * Format: int64
+             * @description All matching items, when asked for.
+             */
+            total?: number | null;
         };
         /** @description A page of results with the cursor of the next page. */
         Page_Job: {
@@ -1404,6 +1483,55 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_audit: {
+        parameters: {
+            query?: {
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1 to 1000 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_AuditEntry"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     first_login: {
         parameters: {
             query?: never;
@@ -1549,6 +1677,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };

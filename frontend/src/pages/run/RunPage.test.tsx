@@ -103,7 +103,7 @@ function setup(url: string) {
   client.setQueryData(keys.rules(RUN_ID), rules);
   client.setQueryData(keys.jobs(RUN_ID), jobs);
   client.setQueryData(keys.errors(RUN_ID), errors);
-  client.setQueryData(keys.job(RUN_ID, 2), { ...jobs[2], logs: [{ job_id: 2, files: [{ path: "logs/p.log", text: "<i>log line</i>", truncated: false, size: 15 }] }] });
+  client.setQueryData(keys.job(RUN_ID, 2), { ...jobs[2], logs: [{ job_id: 2, files: [{ path: "logs/p.log", text: "<i>log line</i>\n<img src=x onerror=\"window.pwned=1\">", truncated: false, size: 52 }] }] });
   render(
     <AntApp>
       <QueryClientProvider client={client}>
@@ -161,7 +161,9 @@ describe("RunPage", () => {
     expect(drawer.dataset.jobId).toBe("2");
     expect(drawer.textContent).toContain("<i>log line</i>");
     expect(drawer.textContent).toContain("echo <script>alert(1)</script>");
-    expect(drawer.querySelector("i, script")).toBeNull();
+    expect(drawer.textContent).toContain('<img src=x onerror="window.pwned=1">');
+    expect(drawer.querySelector("i, script, img[onerror]")).toBeNull();
+    expect((window as unknown as { pwned?: number }).pwned).toBeUndefined();
     expect(within(drawer).getByTestId("job-failure").textContent).toContain("exit status 3");
   });
 });

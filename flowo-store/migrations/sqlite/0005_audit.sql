@@ -1,0 +1,12 @@
+-- The audit log: who created, changed, revoked or deleted what (users, tokens, workspaces,
+-- memberships, runs). Appended to, never changed. `actor_id` is NULL and `actor` is 'cli' for
+-- `flowo` commands acting on the database; `details` is JSON text without secrets.
+CREATE TABLE audit_log (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        INTEGER NOT NULL,
+    actor_id  BLOB,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    target    TEXT NOT NULL,
+    details   TEXT NOT NULL
+);
