@@ -14,7 +14,7 @@ macro_rules! impl_account_store {
             use uuid::Uuid;
 
             use super::$store;
-            use $crate::error::db;
+            use $crate::error::{check_no_nul, db};
             use $crate::rows::{
                 TOKEN_COLUMNS, TokenRow, USER_COLUMNS, UserRow, WorkspaceRow, convert, from_micros,
                 micros,
@@ -24,7 +24,7 @@ macro_rules! impl_account_store {
                 let email = email.trim().to_lowercase();
                 let ok = email.len() <= 254
                     && email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
-                    && !email.chars().any(char::is_whitespace);
+                    && !email.chars().any(|c| c.is_whitespace() || c.is_control());
                 if ok {
                     Ok(email)
                 } else {
@@ -82,6 +82,10 @@ macro_rules! impl_account_store {
                     &self,
                     email: &str,
                 ) -> Result<Option<UserCredentials>, StoreError> {
+                    if email.contains('\0') {
+                        // No stored address holds one (PostgreSQL could not even compare it).
+                        return Ok(None);
+                    }
                     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
                     let row: Option<UserRow> = sqlx::query_as(&sql)
                         .bind(email.trim().to_lowercase())
@@ -234,6 +238,9 @@ macro_rules! impl_account_store {
                 }
 
                 async fn create_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+                    check_no_nul("a token's name", &token.name)?;
+                    check_no_nul("a token's prefix", &token.prefix)?;
+                    check_no_nul("a token's hash", &token.hash)?;
                     let id = Uuid::new_v4();
                     let now = micros(chrono::Utc::now());
                     sqlx::query(
@@ -258,6 +265,9 @@ macro_rules! impl_account_store {
                 }
 
                 async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+                    if hash.contains('\0') {
+                        return Ok(None);
+                    }
                     let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = $1");
                     let row: Option<TokenRow> = sqlx::query_as(&sql)
                         .bind(hash)
@@ -319,6 +329,9 @@ macro_rules! impl_account_store {
                 }
 
                 async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+                    if key.contains('\0') {
+                        return Ok(None);
+                    }
                     sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
                         .bind(key)
                         .fetch_optional(&self.inner.pool)
@@ -327,6 +340,9 @@ macro_rules! impl_account_store {
                 }
 
                 async fn remove_setting(&self, key: &str) -> Result<bool, StoreError> {
+                    if key.contains('\0') {
+                        return Ok(false);
+                    }
                     let done = sqlx::query("DELETE FROM settings WHERE key = $1")
                         .bind(key)
                         .execute(&self.inner.pool)
@@ -336,6 +352,8 @@ macro_rules! impl_account_store {
                 }
 
                 async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
+                    check_no_nul("a setting's key", key)?;
+                    check_no_nul("a setting's value", value)?;
                     sqlx::query(
                         "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
                     )

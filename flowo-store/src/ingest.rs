@@ -1,5 +1,10 @@
 //! The backend-independent part of an append: grouping a batch by run, removing duplicates, and
 //! folding the new events into the run's state.
+//!
+//! NUL characters (U+0000): PostgreSQL `text` cannot hold them, SQLite can. So that both stores
+//! keep the same thing, a NUL in an event's payload (in a string or a key) is replaced by U+FFFD
+//! before the event is folded or stored ([`replace_nul`]); a NUL in an event's kind is refused
+//! ([`validate`]), as the HTTP API refuses it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -7,13 +12,14 @@ use flowo_core::event::{Event, EventEnvelope};
 use flowo_core::fold::{FoldOutput, JobMap, RunState};
 use flowo_core::store::StoreError;
 use flowo_core::{Job, JobId, RunError, RunId, Seq};
+use serde_json::Value;
 
 /// Rejects events that no store can keep.
 pub(crate) fn validate(events: &[EventEnvelope]) -> Result<(), StoreError> {
     for e in events {
-        if e.kind.is_empty() || e.kind.chars().count() > 64 {
+        if e.kind.is_empty() || e.kind.chars().count() > 64 || e.kind.contains('\0') {
             return Err(StoreError::Invalid(format!(
-                "event kind must be 1-64 characters (run {}, seq {})",
+                "event kind must be 1-64 characters, without NUL (run {}, seq {})",
                 e.run_id, e.seq
             )));
         }
@@ -24,6 +30,55 @@ pub(crate) fn validate(events: &[EventEnvelope]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether a payload holds a NUL character in a string or an object key.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// Replaces every NUL character in a payload's strings and keys by U+FFFD.
+fn replace_nul_in(value: &mut Value) {
+    const REPLACEMENT: &str = "\u{FFFD}";
+    match value {
+        Value::String(s) => {
+            if s.contains('\0') {
+                *s = s.replace('\0', REPLACEMENT);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(replace_nul_in),
+        Value::Object(map) => {
+            *map = std::mem::take(map)
+                .into_iter()
+                .map(|(k, mut v)| {
+                    replace_nul_in(&mut v);
+                    (k.replace('\0', REPLACEMENT), v)
+                })
+                .collect();
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Copies of the batch's events whose payload holds a NUL character, with each NUL replaced by
+/// U+FFFD, with their index in the batch (in order). Events without one are not copied: for a
+/// batch without any, this is a scan that allocates nothing.
+pub(crate) fn replace_nul(events: &[EventEnvelope]) -> Vec<(usize, EventEnvelope)> {
+    events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| has_nul(&e.data))
+        .map(|(i, e)| {
+            let mut clean = e.clone();
+            replace_nul_in(&mut clean.data);
+            (i, clean)
+        })
+        .collect()
+}
+
 /// A batch's events of one run, sorted by sequence, each sequence once.
 pub(crate) struct RunBatch<'a> {
     pub run_id: RunId,
@@ -32,10 +87,16 @@ pub(crate) struct RunBatch<'a> {
     pub repeated: u64,
 }
 
-/// Groups a batch by run (in run id order, so that locks are always taken in the same order).
-pub(crate) fn group_by_run(events: &[EventEnvelope]) -> Vec<RunBatch<'_>> {
+/// Groups a batch by run (in run id order, so that locks are always taken in the same order),
+/// each event taken from `replaced` (see [`replace_nul`]) where it is there.
+pub(crate) fn group_by_run<'a>(
+    events: &'a [EventEnvelope],
+    replaced: &'a [(usize, EventEnvelope)],
+) -> Vec<RunBatch<'a>> {
     let mut groups: BTreeMap<RunId, Vec<&EventEnvelope>> = BTreeMap::new();
-    for e in events {
+    let mut replaced = replaced.iter().peekable();
+    for (i, e) in events.iter().enumerate() {
+        let e = replaced.next_if(|(at, _)| *at == i).map_or(e, |(_, r)| r);
         groups.entry(e.run_id).or_default().push(e);
     }
     groups

@@ -589,7 +589,8 @@ macro_rules! impl_sql_store {
                 if events.is_empty() {
                     return Ok(AppendOutcome::default());
                 }
-                let groups = ingest::group_by_run(events);
+                let replaced = ingest::replace_nul(events);
+                let groups = ingest::group_by_run(events, &replaced);
                 let received_at = micros(chrono::Utc::now());
                 let mut tx = self.begin_write().await?;
                 let exists: i64 =
@@ -1274,6 +1275,10 @@ macro_rules! impl_sql_store {
             }
 
             async fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>, StoreError> {
+                if name.contains('\0') {
+                    // No workspace name holds one (PostgreSQL could not even compare it).
+                    return Ok(None);
+                }
                 let row: Option<WorkspaceRow> =
                     sqlx::query_as("SELECT id, name, created_at FROM workspaces WHERE name = $1")
                         .bind(name)
