@@ -3,7 +3,9 @@
 //! bar on a terminal and one summary line in any case.
 //!
 //! Exit status 0 when nothing failed, 1 otherwise, after naming each file that failed and why.
-//! Files still being written by a running Snakemake are skipped (and said so).
+//! Files still being written by a running Snakemake are skipped (and said so). Unreadable lines
+//! (a damaged file) are skipped, the rest delivered, and a warning per file says how many and
+//! where they were copied (`<run_id>.bad.jsonl` in the spool directory).
 
 use std::collections::HashMap;
 use std::io::{IsTerminal as _, Write as _};
@@ -99,6 +101,9 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<u8> {
         summary.push_str(&format!("; {} files failed", report.failed.len()));
     }
     output::line(summary)?;
+    for bad in &report.bad_files {
+        let _ = writeln!(std::io::stderr(), "warning: {bad}");
+    }
     for (path, why) in &report.failed {
         let _ = writeln!(
             std::io::stderr(),

@@ -840,6 +840,9 @@ impl Worker {
                 },
                 _ => break,
             };
+            if !chunk.bad.is_empty() {
+                self.keep_bad_lines(&chunk.bad);
+            }
             let n = chunk.events.len() as u64;
             match self.send(&chunk.events, deadline) {
                 Ok(()) => {
@@ -868,8 +871,27 @@ impl Worker {
         self.start_leftovers();
     }
 
+    /// Copies unreadable lines of the run's own spool file (damaged while the run went on) to
+    /// the side file, and says so.
+    fn keep_bad_lines(&mut self, bad: &[spool::BadLine]) {
+        let (Some(spool), Some(Backlog::Disk(w))) = (self.spool.as_ref(), self.backlog.as_ref())
+        else {
+            return;
+        };
+        let file = w.path().display().to_string();
+        let place = match spool::keep_bad(spool.dir(), self.run_id, bad) {
+            Ok(path) => format!("they are kept in {}", path.display()),
+            Err(e) => format!("they could not be kept ({e})"),
+        };
+        // Each time: a new count is a new problem.
+        let message = format!("skipped {} unreadable lines of {file}; {place}", bad.len());
+        if self.settings.verbose {
+            eprintln!("flowo: warning: {}", one_line(&message));
+        }
+    }
+
     /// Once the target answers, deliver spools that earlier runs left for it, in the
-    /// background.
+    /// background; unreadable lines found in them are reported.
     fn start_leftovers(&mut self) {
         if self.leftovers_started {
             return;
@@ -880,8 +902,12 @@ impl Worker {
         };
         let config = self.settings.file_config.clone();
         let target = self.settings.target.url().to_owned();
+        let verbose = self.settings.verbose;
         rt.spawn(async move {
-            spool::sync_matching(&spool, &config, Some(&target), &mut |_| {}).await;
+            let report = spool::sync_matching(&spool, &config, Some(&target), &mut |_| {}).await;
+            for bad in report.bad_files.iter().filter(|_| verbose) {
+                eprintln!("flowo: warning: {}", one_line(&bad.to_string()));
+            }
         });
     }
 

@@ -5,8 +5,11 @@
 //! a token); every further line is one event envelope as JSON. Appends are flushed to disk
 //! (`fdatasync`) before the writer reports success. The process that writes a run holds an
 //! exclusive lock on its file, so `flowo sync` (or another run replaying leftovers) skips files
-//! in use. A line that cannot be read is skipped and counted; the rest is still delivered.
-//! Delivery is idempotent, so sending a file again after a partial delivery is harmless.
+//! in use. A line that cannot be read (cut short, not JSON, not an event) is skipped and the
+//! rest is still delivered; skipped lines are copied to `<run_id>.bad.jsonl` beside the spool
+//! file (one JSON object per line: `reason` and the line's `text`), so that nothing is thrown
+//! away unseen. Delivery is idempotent, so sending a file again after a partial delivery is
+//! harmless.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
@@ -86,10 +89,44 @@ pub struct SyncReport {
     pub events_delivered: u64,
     /// Unreadable lines skipped.
     pub bad_lines: u64,
+    /// For each file with unreadable lines: the file, how many, and where they were kept.
+    pub bad_files: Vec<BadLines>,
     /// Files that could not be delivered, and why.
     pub failed: Vec<(PathBuf, String)>,
     /// Files skipped because a running process holds them.
     pub skipped_in_use: u64,
+}
+
+/// Unreadable lines of one spool file, skipped during delivery.
+#[derive(Debug)]
+pub struct BadLines {
+    /// The spool file.
+    pub spool_file: PathBuf,
+    /// Lines skipped.
+    pub count: u64,
+    /// The file they were copied to.
+    pub kept: PathBuf,
+}
+
+impl std::fmt::Display for BadLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "skipped {} unreadable lines of {}; they are kept in {}",
+            self.count,
+            self.spool_file.display(),
+            self.kept.display()
+        )
+    }
+}
+
+/// A line of a spool file that is not an event.
+#[derive(Clone, Debug)]
+pub struct BadLine {
+    /// Why it was skipped.
+    pub reason: String,
+    /// The line (invalid UTF-8 replaced), without its line break.
+    pub text: String,
 }
 
 /// Why a spool file could not be delivered.
@@ -193,7 +230,11 @@ impl Spool {
             };
             let mut line = serde_json::to_vec(&header).unwrap_or_default();
             line.push(b'\n');
-            writer.write_synced(&line).map_err(io_err)?;
+            if let Err(e) = writer.write_synced(&line) {
+                // A full disk: leave no headless file behind (it would never be listed).
+                let _ = std::fs::remove_file(&path);
+                return Err(io_err(e));
+            }
         }
         // Start replaying after the header.
         let (_, header_len) = read_header(&path, &writer.file)?;
@@ -301,7 +342,7 @@ pub struct Chunk {
     /// The events, in file order.
     pub events: Vec<EventEnvelope>,
     /// Lines that were not events (skipped).
-    pub bad_lines: u64,
+    pub bad: Vec<BadLine>,
     /// Where the next chunk starts.
     pub next_offset: u64,
 }
@@ -333,7 +374,8 @@ impl SpoolWriter {
         self.file.sync_data()
     }
 
-    /// Appends events, durably.
+    /// Appends events, durably. On failure (a full disk) the file is cut back to where it
+    /// was, so that no half-written line is left in it.
     pub fn append(&mut self, events: &[EventEnvelope]) -> io::Result<()> {
         if events.is_empty() {
             return Ok(());
@@ -343,7 +385,11 @@ impl SpoolWriter {
             serde_json::to_writer(&mut buf, e).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
-        self.write_synced(&buf)?;
+        let before = self.file.metadata()?.len();
+        if let Err(e) = self.write_synced(&buf) {
+            let _ = self.file.set_len(before);
+            return Err(e);
+        }
         self.pending += events.len() as u64;
         Ok(())
     }
@@ -359,7 +405,7 @@ impl SpoolWriter {
         self.read_offset = chunk.next_offset;
         self.pending = self
             .pending
-            .saturating_sub(chunk.events.len() as u64 + chunk.bad_lines);
+            .saturating_sub(chunk.events.len() as u64 + chunk.bad.len() as u64);
         let len = self.file.metadata()?.len();
         if self.read_offset >= len {
             let (_, header_len) = read_header(&self.path, &self.file).map_err(io::Error::other)?;
@@ -395,11 +441,19 @@ fn read_chunk(file: &File, offset: u64, max: usize) -> io::Result<Chunk> {
         if n == 0 {
             break;
         }
+        let text = || {
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            String::from_utf8_lossy(text).into_owned()
+        };
         if line.last() != Some(&b'\n') {
             // A line cut short by a crash mid-write: it is the end of the file. Count it once
             // it can never be completed (the writer is gone), which sync does by consuming it.
             chunk.next_offset += n as u64;
-            chunk.bad_lines += 1;
+            chunk.bad.push(BadLine {
+                reason: "cut short (no line end): the writer stopped mid-line".into(),
+                text: text(),
+            });
             break;
         }
         chunk.next_offset += n as u64;
@@ -408,10 +462,34 @@ fn read_chunk(file: &File, offset: u64, max: usize) -> io::Result<Chunk> {
         }
         match serde_json::from_slice::<EventEnvelope>(&line) {
             Ok(e) => chunk.events.push(e),
-            Err(_) => chunk.bad_lines += 1,
+            Err(e) => chunk.bad.push(BadLine {
+                reason: format!("not an event: {e}"),
+                text: text(),
+            }),
         }
     }
     Ok(chunk)
+}
+
+/// The file unreadable lines of a run's spool are copied to.
+pub fn bad_path(dir: &Path, run_id: RunId) -> PathBuf {
+    dir.join(format!("{run_id}.bad.jsonl"))
+}
+
+/// Appends unreadable spool lines to `<run_id>.bad.jsonl` in `dir` (`{"reason", "text"}` per
+/// line), so that they can be looked at and mended; returns the file.
+pub fn keep_bad(dir: &Path, run_id: RunId, bad: &[BadLine]) -> io::Result<PathBuf> {
+    let path = bad_path(dir, run_id);
+    let mut out = Vec::new();
+    for b in bad {
+        let line = serde_json::json!({ "reason": b.reason, "text": b.text });
+        serde_json::to_writer(&mut out, &line).map_err(io::Error::other)?;
+        out.push(b'\n');
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+    file.write_all(&out)?;
+    file.sync_data()?;
+    Ok(path)
 }
 
 /// Delivers `events`; when the target refuses a batch, splits it to deliver everything but the
@@ -547,21 +625,37 @@ async fn sync_file(
     let mut offset = header_len;
     let mut delivered = 0;
     let mut refused_all = Vec::new();
+    let mut bad_all = Vec::new();
     loop {
         let chunk = read_chunk(&file, offset, REPLAY_BATCH).map_err(io_err)?;
-        if chunk.events.is_empty() && chunk.bad_lines == 0 {
+        if chunk.events.is_empty() && chunk.bad.is_empty() {
             break;
         }
         let refused = deliver_isolating(dest.as_ref(), &chunk.events).await?;
         delivered += chunk.events.len() as u64 - refused.len() as u64;
         report.events_delivered += chunk.events.len() as u64 - refused.len() as u64;
-        report.bad_lines += chunk.bad_lines;
+        bad_all.extend(chunk.bad);
         refused_all.extend(refused);
         offset = chunk.next_offset;
         progress(&SyncProgress {
             run_id: header.run_id,
             delivered,
             total: entry.events,
+        });
+    }
+    if !bad_all.is_empty() {
+        // Kept before the spool file goes, and the spool file stays if they cannot be: a
+        // crash in between copies them again on the next sync rather than losing them.
+        let kept =
+            keep_bad(spool.dir(), header.run_id, &bad_all).map_err(|source| SpoolError::Io {
+                path: bad_path(spool.dir(), header.run_id),
+                source,
+            })?;
+        report.bad_lines += bad_all.len() as u64;
+        report.bad_files.push(BadLines {
+            spool_file: path.clone(),
+            count: bad_all.len() as u64,
+            kept,
         });
     }
     if !refused_all.is_empty() {
@@ -669,6 +763,22 @@ mod tests {
             chunk.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
             [0, 2]
         );
-        assert_eq!(chunk.bad_lines, 2);
+        let texts: Vec<_> = chunk.bad.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(texts, ["{not json", "{\"cut\":"]);
+
+        let kept = keep_bad(dir.path(), run, &chunk.bad).expect("keep");
+        assert_eq!(kept, bad_path(dir.path(), run));
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&kept)
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["text"], "{not json");
+        assert!(
+            lines[1]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("cut short"))
+        );
     }
 }

@@ -480,7 +480,8 @@ class SnakemakeResult:
 
 
 class Snakemake:
-    """One Snakemake process with `--logger flowo`; stdout and stderr go to one file."""
+    """One Snakemake process with `--logger flowo`; stdout and stderr go to one file.
+    `wrapper`: a command that runs Snakemake (its arguments follow), e.g. in a mount namespace."""
 
     def __init__(
         self,
@@ -490,6 +491,7 @@ class Snakemake:
         args: list[str],
         env: dict[str, str] | None = None,
         logger: bool = True,
+        wrapper: list[str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.args = (["--logger", "flowo"] if logger else []) + args
@@ -499,7 +501,7 @@ class Snakemake:
         self.log = sandbox.root / f"snakemake-{secrets.token_hex(4)}.log"
         self.processes = processes
         self.proc = processes.popen(
-            [str(SNAKEMAKE), *self.args],
+            [*(wrapper or []), str(SNAKEMAKE), *self.args],
             cwd=workdir,
             env=self.env,
             stdout=open(self.log, "w"),
@@ -559,12 +561,18 @@ class Snakemake:
 
 @pytest.fixture
 def snakemake(sandbox: Sandbox, processes: Processes, snakemake_version: str):
-    """Starts Snakemake: `snakemake(workdir, args, env=None, logger=True).wait()`."""
+    """Starts Snakemake: `snakemake(workdir, args, env=None, logger=True, wrapper=None).wait()`."""
 
     def start(
-        workdir: Path, args: list[str], env: dict[str, str] | None = None, logger: bool = True
+        workdir: Path,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        logger: bool = True,
+        wrapper: list[str] | None = None,
     ):
-        return Snakemake(sandbox, processes, workdir, args, env=env, logger=logger)
+        return Snakemake(
+            sandbox, processes, workdir, args, env=env, logger=logger, wrapper=wrapper
+        )
 
     return start
 

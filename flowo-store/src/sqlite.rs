@@ -1,7 +1,9 @@
 //! The embedded SQLite store: one file, WAL mode, several processes may share it.
 //!
 //! Writes go through a single connection with `BEGIN IMMEDIATE`, so a batch never fails half
-//! way on a lock upgrade; other processes wait on the file lock (busy timeout). The live stream
+//! way on a lock upgrade; other processes wait on the file lock (busy timeout), and so does this
+//! one while another process holds it. A write whose caller gives up (a timeout) is rolled
+//! back; it never leaves the writer connection inside a transaction. The live stream
 //! rings in-process after each commit and checks the latest position every 250 ms, which is how
 //! commits by other processes (the Snakemake plugin writing while `flowo serve` reads) are seen.
 
@@ -83,11 +85,20 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// Begins a write transaction on the writer connection.
+    ///
+    /// The beginning runs in a task of its own, to its end even when the caller gives up
+    /// waiting (a timeout, a plugin closing). sqlx checks a custom `BEGIN` with a second round
+    /// trip to the connection's thread after SQLite has run it; a caller dropped between the two
+    /// left the connection in a transaction no [`Tx`] owned, so nothing rolled it back, the
+    /// connection went back to the pool with the write lock held, and every later write failed
+    /// ("attempted to call begin_with at non-zero transaction depth"). A [`Tx`] that exists is
+    /// rolled back when it is dropped, here in the task when the caller is gone.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
-        self.inner
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let writer = self.inner.writer.clone();
+        tokio::spawn(async move { writer.begin_with("BEGIN IMMEDIATE").await })
             .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?
             .map_err(db)
     }
 
@@ -169,3 +180,167 @@ pub async fn backup(path: &Path, dest: &Path, busy_timeout: Duration) -> Result<
 crate::sql_store::impl_sql_store!(SqliteStore, Sqlite);
 crate::accounts::impl_account_store!(SqliteStore, Sqlite);
 crate::audit::impl_audit_log!(SqliteStore, Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::{Pin, pin};
+    use std::task::{Context, Poll, Waker};
+
+    use sqlx::{Connection as _, SqliteConnection};
+
+    use super::*;
+
+    fn heartbeats(run_id: RunId, seqs: std::ops::Range<u64>) -> Vec<EventEnvelope> {
+        seqs.map(|seq| EventEnvelope {
+            run_id,
+            seq,
+            recorded_at: chrono::Utc::now(),
+            received_at: None,
+            kind: "heartbeat".into(),
+            data: serde_json::json!({}),
+        })
+        .collect()
+    }
+
+    async fn open_store(dir: &Path) -> (SqliteStore, WorkspaceId) {
+        let store = SqliteStore::open(&dir.join("flowo.db"), &StoreOptions::default())
+            .await
+            .expect("open");
+        let ws = store
+            .ensure_workspace("default")
+            .await
+            .expect("workspace")
+            .id;
+        (store, ws)
+    }
+
+    /// A connection of its own to the store's file that never waits for a lock.
+    async fn other_connection(store: &SqliteStore) -> SqliteConnection {
+        let options = SqliteConnectOptions::new()
+            .filename(store.path())
+            .busy_timeout(Duration::ZERO);
+        SqliteConnection::connect_with(&options)
+            .await
+            .expect("connect")
+    }
+
+    /// Whether some connection holds the file's write lock.
+    async fn write_locked(probe: &mut SqliteConnection) -> bool {
+        match sqlx::query("BEGIN IMMEDIATE").execute(&mut *probe).await {
+            Ok(_) => {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut *probe)
+                    .await
+                    .expect("rollback");
+                false
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("locked"), "probe: {e}");
+                true
+            }
+        }
+    }
+
+    fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
+        fut.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    async fn stored(store: &SqliteStore, run: RunId) -> usize {
+        let query = flowo_core::store::RunEventQuery {
+            limit: 1000,
+            ..Default::default()
+        };
+        store.run_events(run, &query).await.expect("events").len()
+    }
+
+    /// The regression: a write given up just after SQLite ran its `BEGIN IMMEDIATE`, while sqlx
+    /// was still checking that statement (a second round trip to the connection's thread), left
+    /// the writer connection in a transaction no one owned; every later write then failed with
+    /// "attempted to call begin_with at non-zero transaction depth". The moment is made exact:
+    /// another connection holds the lock while the write starts, so the write waits in its
+    /// `BEGIN`; once the lock is released and the write's `BEGIN` has run (the file is
+    /// write-locked again), the write is polled once more, which takes it into the check, and
+    /// dropped there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_given_up_right_after_its_begin_leaves_the_store_writable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, ws) = open_store(dir.path()).await;
+        let mut holder = other_connection(&store).await;
+        let mut probe = other_connection(&store).await;
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut holder)
+            .await
+            .expect("lock");
+
+        let given_up = heartbeats(RunId::new_random(), 0..3);
+        {
+            let mut write = pin!(store.append(ws, &given_up));
+            // Into its BEGIN, which waits for the holder's lock.
+            for _ in 0..20 {
+                assert!(poll_once(write.as_mut()).is_pending(), "the file is locked");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            sqlx::query("ROLLBACK")
+                .execute(&mut holder)
+                .await
+                .expect("unlock");
+            // The write's BEGIN runs on its connection's thread, which then waits for this
+            // task to take the answer.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !write_locked(&mut probe).await {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the write never began"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert!(poll_once(write.as_mut()).is_pending());
+        }
+
+        let kept = RunId::new_random();
+        if let Err(e) = store.append(ws, &heartbeats(kept, 0..2)).await {
+            panic!("the write after the given-up one failed: {e}");
+        }
+        assert_eq!(stored(&store, kept).await, 2);
+        assert_eq!(stored(&store, given_up[0].run_id).await, 0, "rolled back");
+    }
+
+    /// Polls `fut` up to `polls` times, letting the connection's thread move on between polls,
+    /// then drops it; true when it finished first.
+    async fn poll_then_drop(fut: impl Future, polls: usize) -> bool {
+        let mut fut = pin!(fut);
+        for _ in 0..polls {
+            if poll_once(fut.as_mut()).is_ready() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    /// Writes given up after any number of polls (a timeout, a closing plugin) leave the store
+    /// writable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_given_up_anywhere_leave_the_store_writable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, ws) = open_store(dir.path()).await;
+        let kept = RunId::new_random();
+        let mut seq = 0;
+        for polls in 1..100 {
+            let finished = poll_then_drop(
+                store.append(ws, &heartbeats(RunId::new_random(), 0..3)),
+                polls,
+            )
+            .await;
+            if let Err(e) = store.append(ws, &heartbeats(kept, seq..seq + 1)).await {
+                panic!("a write after one given up after {polls} polls failed: {e}");
+            }
+            seq += 1;
+            if finished {
+                break;
+            }
+        }
+        assert_eq!(stored(&store, kept).await as u64, seq);
+    }
+}
