@@ -36,7 +36,25 @@ struct Inner {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies migrations.
+    ///
+    /// Making a new file's first connections (WAL mode, migrations, the default workspace) can
+    /// meet another process doing the same (the plugin and a `flowo` command started at once),
+    /// and SQLite answers some of those meetings "database is locked" at once, without waiting
+    /// for its busy timeout: the open is tried again, for as long as the busy timeout.
     pub async fn open(path: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
+        let deadline = std::time::Instant::now() + options.busy_timeout;
+        loop {
+            match Self::open_once(path, options).await {
+                Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "opening raced another process; trying again");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    async fn open_once(path: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(|e| {
                 StoreError::Invalid(format!("cannot create {}: {e}", parent.display()))
@@ -54,10 +72,7 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await
             .map_err(db)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        migrate(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(connect.read_only(false))
@@ -177,6 +192,46 @@ pub async fn backup(path: &Path, dest: &Path, busy_timeout: Duration) -> Result<
     renamed
 }
 
+/// Whether `e` is SQLite's "database is locked" (SQLITE_BUSY and its extended codes).
+fn is_locked(e: &StoreError) -> bool {
+    let StoreError::Backend(e) = e else {
+        return false;
+    };
+    let code = |e: &sqlx::Error| match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.parse::<u32>().is_ok_and(|c| c & 0xff == 5)),
+        _ => false,
+    };
+    if let Some(e) = e.downcast_ref::<sqlx::Error>() {
+        return code(e);
+    }
+    match e.downcast_ref::<sqlx::migrate::MigrateError>() {
+        Some(sqlx::migrate::MigrateError::Execute(e)) => code(e),
+        _ => false,
+    }
+}
+
+/// Applies the migrations. SQLite gives migrations no lock between processes: two processes
+/// opening a new file at once (the plugin and a `flowo` command) may both start the same
+/// migration, and the one that waited for the other's write lock then fails ("table ...
+/// already exists"). Its transaction is rolled back, so looking again finds that migration
+/// applied and goes on with the next; each migration can be lost to another process only once.
+async fn migrate(writer: &sqlx::SqlitePool) -> Result<(), StoreError> {
+    let migrator = sqlx::migrate!("./migrations/sqlite");
+    let mut attempts = migrator.iter().count() + 1;
+    loop {
+        match migrator.run(writer).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempts > 1 => {
+                attempts -= 1;
+                tracing::debug!(error = %e, "migration raced another process; looking again");
+            }
+            Err(e) => return Err(StoreError::Backend(Box::new(e))),
+        }
+    }
+}
+
 crate::sql_store::impl_sql_store!(SqliteStore, Sqlite);
 crate::accounts::impl_account_store!(SqliteStore, Sqlite);
 crate::audit::impl_audit_log!(SqliteStore, Sqlite);
@@ -190,6 +245,31 @@ mod tests {
     use sqlx::{Connection as _, SqliteConnection};
 
     use super::*;
+
+    /// Several openers of one new file at once (processes in real life: their own pools
+    /// here) all get a migrated store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_opens_of_a_new_file_all_migrate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for round in 0..8 {
+            let path = dir.path().join(format!("race-{round}.db"));
+            let opens: Vec<_> = (0..4)
+                .map(|_| {
+                    let path = path.clone();
+                    tokio::spawn(
+                        async move { SqliteStore::open(&path, &StoreOptions::default()).await },
+                    )
+                })
+                .collect();
+            for open in opens {
+                let store = open
+                    .await
+                    .expect("join")
+                    .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+                assert!(store.head().await.is_ok());
+            }
+        }
+    }
 
     fn heartbeats(run_id: RunId, seqs: std::ops::Range<u64>) -> Vec<EventEnvelope> {
         seqs.map(|seq| EventEnvelope {
