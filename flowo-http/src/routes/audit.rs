@@ -41,9 +41,11 @@ pub(crate) async fn record(
 #[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct AuditListParams {
-    /// From the previous page's `next_cursor`.
+    /// From the previous page's `next_cursor` (empty: the first page).
     pub cursor: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
+    /// Page size, 1 to `Limits::max_page_size` (default 100, at most 1000); a larger one is
+    /// refused (400).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -58,8 +60,8 @@ pub async fn list_audit(
 ) -> ApiResult<Json<Page<AuditEntry>>> {
     principal.require_admin()?;
     let query = AuditQuery {
-        cursor: params.cursor,
-        limit: params.limit.unwrap_or(100),
+        cursor: params.cursor.filter(|c| !c.is_empty()),
+        limit: state.config().limits.page_size(params.limit, 100)?,
     };
     Ok(Json(state.store().list_audit(&query).await?))
 }

@@ -19,7 +19,10 @@ use crate::state::AppState;
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateUser {
     /// E-mail (the login name).
-    #[schema(max_length = 254, pattern = r"^\s*[^@\s\x00]+@[^\s\x00]+\s*$")]
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^@\s\x00-\x1f\x7f-\x9f]+@[^\s\x00-\x1f\x7f-\x9f]+\s*$"
+    )]
     pub email: String,
     /// Role (default `member`).
     pub role: Option<Role>,

@@ -1486,9 +1486,12 @@ export interface operations {
     list_audit: {
         parameters: {
             query?: {
-                /** @description From the previous page's `next_cursor`. */
+                /** @description From the previous page's `next_cursor` (empty: the first page). */
                 cursor?: string;
-                /** @description Page size, 1 to 1000 (default 100). */
+                /**
+                 * @description Page size, 1 to `Limits::max_page_size` (default 100, at most 1000); a larger one is
+                 *     refused (400).
+                 */
                 limit?: number;
             };
             header?: never;
