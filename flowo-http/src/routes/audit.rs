@@ -1,5 +1,5 @@
 //! The audit log of administrative actions (`GET /api/v1/audit`, admins only), and
-//! [`record`], which the handlers that create, change, revoke or delete something call after
+//! `record`, which the handlers that create, change, revoke or delete something call after
 //! the change.
 
 use axum::Json;
