@@ -40,6 +40,7 @@ COPY flowo-py flowo-py
 COPY flowo-testkit flowo-testkit
 COPY examples examples
 COPY xtask xtask
+COPY flowo-fuzz flowo-fuzz
 # flowo-http embeds frontend/dist at compile time (rust-embed, see flowo-http/build.rs).
 COPY --from=frontend /src/frontend/dist frontend/dist
 # The target directory is a cache mount (kept between builds, absent from the image), so the

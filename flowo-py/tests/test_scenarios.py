@@ -192,15 +192,18 @@ def expected_status(step: Step, rc: int) -> str:
 
 
 def wait_until_slow_runs(api: Api, run_id: str) -> None:
-    """Until the store shows what the captures had when the signal came: `fast` succeeded and
-    `slow` running."""
+    """Until the store shows what the captures had when the signal came: `fast` succeeded (with
+    the progress record Snakemake sends after it: a SIGKILL loses whatever the plugin had not
+    delivered yet, and that record may come in a later batch than the jobs) and `slow`
+    running."""
 
     def ready():
         try:
             jobs = {j["rule"]: j["status"] for j in api.jobs(run_id)}
+            done = api.run(run_id)["done"]
         except AssertionError:  # the run is not stored yet
             return False
-        return jobs.get("fast") == "succeeded" and jobs.get("slow") == "running"
+        return jobs.get("fast") == "succeeded" and jobs.get("slow") == "running" and done >= 1
 
     wait_for("`slow` running and `fast` done in the store", ready)
 
