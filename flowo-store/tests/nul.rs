@@ -9,7 +9,7 @@ mod support;
 
 use std::sync::Arc;
 
-use flowo_core::store::{JobQuery, RunEventQuery, StoreError};
+use flowo_core::store::{RunEventQuery, StoreError};
 use flowo_core::{EventEnvelope, Job, RunId, Store, WorkspaceId};
 use serde_json::{Value, json};
 
@@ -148,19 +148,7 @@ fn events_with_nul(run: RunId) -> Vec<EventEnvelope> {
 }
 
 async fn all_jobs(store: &Arc<dyn Store>, run: RunId) -> Vec<Job> {
-    let mut out = Vec::new();
-    let mut query = JobQuery {
-        limit: 50,
-        ..JobQuery::default()
-    };
-    loop {
-        let page = store.list_jobs(run, &query).await.expect("list jobs");
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(c) => query.cursor = Some(c),
-            None => return out,
-        }
-    }
+    flowo_testkit::pages::all_jobs(&**store, run, 50).await
 }
 
 /// Everything a reader sees of a run, as JSON (events without their arrival time).

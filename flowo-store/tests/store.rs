@@ -28,19 +28,7 @@ mod conformance {
     }
 
     async fn all_jobs(store: &Arc<dyn Store>, run: RunId) -> Vec<Job> {
-        let mut out = Vec::new();
-        let mut query = JobQuery {
-            limit: 7,
-            ..JobQuery::default()
-        };
-        loop {
-            let page = store.list_jobs(run, &query).await.expect("list jobs");
-            out.extend(page.items);
-            match page.next_cursor {
-                Some(c) => query.cursor = Some(c),
-                None => return out,
-            }
-        }
+        flowo_testkit::pages::all_jobs(&**store, run, 7).await
     }
 
     /// Stored state must equal the in-memory fold of the same events.

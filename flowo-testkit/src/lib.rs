@@ -5,4 +5,5 @@
 pub mod figures;
 pub mod fill;
 pub mod fixtures;
+pub mod pages;
 pub mod postgres;
