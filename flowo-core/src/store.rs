@@ -327,8 +327,9 @@ pub struct WorkspaceStats {
     pub runs_per_day: Vec<DayCount>,
 }
 
-/// A stream of committed events.
-pub type EventStream = BoxStream<'static, Result<StoredEvent, StoreError>>;
+/// A stream of committed events. Each event is shared: every subscriber that receives it gets
+/// the same allocation, so a thousand clients of one run cost one copy of each event.
+pub type EventStream = BoxStream<'static, Result<std::sync::Arc<StoredEvent>, StoreError>>;
 
 /// Appending events and reading them back.
 #[async_trait]

@@ -6,7 +6,8 @@
 //! broadcasts each read as a contiguous range `(from, to]` of the stream. A subscriber replays
 //! from the table up to the live range, then follows the broadcast; when it sees a gap (it
 //! lagged, or a range starts after its position) it reads the gap from the table. Every event is
-//! delivered exactly once and in order.
+//! delivered exactly once and in order. A broadcast event is one shared allocation: subscribers
+//! pass on the `Arc`, never a copy of the event's data.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,7 +36,7 @@ pub(crate) trait Source: Send + Sync + 'static {
 pub(crate) struct Range {
     from: StreamPos,
     to: StreamPos,
-    events: Vec<StoredEvent>,
+    events: Vec<Arc<StoredEvent>>,
 }
 
 const PAGE: u32 = 1000;
@@ -158,7 +159,7 @@ async fn pump(
                     let range = Range {
                         from: head,
                         to,
-                        events,
+                        events: events.into_iter().map(Arc::new).collect(),
                     };
                     head = to;
                     // No receivers is fine: nobody is listening.
@@ -183,14 +184,14 @@ struct Subscriber {
     /// Every event at or before this position was delivered or did not match.
     cursor: StreamPos,
     rx: broadcast::Receiver<Arc<Range>>,
-    pending: std::collections::VecDeque<StoredEvent>,
+    pending: std::collections::VecDeque<Arc<StoredEvent>>,
     /// Where the cursor moves once `pending` is delivered.
     skip_to: Option<StreamPos>,
     replayed: bool,
 }
 
 impl Subscriber {
-    async fn next(&mut self) -> Result<Option<StoredEvent>, StoreError> {
+    async fn next(&mut self) -> Result<Option<Arc<StoredEvent>>, StoreError> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 self.cursor = event.pos;
@@ -211,7 +212,7 @@ impl Subscriber {
                 if page.len() < PAGE as usize {
                     self.replayed = true;
                 }
-                self.pending.extend(page);
+                self.pending.extend(page.into_iter().map(Arc::new));
                 continue;
             }
             match self.rx.recv().await {
@@ -253,7 +254,7 @@ impl Subscriber {
             for e in page {
                 after = e.pos;
                 if e.pos <= to {
-                    self.pending.push_back(e);
+                    self.pending.push_back(Arc::new(e));
                 } else {
                     return Ok(());
                 }

@@ -720,6 +720,50 @@ mod conformance {
         assert!(quiet.is_err(), "no event of another workspace");
     }
 
+    /// Live subscribers share each event: what the broadcast delivers is one allocation, not a
+    /// copy per subscriber (a thousand clients of one run must not cost a thousand copies).
+    pub async fn live_subscribers_share_each_event(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let run = RunId::new_random();
+        let events = load_capture("success/01-success.jsonl", run);
+        let mut subs = Vec::new();
+        for _ in 0..3 {
+            let mut sub = store
+                .subscribe(StreamFilter::default(), None)
+                .await
+                .expect("sub");
+            // Let each one finish its replay (nothing yet) and wait on the live broadcast.
+            let idle = tokio::time::timeout(Duration::from_millis(300), sub.next()).await;
+            assert!(idle.is_err(), "nothing before the append: {idle:?}");
+            subs.push(sub);
+        }
+        store.append(ws, &events).await.expect("append");
+        let mut received = Vec::new();
+        for sub in &mut subs {
+            let mut got = Vec::new();
+            while got.len() < events.len() {
+                let next = tokio::time::timeout(Duration::from_secs(30), sub.next())
+                    .await
+                    .expect("in time")
+                    .expect("stream open")
+                    .expect("event");
+                got.push(next);
+            }
+            received.push(got);
+        }
+        for other in &received[1..] {
+            assert_eq!(other.len(), received[0].len());
+            for (a, b) in received[0].iter().zip(other) {
+                assert_eq!(a.pos, b.pos);
+                assert!(
+                    Arc::ptr_eq(a, b),
+                    "event {} was copied per subscriber",
+                    a.pos
+                );
+            }
+        }
+    }
+
     pub async fn malformed_payloads_are_kept_raw(store: Arc<dyn Store>) {
         let ws = default_ws(&store).await;
         let run = RunId::new_random();
@@ -1070,6 +1114,7 @@ conformance!(
     job_search_filters_sorts_and_pages,
     stream_positions_are_ordered,
     subscribers_get_everything_once_across_the_seam,
+    live_subscribers_share_each_event,
     malformed_payloads_are_kept_raw,
 );
 

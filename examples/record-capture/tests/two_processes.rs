@@ -174,7 +174,7 @@ async fn a_subscriber_sees_every_event_another_process_records_once_and_in_order
             assert!(event.pos > last_pos, "positions strictly increase");
             last_pos = event.pos;
             assert_eq!(event.envelope.run_id, run);
-            received.push((event.envelope.seq, event.envelope.kind));
+            received.push((event.envelope.seq, event.envelope.kind.clone()));
         }
         received
     })

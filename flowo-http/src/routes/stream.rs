@@ -69,10 +69,10 @@ const CACHE_LIMIT: usize = 10_000;
 const MESSAGE_LIMIT: usize = 4_096;
 
 /// The message of `event`: made once, then shared by every client that sends it.
-async fn message(state: &AppState, event: StoredEvent) -> Arc<str> {
+async fn message(state: &AppState, event: Arc<StoredEvent>) -> Arc<str> {
     let cell = {
         let Ok(mut map) = state.summaries().messages.lock() else {
-            return make_message(state, event).await;
+            return make_message(state, Arc::unwrap_or_clone(event)).await;
         };
         let cell = map.entry(event.pos).or_default().clone();
         while map.len() > MESSAGE_LIMIT {
@@ -80,7 +80,7 @@ async fn message(state: &AppState, event: StoredEvent) -> Arc<str> {
         }
         cell
     };
-    cell.get_or_init(|| make_message(state, event))
+    cell.get_or_init(|| make_message(state, Arc::unwrap_or_clone(event)))
         .await
         .clone()
 }
