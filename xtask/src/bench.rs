@@ -181,7 +181,26 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let started = Instant::now();
 
-    let mut py_env: Option<anyhow::Result<PyEnv>> = None;
+    // Everything the suites run is built first, so that their times are measuring time only.
+    banner("building: the benchmark binaries, and what the Python suites need");
+    let built = Instant::now();
+    for suite in &suites {
+        if let Some((package, bench)) = cargo_bench_of(suite.name) {
+            status(
+                Command::new(cargo()).current_dir(&root).args([
+                    "bench", "--locked", "--no-run", "-p", package, "--bench", bench,
+                ]),
+                &format!("building the {} benchmark", suite.name),
+            )?;
+        }
+    }
+    let py_env: Option<anyhow::Result<PyEnv>> = suites
+        .iter()
+        .any(|s| s.needs_py_env)
+        .then(|| PyEnv::prepare(&root));
+    let build_seconds = built.elapsed().as_secs_f64();
+    let measuring = Instant::now();
+
     let mut outcomes = Vec::new();
     for suite in suites {
         banner(&format!("{}: {}", suite.name, suite.about));
@@ -190,7 +209,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_file(&figures_file);
         let ran = (|| -> anyhow::Result<()> {
             let env = if suite.needs_py_env {
-                let prepared = py_env.get_or_insert_with(|| PyEnv::prepare(&root));
+                let prepared = py_env
+                    .as_ref()
+                    .context("the Python environment was not prepared")?;
                 Some(prepared.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?)
             } else {
                 None
@@ -219,8 +240,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     banner(&format!(
-        "FlowO benchmarks{} in {:.0} s",
+        "FlowO benchmarks{}: measured in {:.0} s (building and preparing before: {:.0} s; {:.0} s \
+         in all)",
         if args.quick { " (--quick)" } else { "" },
+        measuring.elapsed().as_secs_f64(),
+        build_seconds,
         started.elapsed().as_secs_f64()
     ));
     print_table(&outcomes);
@@ -257,17 +281,15 @@ fn suite_command(
     quick: bool,
 ) -> anyhow::Result<Command> {
     let quick_flag: &[&str] = if quick { &["--quick"] } else { &[] };
-    let cargo_bench = |package: &str, bench: &str| {
-        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    if let Some((package, bench)) = cargo_bench_of(name) {
+        let mut cmd = Command::new(cargo());
         cmd.current_dir(root)
             .args(["bench", "--locked", "-p", package, "--bench", bench, "--"])
             .args(quick_flag);
-        cmd
-    };
+        return Ok(cmd);
+    }
     let py = || py_env.context("the Python environment was not prepared");
     Ok(match name {
-        "store" => cargo_bench("flowo-store", "store"),
-        "server" => cargo_bench("flowo-cli", "server"),
         "plugin" => {
             let mut cmd = Command::new(py()?.venv.join("bin/python"));
             cmd.current_dir(root)
@@ -293,6 +315,20 @@ fn suite_command(
         }
         other => bail!("no suite {other}"),
     })
+}
+
+/// The package and bench target of a suite that is a `cargo bench`.
+fn cargo_bench_of(suite: &str) -> Option<(&'static str, &'static str)> {
+    match suite {
+        "store" => Some(("flowo-store", "store")),
+        "server" => Some(("flowo-cli", "server")),
+        _ => None,
+    }
+}
+
+/// The cargo that runs this task.
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
 /// What `scripts/py-env.sh` made: the release binary (with the dashboard embedded, as
