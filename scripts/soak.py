@@ -9,7 +9,9 @@ The set-up is the team deployment: a fresh PostgreSQL database, two `flowo serve
   (default 2,000) with `--logger flowo`, each started again when it ends, until `--minutes`
   have passed (default 10);
 - `--clients` live-stream clients (default 200) follow `/api/v1/stream`, each reconnecting
-  with Last-Event-ID if its stream ends.
+  with Last-Event-ID if its stream ends. They are the dashboards of several people: viewers
+  of the default workspace with `--clients-per-user` streams each (default 16, half of the
+  server's 32 streams per user, so that even all of one user's streams on one replica fit).
 
 Every `--sample` seconds the replicas' resident memory is read from /proc. At the end:
 
@@ -165,6 +167,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="concurrent Snakemake processes")
     ap.add_argument("--jobs", type=int, default=2000, help="jobs per workflow")
     ap.add_argument("--clients", type=int, default=200, help="live-stream clients")
+    ap.add_argument("--clients-per-user", type=int, default=16,
+                    help="live-stream clients of each viewer (at most the server's 32 per user)")
     ap.add_argument("--warmup", type=float, default=120, help="seconds before memory counts")
     ap.add_argument("--sample", type=float, default=5, help="seconds between memory samples")
     ap.add_argument("--flowo", default=os.environ.get("FLOWO_BIN", "flowo"))
@@ -193,13 +197,22 @@ def main() -> int:
         subprocess.run([*flowo, "user", "create", "soak@flowo.test", "--role", "admin"],
                        env=env, check=True, capture_output=True)
 
-        def token(scope: str) -> str:
+        def token(scope: str, user: str = "soak@flowo.test") -> str:
             out = subprocess.run(
-                [*flowo, "token", "create", "--user", "soak@flowo.test", "--name", scope,
+                [*flowo, "token", "create", "--user", user, "--name", scope,
                  "--scope", scope], env=env, check=True, capture_output=True, text=True)
             return out.stdout.strip().splitlines()[-1].strip()
 
-        ingest, read = token("ingest"), token("read")
+        ingest, reader = token("ingest"), token("read")
+        viewers = []
+        per_user = max(1, args.clients_per_user)
+        for v in range(-(-args.clients // per_user)):
+            email = f"viewer-{v}@flowo.test"
+            subprocess.run([*flowo, "user", "create", email, "--role", "viewer"],
+                           env=env, check=True, capture_output=True)
+            subprocess.run([*flowo, "workspace", "add-member", "default", email],
+                           env=env, check=True, capture_output=True)
+            viewers.append(token("read", email))
         replicas = []
         for i in range(2):
             port = free_port()
@@ -219,7 +232,7 @@ def main() -> int:
             env=caddy_env, cwd=root, stdout=open(root / "caddy.log", "w"), stderr=subprocess.STDOUT))
         wait_for("caddy", lambda: ok(f"{site}/readyz"))
 
-        streams = [Stream(site, read) for _ in range(args.clients)]
+        streams = [Stream(site, viewers[i // per_user]) for i in range(args.clients)]
         for s in streams:
             s.start()
         for s in streams:
@@ -282,11 +295,11 @@ def main() -> int:
                 continue
             if f["stats"].get("dropped", 0) or f["undelivered"]:
                 failures.append(f"events dropped or spooled: {f['stats']} ({f['log']})")
-            run = get(f"{api}/runs/{f['run_id']}", read)
+            run = get(f"{api}/runs/{f['run_id']}", reader)
             seqs, after = [], None
             while True:
                 q = f"?limit=1000" + (f"&after_seq={after}" if after is not None else "")
-                page = get(f"{api}/runs/{f['run_id']}/events{q}", read)
+                page = get(f"{api}/runs/{f['run_id']}/events{q}", reader)
                 if not page:
                     break
                 seqs += [e["seq"] for e in page]
