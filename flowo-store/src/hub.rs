@@ -39,7 +39,12 @@ pub(crate) struct Range {
     events: Vec<Arc<StoredEvent>>,
 }
 
+/// Events the pump reads at a time.
 const PAGE: u32 = 1000;
+
+/// Events a subscriber reads from the table at a time (replay, gaps): what a client that lags
+/// behind holds for itself, unshared, so kept smaller than the pump's page.
+const REPLAY_PAGE: u32 = 250;
 
 /// The pump and the broadcast channel.
 pub(crate) struct Hub {
@@ -207,9 +212,9 @@ impl Subscriber {
                 // Replay from the table until it has nothing more.
                 let page = self
                     .source
-                    .fetch(self.filter.clone(), self.cursor, PAGE)
+                    .fetch(self.filter.clone(), self.cursor, REPLAY_PAGE)
                     .await?;
-                if page.len() < PAGE as usize {
+                if page.len() < REPLAY_PAGE as usize {
                     self.replayed = true;
                 }
                 self.pending.extend(page.into_iter().map(Arc::new));
@@ -249,7 +254,10 @@ impl Subscriber {
     async fn read_until(&mut self, to: StreamPos) -> Result<(), StoreError> {
         let mut after = self.cursor;
         loop {
-            let page = self.source.fetch(self.filter.clone(), after, PAGE).await?;
+            let page = self
+                .source
+                .fetch(self.filter.clone(), after, REPLAY_PAGE)
+                .await?;
             let n = page.len();
             for e in page {
                 after = e.pos;
@@ -259,7 +267,7 @@ impl Subscriber {
                     return Ok(());
                 }
             }
-            if n < PAGE as usize || after >= to {
+            if n < REPLAY_PAGE as usize || after >= to {
                 return Ok(());
             }
         }

@@ -63,7 +63,11 @@ pub(crate) struct SummaryCache {
     messages: Mutex<BTreeMap<StreamPos, Arc<tokio::sync::OnceCell<Arc<str>>>>>,
 }
 
-const CACHE_LIMIT: usize = 10_000;
+/// Summaries kept per kind. A summary serves the events of the same commit and those soon
+/// after it, so a short memory is enough; past the limit the older half is dropped (a limit of
+/// ten thousand jobs, cleared when full, made the server's memory climb through a long run and
+/// fall back in a saw-tooth).
+const CACHE_LIMIT: usize = 1_024;
 
 /// Messages kept: clients further behind than this make their own again.
 const MESSAGE_LIMIT: usize = 4_096;
@@ -111,7 +115,11 @@ fn remember<K: std::hash::Hash + Eq, V>(
 ) {
     if let Ok(mut map) = map.lock() {
         if map.len() >= CACHE_LIMIT {
-            map.clear();
+            let mut ats: Vec<StreamPos> = map.values().map(|(at, _)| *at).collect();
+            let middle = ats.len() / 2;
+            let (_, cutoff, _) = ats.select_nth_unstable(middle);
+            let cutoff = *cutoff;
+            map.retain(|_, (at, _)| *at > cutoff);
         }
         map.insert(key, (at, v));
     }
@@ -287,4 +295,25 @@ pub async fn get_stream(
         .data(format!("{{\"position\":{after}}}"));
     let opened = futures::stream::once(std::future::ready(Ok(ready)));
     Ok(Sse::new(opened.chain(stream)).keep_alive(KeepAlive::new().interval(keep_alive)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_cache_stays_bounded_and_keeps_the_newest() {
+        let map: Mutex<HashMap<i64, (StreamPos, i64)>> = Mutex::default();
+        for i in 0..10 * CACHE_LIMIT as i64 {
+            remember(&map, i, i, i);
+            assert!(map.lock().expect("lock").len() <= CACHE_LIMIT);
+        }
+        let last = 10 * CACHE_LIMIT as i64 - 1;
+        assert_eq!(cached(&map, last, last), Some(last));
+        // The older half went when the cache was last full; the newer entries are still there.
+        let kept = map.lock().expect("lock").len() as i64;
+        assert!(kept > CACHE_LIMIT as i64 / 4, "kept {kept}");
+        assert!((last + 1 - kept..=last).all(|i| cached(&map, i, i) == Some(i)));
+        assert_eq!(cached(&map, 0, 0), None);
+    }
 }
