@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -49,6 +50,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CADDYFILE = REPO / "deploy" / "Caddyfile"
 RUN = re.compile(r"^flowo: recording run ([0-9a-f-]{36}) to ", re.M)
+# The start of a live message: {"event":{"pos":..,"workspace_id":..,"run_id":..,"seq":..,...
+HEAD = re.compile(r'\{"event":\{"pos":\d+,"workspace_id":"[^"]*","run_id":"([^"]+)","seq":(\d+)')
 
 
 def free_port() -> int:
@@ -131,8 +134,14 @@ class Stream(threading.Thread):
                 if name == "ready":
                     self.opened.set()
                 elif data:
-                    event = json.loads("\n".join(data))["event"]
-                    self.events.append((int(eid), event["run_id"], event["seq"]))
+                    text = "\n".join(data)
+                    head = HEAD.match(text)
+                    if head:
+                        run, seq = sys.intern(head.group(1)), int(head.group(2))
+                    else:
+                        event = json.loads(text)["event"]
+                        run, seq = sys.intern(event["run_id"]), event["seq"]
+                    self.events.append((int(eid), run, seq))
                 name, eid, data = None, None, []
             elif line.startswith(":"):
                 continue
@@ -145,6 +154,39 @@ class Stream(threading.Thread):
                     eid = value
                 elif key == "data":
                     data.append(value)
+
+
+def client_worker(conn, site: str, tokens: list[str]) -> None:
+    """A process holding some of the stream clients (so that parsing them is not held up by
+    one interpreter's lock). Says "open" once all are open; then waits for the expected events
+    ({run: count}) and a time limit, lets the clients catch up, and answers one summary per
+    client."""
+    streams = [Stream(site, t) for t in tokens]
+    for st in streams:
+        st.start()
+    for st in streams:
+        if not st.opened.wait(120):
+            conn.send("a stream client did not open")
+            return
+    conn.send("open")
+    expected, catch_up = conn.recv()
+    total = sum(expected.values())
+    deadline = time.monotonic() + catch_up
+    for st in streams:
+        while len(st.events) < total and time.monotonic() < deadline:
+            time.sleep(0.2)
+        st.stopping.set()
+    summaries = []
+    for st in streams:
+        got = [(r, q) for _, r, q in st.events if r in expected]
+        unique = set(got)
+        complete = all(0 <= q < expected[r] for r, q in unique) and len(unique) == total
+        ids = [pos for pos, _, _ in st.events]
+        summaries.append(dict(
+            received=len(st.events), unique=len(unique), repeated=len(got) - len(unique),
+            complete=complete, ordered=ids == sorted(set(ids)),
+            connections=st.connections, problems=st.problems[:5], lag=total - len(unique)))
+    conn.send(summaries)
 
 
 def workflow(workdir: Path, jobs: int) -> None:
@@ -167,6 +209,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="concurrent Snakemake processes")
     ap.add_argument("--jobs", type=int, default=2000, help="jobs per workflow")
     ap.add_argument("--clients", type=int, default=200, help="live-stream clients")
+    ap.add_argument("--client-processes", type=int, default=4,
+                    help="processes the stream clients are spread over")
+    ap.add_argument("--catch-up", type=float, default=300,
+                    help="seconds the clients may take after the last run to have every event")
     ap.add_argument("--clients-per-user", type=int, default=16,
                     help="live-stream clients of each viewer (at most the server's 32 per user)")
     ap.add_argument("--warmup", type=float, default=120, help="seconds before memory counts")
@@ -232,11 +278,20 @@ def main() -> int:
             env=caddy_env, cwd=root, stdout=open(root / "caddy.log", "w"), stderr=subprocess.STDOUT))
         wait_for("caddy", lambda: ok(f"{site}/readyz"))
 
-        streams = [Stream(site, viewers[i // per_user]) for i in range(args.clients)]
-        for s in streams:
-            s.start()
-        for s in streams:
-            if not s.opened.wait(120):
+        # The clients live in --client-processes processes, a share of them each.
+        ctx = multiprocessing.get_context("fork")
+        tokens = [viewers[i // per_user] for i in range(args.clients)]
+        workers = []
+        for w in range(max(1, args.client_processes)):
+            share = tokens[w::max(1, args.client_processes)]
+            if not share:
+                continue
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=client_worker, args=(child, site, share), daemon=True)
+            proc.start()
+            workers.append((proc, parent))
+        for proc, conn in workers:
+            if not conn.poll(180) or conn.recv() != "open":
                 raise SystemExit("soak: a stream client did not open")
         print(f"soak: {args.clients} stream clients open; runs start", flush=True)
 
@@ -310,26 +365,27 @@ def main() -> int:
             if run["status"] != "succeeded" or run["jobs"]["succeeded"] != args.jobs + 1:
                 failures.append(f"run {f['run_id']}: {run['status']} {run['jobs']}")
             total_events += n
-        expected = {(f["run_id"], s) for f in finished if f["run_id"] and f["stats"]
-                    for s in range(f["stats"]["events"])}
-        deadline = time.monotonic() + 120
-        for s in streams:
-            while len({(r, q) for _, r, q in s.events} & expected) < len(expected) and time.monotonic() < deadline:
-                time.sleep(0.5)
-            s.stopping.set()
-        stream_problems = 0
-        for i, s in enumerate(streams):
-            got = [(r, q) for _, r, q in s.events if (r, q) in expected]
-            ids = [pos for pos, r, q in s.events]
-            if len(got) != len(set(got)) or set(got) != expected:
-                failures.append(f"stream {i}: {len(set(got))} of {len(expected)} events, "
-                                f"{len(got) - len(set(got))} repeated")
-            if ids != sorted(set(ids)):
+        expected = {f["run_id"]: f["stats"]["events"] for f in finished
+                    if f["run_id"] and f["stats"]}
+        catch_up_from = time.monotonic()
+        for _, conn in workers:
+            conn.send((expected, args.catch_up))
+        summaries = []
+        for proc, conn in workers:
+            summaries += conn.recv() if conn.poll(args.catch_up + 300) else []
+            proc.join(timeout=30)
+        catch_up = time.monotonic() - catch_up_from
+        if len(summaries) != args.clients:
+            failures.append(f"{args.clients - len(summaries)} stream clients gave no summary")
+        for i, c in enumerate(summaries):
+            if not c["complete"] or c["repeated"]:
+                failures.append(f"stream {i}: {c['unique']} of {sum(expected.values())} events, "
+                                f"{c['repeated']} repeated")
+            if not c["ordered"]:
                 failures.append(f"stream {i}: positions repeated or out of order")
-            stream_problems += len(s.problems)
-        if stream_problems:
-            failures.append(f"{stream_problems} stream errors (first: "
-                            f"{next(p for s in streams for p in s.problems)})")
+        problems = [p for c in summaries for p in c["problems"]]
+        if problems:
+            failures.append(f"{len(problems)} stream errors (first: {problems[0]})")
 
         warm = [rss for t, rss in samples if t >= args.warmup]
         memory = []
@@ -347,8 +403,9 @@ def main() -> int:
         print(f"\nsoak: {elapsed / 60:.1f} min, {len(finished)} Snakemake runs of {args.jobs} jobs "
               f"({args.runs} at a time), {args.clients} stream clients")
         print(f"  events stored:   {total_events} ({total_events / elapsed:.0f}/s)")
-        print(f"  stream events:   {sum(len(s.events) for s in streams)} received in all, "
-              f"{sum(s.connections for s in streams)} connections")
+        print(f"  stream events:   {sum(c['received'] for c in summaries)} received in all, "
+              f"{sum(c['connections'] for c in summaries)} connections; the last client had "
+              f"every event {catch_up:.0f} s after the last run ended")
         for r, mean, lo, hi in memory:
             print(f"  replica {r} RSS:   mean {mean:.1f} MiB after {args.warmup:.0f} s, "
                   f"range {lo:+.1f} % .. {hi:+.1f} % ({len(warm)} samples)")
