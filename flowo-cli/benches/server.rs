@@ -1651,7 +1651,8 @@ struct SseClientResult {
 struct SseShared {
     http: reqwest::Client,
     url: String,
-    token: String,
+    /// Read tokens of the viewers the clients belong to, `SSE_CLIENTS_PER_USER` each.
+    tokens: Vec<String>,
     connected: AtomicUsize,
     failed: AtomicUsize,
     received: AtomicU64,
@@ -1659,14 +1660,16 @@ struct SseShared {
 
 async fn sse_client(
     shared: Arc<SseShared>,
+    index: usize,
     mut stop: tokio::sync::watch::Receiver<bool>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> SseClientResult {
     let mut out = SseClientResult::default();
+    let token = &shared.tokens[(index / SSE_CLIENTS_PER_USER) % shared.tokens.len().max(1)];
     let resp = shared
         .http
         .get(&shared.url)
-        .bearer_auth(&shared.token)
+        .bearer_auth(token)
         .header(ACCEPT, "text/event-stream")
         .send()
         .await;
@@ -1727,10 +1730,44 @@ fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     })
 }
 
+/// Live-stream clients per viewer: the server allows 32 streams per user
+/// (`Limits::max_streams_per_user`), and many clients are many people's dashboards.
+const SSE_CLIENTS_PER_USER: usize = 16;
+
+/// Read tokens of `n` viewers of the default workspace, made with the CLI.
+fn viewer_tokens(sandbox: &Path, db_url: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    (0..n)
+        .map(|i| {
+            let email = format!("viewer-{i}@example.org");
+            cli(
+                sandbox,
+                db_url,
+                &["user", "create", &email, "--role", "viewer"],
+            )?;
+            cli(
+                sandbox,
+                db_url,
+                &["workspace", "add-member", "default", &email],
+            )?;
+            let out = cli(
+                sandbox,
+                db_url,
+                &[
+                    "token", "create", "--user", &email, "--name", "sse", "--scope", "read",
+                ],
+            )?;
+            let token = out.lines().last().unwrap_or_default().trim().to_owned();
+            ensure!(token.starts_with("flowo_"), "no token in {out:?}");
+            Ok(token)
+        })
+        .collect()
+}
+
 async fn sse_phase(
     cfg: &Config,
     api: &Api,
     server: &Server,
+    sandbox: &Path,
     db_url: &str,
     template: &[EventEnvelope],
     table: &mut Table,
@@ -1776,7 +1813,7 @@ async fn sse_phase(
             .connect_timeout(Duration::from_secs(10))
             .build()?,
         url: format!("{}/api/v1/stream?run={run}", api.base),
-        token: api.token.clone(),
+        tokens: viewer_tokens(sandbox, db_url, clients.div_ceil(SSE_CLIENTS_PER_USER))?,
         connected: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
         received: AtomicU64::new(0),
@@ -1787,12 +1824,13 @@ async fn sse_phase(
     let connect_start = Instant::now();
     let connect_deadline = connect_start + Duration::from_secs(90);
     let mut tasks = Vec::with_capacity(clients);
-    for _ in 0..clients {
+    for index in 0..clients {
         let permit = tokio::time::timeout_at(connect_deadline.into(), gate.clone().acquire_owned())
             .await
             .context("connecting the SSE clients took over 90 s")??;
         tasks.push(tokio::spawn(sse_client(
             shared.clone(),
+            index,
             stop_rx.clone(),
             permit,
         )));
@@ -2258,7 +2296,7 @@ async fn run(cfg: &Config, cleanup: &Cleanup) -> anyhow::Result<()> {
             ),
             start,
         );
-        sse_phase(cfg, &api, &server, &db_url, &template, &mut table).await?;
+        sse_phase(cfg, &api, &server, sb, &db_url, &template, &mut table).await?;
     }
 
     section("summary", start);
