@@ -307,6 +307,15 @@ mod tests {
         for i in 0..10 * CACHE_LIMIT as i64 {
             remember(&map, i, i, i);
             assert!(map.lock().expect("lock").len() <= CACHE_LIMIT);
+            // Making room never drops the newest entries (clearing the whole cache would).
+            if i > 0 {
+                assert_eq!(
+                    cached(&map, i - 1, i - 1),
+                    Some(i - 1),
+                    "entry {} dropped",
+                    i - 1
+                );
+            }
         }
         let last = 10 * CACHE_LIMIT as i64 - 1;
         assert_eq!(cached(&map, last, last), Some(last));
