@@ -184,14 +184,19 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // Everything the suites run is built first, so that their times are measuring time only.
     banner("building: the benchmark binaries, and what the Python suites need");
     let built = Instant::now();
+    // A suite whose build failed is reported with that error; the others still run.
+    let mut build_errors: BTreeMap<&str, String> = BTreeMap::new();
     for suite in &suites {
-        if let Some((package, bench)) = cargo_bench_of(suite.name) {
-            status(
-                Command::new(cargo()).current_dir(&root).args([
-                    "bench", "--locked", "--no-run", "-p", package, "--bench", bench,
-                ]),
-                &format!("building the {} benchmark", suite.name),
-            )?;
+        let Some((package, bench)) = cargo_bench_of(suite.name) else {
+            continue;
+        };
+        if let Err(e) = status(
+            Command::new(cargo()).current_dir(&root).args([
+                "bench", "--locked", "--no-run", "-p", package, "--bench", bench,
+            ]),
+            &format!("building the {} benchmark", suite.name),
+        ) {
+            build_errors.insert(suite.name, format!("{e:#}"));
         }
     }
     let py_env: Option<anyhow::Result<PyEnv>> = suites
@@ -208,6 +213,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let figures_file = work.join(format!("{}.jsonl", suite.name));
         let _ = std::fs::remove_file(&figures_file);
         let ran = (|| -> anyhow::Result<()> {
+            if let Some(e) = build_errors.get(suite.name) {
+                bail!("{e}");
+            }
             let env = if suite.needs_py_env {
                 let prepared = py_env
                     .as_ref()
