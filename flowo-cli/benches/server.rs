@@ -1665,7 +1665,7 @@ async fn sse_client(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> SseClientResult {
     let mut out = SseClientResult::default();
-    let token = &shared.tokens[(index / SSE_CLIENTS_PER_USER) % shared.tokens.len().max(1)];
+    let token = &shared.tokens[index / SSE_CLIENTS_PER_USER];
     let resp = shared
         .http
         .get(&shared.url)
