@@ -5,13 +5,20 @@
 //! of the latest position, which also catches other processes and lost notifications) and
 //! broadcasts each read as a contiguous range `(from, to]` of the stream. A subscriber replays
 //! from the table up to the live range, then follows the broadcast; when it sees a gap (it
-//! lagged, or a range starts after its position) it reads the gap from the table. Every event is
-//! delivered exactly once and in order. A broadcast event is one shared allocation: subscribers
-//! pass on the `Arc`, never a copy of the event's data.
+//! lagged, or a range starts after its position) it reads the gap, from the hub's window of
+//! recent events when the window reaches back to its position, else from the table. Every event
+//! is delivered exactly once and in order.
+//!
+//! An event is one shared allocation: the broadcast and the window hold the same `Arc`, and
+//! subscribers pass it on, never a copy of the event's data. So a client that falls behind for a
+//! moment (a slow network, a burst at the end of runs) costs the server nothing of its own: it
+//! catches up from the window. Only a client further behind than the window reads the table,
+//! a page at a time.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flowo_core::StreamPos;
@@ -42,14 +49,93 @@ pub(crate) struct Range {
 /// Events the pump reads at a time.
 const PAGE: u32 = 1000;
 
-/// Events a subscriber reads from the table at a time (replay, gaps): what a client that lags
-/// behind holds for itself, unshared, so kept smaller than the pump's page.
+/// Events a subscriber takes at a time when it replays or reads a gap. From the table, this is
+/// what a client far behind holds for itself, unshared, so it is kept smaller than the pump's
+/// page.
 const REPLAY_PAGE: u32 = 250;
 
-/// The pump and the broadcast channel.
+/// Ranges the broadcast channel keeps for subscribers that have not read them yet.
+const BROADCAST_RANGES: usize = 256;
+
+/// Recent events the hub keeps for subscribers that fell behind the broadcast. They are shared
+/// with the broadcast, so the window costs only what the broadcast would hold anyway, and at
+/// most this many events whoever is connected.
+const WINDOW_EVENTS: usize = 2_048;
+
+/// The most recent events the pump read: every committed event with `from < pos <= to`, in
+/// stream order.
+#[derive(Debug, Default)]
+struct Window {
+    from: StreamPos,
+    to: StreamPos,
+    events: VecDeque<Arc<StoredEvent>>,
+}
+
+impl Window {
+    /// Starts over at `head`, empty (the pump moved its head without reading the events).
+    fn reset(&mut self, head: StreamPos) {
+        self.events.clear();
+        self.from = head;
+        self.to = head;
+    }
+
+    /// Adds the range `(from, to]` that follows on from the window, dropping the oldest events
+    /// past the limit; a range that does not follow on starts the window over.
+    fn push(&mut self, range: &Range) {
+        if range.from != self.to {
+            self.reset(range.from);
+        }
+        self.events.extend(range.events.iter().cloned());
+        self.to = range.to;
+        while self.events.len() > WINDOW_EVENTS {
+            if let Some(dropped) = self.events.pop_front() {
+                self.from = dropped.pos;
+            }
+        }
+    }
+
+    /// At most `limit` events after `after` that pass `filter`, and the position they account
+    /// for up to (every position after `after` up to it was looked at); `None` when the window
+    /// does not reach back to `after` or has nothing after it.
+    fn after(
+        &self,
+        filter: &StreamFilter,
+        after: StreamPos,
+        limit: usize,
+    ) -> Option<(Vec<Arc<StoredEvent>>, StreamPos)> {
+        if after < self.from || after >= self.to {
+            return None;
+        }
+        let start = self.events.partition_point(|e| e.pos <= after);
+        let mut out = Vec::new();
+        for e in self.events.range(start..) {
+            if filter.matches(e) {
+                out.push(e.clone());
+                if out.len() == limit {
+                    return Some((out, e.pos));
+                }
+            }
+        }
+        Some((out, self.to))
+    }
+}
+
+/// A page read for a subscriber.
+struct Page {
+    events: Vec<Arc<StoredEvent>>,
+    /// Every position up to here was looked at.
+    covered: StreamPos,
+    /// The page is full: there may be more right after it.
+    full: bool,
+    /// The page came from the table and was not full: nothing more was committed after it.
+    end: bool,
+}
+
+/// The pump, the broadcast channel and the window of recent events.
 pub(crate) struct Hub {
     doorbell: Arc<Notify>,
     ranges: broadcast::Sender<Arc<Range>>,
+    window: Arc<Mutex<Window>>,
     source: Arc<dyn Source>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -65,17 +151,24 @@ impl Hub {
     pub(crate) async fn start(source: Arc<dyn Source>, poll: Duration) -> Result<Self, StoreError> {
         let head = source.head().await?;
         let doorbell = Arc::new(Notify::new());
-        let (ranges, _) = broadcast::channel(256);
+        let (ranges, _) = broadcast::channel(BROADCAST_RANGES);
+        let window = Arc::new(Mutex::new(Window {
+            from: head,
+            to: head,
+            events: VecDeque::new(),
+        }));
         let task = tokio::spawn(pump(
             source.clone(),
             doorbell.clone(),
             ranges.clone(),
+            window.clone(),
             head,
             poll,
         ));
         Ok(Self {
             doorbell,
             ranges,
+            window,
             source,
             task,
         })
@@ -105,6 +198,7 @@ impl Hub {
         };
         let state = Subscriber {
             source: self.source.clone(),
+            window: self.window.clone(),
             filter,
             cursor,
             rx,
@@ -123,10 +217,17 @@ impl Hub {
     }
 }
 
+/// Locks the window; a poisoned lock still holds a consistent window (every change to it is
+/// made in one step without a panic in between), so it is used as it is.
+fn lock(window: &Mutex<Window>) -> std::sync::MutexGuard<'_, Window> {
+    window.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn pump(
     source: Arc<dyn Source>,
     doorbell: Arc<Notify>,
     ranges: broadcast::Sender<Arc<Range>>,
+    window: Arc<Mutex<Window>>,
     mut head: StreamPos,
     poll: Duration,
 ) {
@@ -153,6 +254,7 @@ async fn pump(
                 Ok(h) => head = head.max(h),
                 Err(e) => tracing::warn!(error = %e, "live stream: cannot read the head"),
             }
+            lock(&window).reset(head);
             continue;
         }
         loop {
@@ -167,6 +269,8 @@ async fn pump(
                         events: events.into_iter().map(Arc::new).collect(),
                     };
                     head = to;
+                    // The window first: a subscriber that sees the range has it there too.
+                    lock(&window).push(&range);
                     // No receivers is fine: nobody is listening.
                     let _ = ranges.send(Arc::new(range));
                     if !full {
@@ -185,6 +289,7 @@ async fn pump(
 
 struct Subscriber {
     source: Arc<dyn Source>,
+    window: Arc<Mutex<Window>>,
     filter: StreamFilter,
     /// Every event at or before this position was delivered or did not match.
     cursor: StreamPos,
@@ -209,15 +314,17 @@ impl Subscriber {
                 return Ok(Some(event));
             }
             if !self.replayed {
-                // Replay from the table until it has nothing more.
-                let page = self
-                    .source
-                    .fetch(self.filter.clone(), self.cursor, REPLAY_PAGE)
-                    .await?;
-                if page.len() < REPLAY_PAGE as usize {
+                // Replay (from the window, else the table) until there is nothing more.
+                let page = self.page(self.cursor).await?;
+                if !page.full {
                     self.replayed = true;
                 }
-                self.pending.extend(page.into_iter().map(Arc::new));
+                self.pending.extend(page.events);
+                if self.pending.is_empty() {
+                    self.cursor = self.cursor.max(page.covered);
+                } else {
+                    self.skip_to = Some(page.covered);
+                }
                 continue;
             }
             match self.rx.recv().await {
@@ -226,7 +333,7 @@ impl Subscriber {
                         continue;
                     }
                     if range.from > self.cursor {
-                        // A gap between our position and this range: read it from the table.
+                        // A gap between our position and this range: read it.
                         self.read_until(range.to).await?;
                     } else {
                         self.pending.extend(
@@ -251,25 +358,233 @@ impl Subscriber {
         }
     }
 
+    /// The next page after `after`: from the window when it reaches back that far, else from
+    /// the table.
+    async fn page(&self, after: StreamPos) -> Result<Page, StoreError> {
+        if let Some((events, covered)) =
+            lock(&self.window).after(&self.filter, after, REPLAY_PAGE as usize)
+        {
+            return Ok(Page {
+                full: events.len() == REPLAY_PAGE as usize,
+                end: false,
+                events,
+                covered,
+            });
+        }
+        let events = self
+            .source
+            .fetch(self.filter.clone(), after, REPLAY_PAGE)
+            .await?;
+        let full = events.len() == REPLAY_PAGE as usize;
+        Ok(Page {
+            full,
+            end: !full,
+            covered: events.last().map_or(after, |e| e.pos),
+            events: events.into_iter().map(Arc::new).collect(),
+        })
+    }
+
+    /// Reads every event after the cursor up to `to` into `pending`.
     async fn read_until(&mut self, to: StreamPos) -> Result<(), StoreError> {
         let mut after = self.cursor;
         loop {
-            let page = self
-                .source
-                .fetch(self.filter.clone(), after, REPLAY_PAGE)
-                .await?;
-            let n = page.len();
-            for e in page {
-                after = e.pos;
-                if e.pos <= to {
-                    self.pending.push_back(Arc::new(e));
-                } else {
+            let page = self.page(after).await?;
+            for e in page.events {
+                if e.pos > to {
                     return Ok(());
                 }
+                self.pending.push_back(e);
             }
-            if n < REPLAY_PAGE as usize || after >= to {
+            after = page.covered;
+            // A window page that ends before `to` is not the end: the rest is in the table.
+            if after >= to || page.end {
                 return Ok(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use flowo_core::{EventEnvelope, RunId, WorkspaceId};
+
+    use super::*;
+
+    /// A table in memory that counts the subscribers' reads (the pump reads whole pages).
+    #[derive(Default)]
+    struct Table {
+        events: Mutex<Vec<StoredEvent>>,
+        replay_reads: AtomicUsize,
+    }
+
+    struct Memory(Arc<Table>);
+
+    impl Source for Memory {
+        fn fetch(&self, filter: StreamFilter, after: StreamPos, limit: u32) -> FetchFuture {
+            if limit == REPLAY_PAGE {
+                self.0.replay_reads.fetch_add(1, Ordering::SeqCst);
+            }
+            let page: Vec<StoredEvent> = self
+                .0
+                .events
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|e| e.pos > after && filter.matches(e))
+                .take(limit as usize)
+                .cloned()
+                .collect();
+            Box::pin(async move { Ok(page) })
+        }
+
+        fn head(&self) -> Pin<Box<dyn Future<Output = Result<StreamPos, StoreError>> + Send>> {
+            let head = self.0.events.lock().expect("lock").last().map_or(0, |e| e.pos);
+            Box::pin(async move { Ok(head) })
+        }
+    }
+
+    fn event(pos: StreamPos, run: RunId) -> StoredEvent {
+        StoredEvent {
+            pos,
+            workspace_id: WorkspaceId(uuid::Uuid::nil()),
+            envelope: EventEnvelope {
+                run_id: run,
+                seq: pos as u64,
+                recorded_at: chrono::Utc::now(),
+                received_at: None,
+                kind: "log".into(),
+                data: serde_json::json!({"msg": format!("event {pos}")}),
+            },
+        }
+    }
+
+    async fn next(stream: &mut EventStream) -> Arc<StoredEvent> {
+        tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("event")
+    }
+
+    /// Commits events one at a time, each its own broadcast range, and waits until the live
+    /// subscriber has each one; returns what it received.
+    async fn commit(
+        table: &Table,
+        hub: &Hub,
+        live: &mut EventStream,
+        runs: &[RunId],
+        n: usize,
+    ) -> Vec<Arc<StoredEvent>> {
+        let mut got = Vec::new();
+        for i in 0..n {
+            let pos = {
+                let mut events = table.events.lock().expect("lock");
+                let pos = events.last().map_or(0, |e| e.pos) + 1;
+                events.push(event(pos, runs[i % runs.len()]));
+                pos
+            };
+            hub.ring();
+            let e = next(live).await;
+            assert_eq!(e.pos, pos);
+            got.push(e);
+        }
+        got
+    }
+
+    /// A subscriber that fell behind the broadcast catches up from the window: every event
+    /// once, in order, the same allocations the live subscriber got, without reading the
+    /// table; one further behind than the window reads the rest from the table.
+    #[tokio::test]
+    async fn subscribers_behind_catch_up_from_the_window_then_the_table() {
+        let table = Arc::new(Table::default());
+        let hub = Hub::start(Arc::new(Memory(table.clone())), Duration::from_secs(3600))
+            .await
+            .expect("hub");
+        let (a, b) = (RunId::new_random(), RunId::new_random());
+        let mut live = hub
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("live");
+        // Let it finish its replay (nothing yet) and wait on the broadcast.
+        let idle = tokio::time::timeout(Duration::from_millis(100), live.next()).await;
+        assert!(idle.is_err(), "nothing before the first commit: {idle:?}");
+        let mut slow = hub
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("slow");
+        let one_run = StreamFilter {
+            run: Some(a),
+            workspaces: None,
+        };
+        let mut slow_a = hub.subscribe(one_run, None).await.expect("slow, one run");
+
+        // More ranges than the broadcast keeps, fewer events than the window.
+        let n = BROADCAST_RANGES * 2;
+        let sent = commit(&table, &hub, &mut live, &[a, b], n).await;
+        let reads = table.replay_reads.load(Ordering::SeqCst);
+        for want in &sent {
+            let got = next(&mut slow).await;
+            assert_eq!(got.pos, want.pos);
+            assert!(Arc::ptr_eq(&got, want), "event {} was read again", got.pos);
+        }
+        for want in sent.iter().filter(|e| e.envelope.run_id == a) {
+            let got = next(&mut slow_a).await;
+            assert_eq!(got.pos, want.pos);
+            assert!(Arc::ptr_eq(&got, want), "event {} was read again", got.pos);
+        }
+        assert_eq!(
+            table.replay_reads.load(Ordering::SeqCst),
+            reads,
+            "the catch-up read the table"
+        );
+
+        // Further behind than the window: the older part from the table, the rest shared.
+        let n = WINDOW_EVENTS + 500;
+        let sent = commit(&table, &hub, &mut live, &[a], n).await;
+        for (i, want) in sent.iter().enumerate() {
+            let got = next(&mut slow).await;
+            assert_eq!(got.pos, want.pos);
+            if i >= n - WINDOW_EVENTS / 2 {
+                assert!(Arc::ptr_eq(&got, want), "event {} was read again", got.pos);
+            }
+        }
+        assert!(table.replay_reads.load(Ordering::SeqCst) > reads);
+        let quiet = tokio::time::timeout(Duration::from_millis(200), slow.next()).await;
+        assert!(quiet.is_err(), "nothing more: {quiet:?}");
+    }
+
+    #[test]
+    fn the_window_keeps_the_newest_events_and_starts_over_on_a_jump() {
+        let run = RunId::new_random();
+        let range = |from: StreamPos, to: StreamPos| Range {
+            from,
+            to,
+            events: (from + 1..=to).map(|p| Arc::new(event(p, run))).collect(),
+        };
+        let all = StreamFilter::default();
+        let mut w = Window::default();
+        w.push(&range(0, WINDOW_EVENTS as StreamPos + 10));
+        assert_eq!(w.events.len(), WINDOW_EVENTS);
+        assert_eq!(w.from, 10);
+        assert!(w.after(&all, 9, 5).is_none(), "before the window");
+        let (page, covered) = w.after(&all, 10, 5).expect("in the window");
+        assert_eq!(page.iter().map(|e| e.pos).collect::<Vec<_>>(), [11, 12, 13, 14, 15]);
+        assert_eq!(covered, 15);
+        let end = w.to;
+        assert!(w.after(&all, end, 5).is_none(), "nothing after the end");
+        // A range that does not follow on (the pump skipped ahead): the window starts over.
+        w.push(&range(end + 5, end + 8));
+        assert_eq!((w.from, w.to, w.events.len()), (end + 5, end + 8, 3));
+        assert!(w.after(&all, end, 5).is_none());
+        // A filter that matches nothing still accounts for the positions it looked at.
+        let other = StreamFilter {
+            run: Some(RunId::new_random()),
+            workspaces: None,
+        };
+        let (page, covered) = w.after(&other, end + 5, 5).expect("in the window");
+        assert!(page.is_empty());
+        assert_eq!(covered, end + 8);
     }
 }
