@@ -54,13 +54,37 @@ const PAGE: u32 = 1000;
 /// page.
 const REPLAY_PAGE: u32 = 250;
 
-/// Ranges the broadcast channel keeps for subscribers that have not read them yet.
-const BROADCAST_RANGES: usize = 256;
+/// Ranges the broadcast channel keeps for subscribers that have not read them yet. Few: a
+/// subscriber further behind catches up from the window, and the channel keeps its last ranges
+/// whatever their size until newer ones replace them.
+const BROADCAST_RANGES: usize = 16;
 
-/// Recent events the hub keeps for subscribers that fell behind the broadcast. They are shared
-/// with the broadcast, so the window costs only what the broadcast would hold anyway, and at
-/// most this many events whoever is connected.
-const WINDOW_EVENTS: usize = 2_048;
+/// How much the window of recent events keeps, whoever is connected: at most this many events
+/// and about this many bytes of them (by [`weight`]). The bytes are what bounds it in practice
+/// (events of about a kilobyte each), so that large events (a job with thousands of inputs, the
+/// message that lists them) take the place of others instead of adding to the server's memory.
+const WINDOW_EVENTS: usize = 4_096;
+const WINDOW_BYTES: usize = 2 << 20;
+
+/// About how much memory an event takes: its strings and the nodes that hold them (a value is
+/// 32 bytes, a string's allocation has about 16 more of the allocator's own).
+fn weight(event: &StoredEvent) -> usize {
+    fn value(v: &serde_json::Value) -> usize {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => 48 + s.len(),
+            Value::Array(items) => 32 + items.iter().map(value).sum::<usize>(),
+            Value::Object(map) => {
+                32 + map
+                    .iter()
+                    .map(|(k, v)| 48 + k.len() + value(v))
+                    .sum::<usize>()
+            }
+            _ => 32,
+        }
+    }
+    std::mem::size_of::<StoredEvent>() + event.envelope.kind.len() + value(&event.envelope.data)
+}
 
 /// The most recent events the pump read: every committed event with `from < pos <= to`, in
 /// stream order.
@@ -68,29 +92,39 @@ const WINDOW_EVENTS: usize = 2_048;
 struct Window {
     from: StreamPos,
     to: StreamPos,
-    events: VecDeque<Arc<StoredEvent>>,
+    /// Each event with its [`weight`].
+    events: VecDeque<(Arc<StoredEvent>, usize)>,
+    /// The sum of the weights.
+    bytes: usize,
 }
 
 impl Window {
     /// Starts over at `head`, empty (the pump moved its head without reading the events).
     fn reset(&mut self, head: StreamPos) {
         self.events.clear();
+        self.bytes = 0;
         self.from = head;
         self.to = head;
     }
 
     /// Adds the range `(from, to]` that follows on from the window, dropping the oldest events
-    /// past the limit; a range that does not follow on starts the window over.
+    /// past the limits; a range that does not follow on starts the window over.
     fn push(&mut self, range: &Range) {
         if range.from != self.to {
             self.reset(range.from);
         }
-        self.events.extend(range.events.iter().cloned());
+        for event in &range.events {
+            let w = weight(event);
+            self.bytes += w;
+            self.events.push_back((event.clone(), w));
+        }
         self.to = range.to;
-        while self.events.len() > WINDOW_EVENTS {
-            if let Some(dropped) = self.events.pop_front() {
-                self.from = dropped.pos;
-            }
+        while self.events.len() > WINDOW_EVENTS || self.bytes > WINDOW_BYTES {
+            let Some((dropped, w)) = self.events.pop_front() else {
+                break;
+            };
+            self.from = dropped.pos;
+            self.bytes -= w;
         }
     }
 
@@ -106,9 +140,9 @@ impl Window {
         if after < self.from || after >= self.to {
             return None;
         }
-        let start = self.events.partition_point(|e| e.pos <= after);
+        let start = self.events.partition_point(|(e, _)| e.pos <= after);
         let mut out = Vec::new();
-        for e in self.events.range(start..) {
+        for (e, _) in self.events.range(start..) {
             if filter.matches(e) {
                 out.push(e.clone());
                 if out.len() == limit {
@@ -155,7 +189,7 @@ impl Hub {
         let window = Arc::new(Mutex::new(Window {
             from: head,
             to: head,
-            events: VecDeque::new(),
+            ..Window::default()
         }));
         let task = tokio::spawn(pump(
             source.clone(),
@@ -568,10 +602,31 @@ mod tests {
         w.push(&range(0, WINDOW_EVENTS as StreamPos + 10));
         assert_eq!(w.events.len(), WINDOW_EVENTS);
         assert_eq!(w.from, 10);
+        assert!(w.bytes <= WINDOW_BYTES);
         assert!(w.after(&all, 9, 5).is_none(), "before the window");
         let (page, covered) = w.after(&all, 10, 5).expect("in the window");
         assert_eq!(page.iter().map(|e| e.pos).collect::<Vec<_>>(), [11, 12, 13, 14, 15]);
         assert_eq!(covered, 15);
+        // Large events take the place of older ones: the bytes stay within the limit.
+        let big = |pos: StreamPos| {
+            let mut e = event(pos, run);
+            e.envelope.data = serde_json::json!({
+                "input": (0..2_000).map(|i| format!("out/{i}.txt")).collect::<Vec<_>>(),
+            });
+            Arc::new(e)
+        };
+        let at = w.to;
+        let heavy = weight(&big(0));
+        assert!(heavy > 100_000, "a 2,000-input event weighs {heavy}");
+        w.push(&Range {
+            from: at,
+            to: at + 40,
+            events: (at + 1..=at + 40).map(big).collect(),
+        });
+        assert!(w.bytes <= WINDOW_BYTES, "{} bytes", w.bytes);
+        assert_eq!(w.to, at + 40);
+        assert_eq!(w.events.len(), WINDOW_BYTES / heavy);
+        assert_eq!(w.bytes, w.events.iter().map(|(_, b)| b).sum::<usize>());
         let end = w.to;
         assert!(w.after(&all, end, 5).is_none(), "nothing after the end");
         // A range that does not follow on (the pump skipped ahead): the window starts over.
