@@ -474,7 +474,13 @@ mod tests {
         }
 
         fn head(&self) -> Pin<Box<dyn Future<Output = Result<StreamPos, StoreError>> + Send>> {
-            let head = self.0.events.lock().expect("lock").last().map_or(0, |e| e.pos);
+            let head = self
+                .0
+                .events
+                .lock()
+                .expect("lock")
+                .last()
+                .map_or(0, |e| e.pos);
             Box::pin(async move { Ok(head) })
         }
     }
@@ -605,7 +611,10 @@ mod tests {
         assert!(w.bytes <= WINDOW_BYTES);
         assert!(w.after(&all, 9, 5).is_none(), "before the window");
         let (page, covered) = w.after(&all, 10, 5).expect("in the window");
-        assert_eq!(page.iter().map(|e| e.pos).collect::<Vec<_>>(), [11, 12, 13, 14, 15]);
+        assert_eq!(
+            page.iter().map(|e| e.pos).collect::<Vec<_>>(),
+            [11, 12, 13, 14, 15]
+        );
         assert_eq!(covered, 15);
         // Large events take the place of older ones: the bytes stay within the limit.
         let big = |pos: StreamPos| {
