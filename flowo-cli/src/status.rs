@@ -62,6 +62,8 @@ struct SpoolReport {
     bytes: u64,
     /// Runs still being written by a running Snakemake.
     in_use: u64,
+    /// Files whose header is unreadable (`flowo sync` names them and why).
+    unreadable: u64,
     /// Why the spool could not be read.
     error: Option<String>,
 }
@@ -163,6 +165,7 @@ fn spool_report() -> SpoolReport {
                 report.events += entry.events;
                 report.bytes += entry.bytes;
                 report.in_use += u64::from(entry.in_use);
+                report.unreadable += u64::from(entry.problem.is_some());
             }
         }
         Err(e) => report.error = Some(format!("cannot read the spool: {e}")),
@@ -264,12 +267,20 @@ fn print(report: &Report) -> anyhow::Result<()> {
         (_, Some(error)) => error.clone(),
         (Some(dir), None) if spool.runs == 0 => format!("{dir} (empty)"),
         (Some(dir), None) => format!(
-            "{dir}: {} runs, {} events, {} bytes waiting{} (deliver with `flowo sync`)",
+            "{dir}: {} runs, {} events, {} bytes waiting{}{} (deliver with `flowo sync`)",
             spool.runs,
             spool.events,
             spool.bytes,
             if spool.in_use > 0 {
                 format!(", {} still being written", spool.in_use)
+            } else {
+                String::new()
+            },
+            if spool.unreadable > 0 {
+                format!(
+                    ", {} UNREADABLE (`flowo sync` says why; they are kept)",
+                    spool.unreadable
+                )
             } else {
                 String::new()
             }

@@ -580,6 +580,28 @@ fn sync_delivers_a_spool_exactly_once() {
         "{stderr}"
     );
     assert_eq!(spool.pending().expect("pending").len(), 1);
+
+    // A file whose header is corrupt is listed and reported, not passed over; it stays.
+    let d = run_id_for("sync-d");
+    let events_d = load_capture(SUCCESS, d);
+    spooled(d, &to_server, &events_d);
+    let path_d = spool.path_of(d);
+    let text = std::fs::read_to_string(&path_d).expect("read");
+    let (_, records) = text.split_once('\n').expect("a header line");
+    std::fs::write(&path_d, format!("{{\"flowo_spool\": garbage\n{records}")).expect("write");
+    let listed = spool.pending().expect("pending");
+    let entry = listed.iter().find(|e| e.path == path_d).expect("listed");
+    assert_eq!(entry.run_id, d);
+    assert_eq!(entry.events, events_d.len() as u64);
+    assert!(entry.problem.is_some(), "{entry:?}");
+    let out = flowo(&s, &env, &sync);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: not a FlowO spool file", path_d.display())),
+        "{stderr}"
+    );
+    assert!(path_d.exists(), "the file is kept");
     assert!(server.terminate().success());
 }
 

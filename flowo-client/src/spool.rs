@@ -67,6 +67,10 @@ pub struct SpoolEntry {
     pub bytes: u64,
     /// Locked by a process that is still writing it (a running Snakemake).
     pub in_use: bool,
+    /// Why the file cannot be delivered as it is (its header is unreadable): it is listed, and
+    /// reported by [`sync`], rather than passed over. The run is then the one its name gives,
+    /// and the target and workspace are unknown.
+    pub problem: Option<String>,
 }
 
 /// Progress of [`sync`], after each delivered batch.
@@ -266,23 +270,40 @@ impl Spool {
                 }
                 Err(_) => true,
             };
-            let Ok((header, header_len)) = read_header(&path, &file) else {
-                continue;
-            };
             let meta = file.metadata()?;
-            let events = count_lines(&file, header_len)?;
-            out.push((
-                meta.modified().ok(),
-                SpoolEntry {
+            let entry = match read_header(&path, &file) {
+                Ok((header, header_len)) => SpoolEntry {
+                    events: count_lines(&file, header_len)?,
                     path,
                     run_id: header.run_id,
                     target: flowo_store::mask_password(&header.target),
                     workspace: header.workspace,
-                    events,
                     bytes: meta.len(),
                     in_use,
+                    problem: None,
                 },
-            ));
+                // A file being created has no header yet: its writer holds it.
+                Err(_) if in_use => continue,
+                Err(e) => {
+                    let run_id = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.strip_suffix(SUFFIX))
+                        .and_then(|id| id.parse::<uuid::Uuid>().ok())
+                        .map_or(RunId(uuid::Uuid::nil()), RunId);
+                    SpoolEntry {
+                        events: count_lines(&file, first_line_len(&file)?)?,
+                        path,
+                        run_id,
+                        target: String::new(),
+                        workspace: None,
+                        bytes: meta.len(),
+                        in_use,
+                        problem: Some(e.to_string()),
+                    }
+                }
+            };
+            out.push((meta.modified().ok(), entry));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.path.cmp(&b.1.path)));
         Ok(out.into_iter().map(|(_, e)| e).collect())
@@ -317,6 +338,14 @@ fn read_header(path: &Path, file: &File) -> Result<(SpoolHeader, u64), SpoolErro
         });
     }
     Ok((header, n as u64))
+}
+
+/// The byte length of the first line, with its newline.
+fn first_line_len(file: &File) -> io::Result<u64> {
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(0))?;
+    let mut line = Vec::new();
+    Ok(reader.read_until(b'\n', &mut line)? as u64)
 }
 
 /// Non-empty lines from `offset` to the end.
