@@ -16,6 +16,7 @@ mod config;
 mod db;
 mod health;
 mod login;
+mod memory;
 mod output;
 mod reader;
 mod runs;

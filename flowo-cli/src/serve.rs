@@ -177,6 +177,8 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             _ = stops.wait_for(|n| *n >= 2) => tracing::warn!("second stop signal; closing now"),
         }
     };
+    // Memory freed after a burst goes back to the system instead of staying resident.
+    crate::memory::spawn_releaser();
     let server = flowo_http::serve(listener, state, shutdown);
     tokio::select! {
         served = server => served.context("the server failed")?,
