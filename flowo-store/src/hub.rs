@@ -107,14 +107,14 @@ impl Window {
         self.to = head;
     }
 
-    /// Adds the range `(from, to]` that follows on from the window, dropping the oldest events
-    /// past the limits; a range that does not follow on starts the window over.
-    fn push(&mut self, range: &Range) {
+    /// Adds the range `(from, to]` that follows on from the window, its events with their
+    /// `weights` (weighed before the lock is taken), dropping the oldest events past the
+    /// limits; a range that does not follow on starts the window over.
+    fn push(&mut self, range: &Range, weights: &[usize]) {
         if range.from != self.to {
             self.reset(range.from);
         }
-        for event in &range.events {
-            let w = weight(event);
+        for (event, &w) in range.events.iter().zip(weights) {
             self.bytes += w;
             self.events.push_back((event.clone(), w));
         }
@@ -304,7 +304,8 @@ async fn pump(
                     };
                     head = to;
                     // The window first: a subscriber that sees the range has it there too.
-                    lock(&window).push(&range);
+                    let weights: Vec<usize> = range.events.iter().map(|e| weight(e)).collect();
+                    lock(&window).push(&range, &weights);
                     // No receivers is fine: nobody is listening.
                     let _ = ranges.send(Arc::new(range));
                     if !full {
@@ -604,8 +605,12 @@ mod tests {
             events: (from + 1..=to).map(|p| Arc::new(event(p, run))).collect(),
         };
         let all = StreamFilter::default();
+        let push = |w: &mut Window, r: &Range| {
+            let weights: Vec<usize> = r.events.iter().map(|e| weight(e)).collect();
+            w.push(r, &weights);
+        };
         let mut w = Window::default();
-        w.push(&range(0, WINDOW_EVENTS as StreamPos + 10));
+        push(&mut w, &range(0, WINDOW_EVENTS as StreamPos + 10));
         assert_eq!(w.events.len(), WINDOW_EVENTS);
         assert_eq!(w.from, 10);
         assert!(w.bytes <= WINDOW_BYTES);
@@ -627,11 +632,14 @@ mod tests {
         let at = w.to;
         let heavy = weight(&big(0));
         assert!(heavy > 100_000, "a 2,000-input event weighs {heavy}");
-        w.push(&Range {
-            from: at,
-            to: at + 40,
-            events: (at + 1..=at + 40).map(big).collect(),
-        });
+        push(
+            &mut w,
+            &Range {
+                from: at,
+                to: at + 40,
+                events: (at + 1..=at + 40).map(big).collect(),
+            },
+        );
         assert!(w.bytes <= WINDOW_BYTES, "{} bytes", w.bytes);
         assert_eq!(w.to, at + 40);
         assert_eq!(w.events.len(), WINDOW_BYTES / heavy);
@@ -639,7 +647,7 @@ mod tests {
         let end = w.to;
         assert!(w.after(&all, end, 5).is_none(), "nothing after the end");
         // A range that does not follow on (the pump skipped ahead): the window starts over.
-        w.push(&range(end + 5, end + 8));
+        push(&mut w, &range(end + 5, end + 8));
         assert_eq!((w.from, w.to, w.events.len()), (end + 5, end + 8, 3));
         assert!(w.after(&all, end, 5).is_none());
         // A filter that matches nothing still accounts for the positions it looked at.
