@@ -289,8 +289,8 @@ impl Spool {
                         .file_name()
                         .and_then(|n| n.to_str())
                         .and_then(|n| n.strip_suffix(SUFFIX))
-                        .and_then(|id| id.parse::<uuid::Uuid>().ok())
-                        .map_or(RunId(uuid::Uuid::nil()), RunId);
+                        .and_then(|id| id.parse::<RunId>().ok())
+                        .unwrap_or(RunId(uuid::Uuid::nil()));
                     SpoolEntry {
                         events: count_lines(&file, first_line_len(&file)?)?,
                         path,
@@ -298,7 +298,7 @@ impl Spool {
                         target: String::new(),
                         workspace: None,
                         bytes: meta.len(),
-                        in_use,
+                        in_use: false,
                         problem: Some(e.to_string()),
                     }
                 }
