@@ -63,41 +63,79 @@ fn replace_nul_in(value: &mut Value) {
     }
 }
 
-/// Copies of the batch's events whose payload holds a NUL character, with each NUL replaced by
-/// U+FFFD, with their index in the batch (in order). Events without one are not copied: for a
-/// batch without any, this is a scan that allocates nothing.
-pub(crate) fn replace_nul(events: &[EventEnvelope]) -> Vec<(usize, EventEnvelope)> {
-    events
+/// A batch's payloads as JSON text, each made once, and copies of the events whose payload held
+/// a NUL character (with each NUL replaced by U+FFFD), by their index in the batch (in order).
+///
+/// JSON escapes a NUL as `\u0000`, so only a payload whose text holds that is walked to tell;
+/// for a batch without any, nothing is copied.
+pub(crate) struct Prepared {
+    data: Vec<String>,
+    replaced: Vec<(usize, EventEnvelope)>,
+}
+
+pub(crate) fn prepare(events: &[EventEnvelope]) -> Prepared {
+    let mut replaced = Vec::new();
+    let data = events
         .iter()
         .enumerate()
-        .filter(|(_, e)| has_nul(&e.data))
         .map(|(i, e)| {
+            let text = json_text(&e.data);
+            if !text.contains("\\u0000") || !has_nul(&e.data) {
+                return text;
+            }
             let mut clean = e.clone();
             replace_nul_in(&mut clean.data);
-            (i, clean)
+            let text = json_text(&clean.data);
+            replaced.push((i, clean));
+            text
         })
-        .collect()
+        .collect();
+    Prepared { data, replaced }
+}
+
+/// A payload's JSON text, as it is stored.
+fn json_text(value: &Value) -> String {
+    // `Value`'s `Display` writes through `fmt::Formatter`, at twice the cost.
+    serde_json::to_string(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// An event on its way into a store, with its payload's JSON text.
+#[derive(Clone, Copy)]
+pub(crate) struct Row<'a> {
+    pub event: &'a EventEnvelope,
+    pub data: &'a str,
+}
+
+impl std::ops::Deref for Row<'_> {
+    type Target = EventEnvelope;
+
+    fn deref(&self) -> &EventEnvelope {
+        self.event
+    }
 }
 
 /// A batch's events of one run, sorted by sequence, each sequence once.
 pub(crate) struct RunBatch<'a> {
     pub run_id: RunId,
-    pub events: Vec<&'a EventEnvelope>,
+    pub events: Vec<Row<'a>>,
     /// Events repeated within the batch itself.
     pub repeated: u64,
 }
 
 /// Groups a batch by run (in run id order, so that locks are always taken in the same order),
-/// each event taken from `replaced` (see [`replace_nul`]) where it is there.
+/// each event taken from the prepared copies (see [`prepare`]) where it is there.
 pub(crate) fn group_by_run<'a>(
     events: &'a [EventEnvelope],
-    replaced: &'a [(usize, EventEnvelope)],
+    prepared: &'a Prepared,
 ) -> Vec<RunBatch<'a>> {
-    let mut groups: BTreeMap<RunId, Vec<&EventEnvelope>> = BTreeMap::new();
-    let mut replaced = replaced.iter().peekable();
-    for (i, e) in events.iter().enumerate() {
-        let e = replaced.next_if(|(at, _)| *at == i).map_or(e, |(_, r)| r);
-        groups.entry(e.run_id).or_default().push(e);
+    let mut groups: BTreeMap<RunId, Vec<Row<'a>>> = BTreeMap::new();
+    let mut replaced = prepared.replaced.iter().peekable();
+    for (i, (e, data)) in events.iter().zip(&prepared.data).enumerate() {
+        let event = replaced.next_if(|(at, _)| *at == i).map_or(e, |(_, r)| r);
+        groups
+            .entry(event.run_id)
+            .or_default()
+            .push(Row { event, data });
     }
     groups
         .into_iter()
@@ -115,10 +153,7 @@ pub(crate) fn group_by_run<'a>(
 }
 
 /// Keeps the events whose sequence is not stored yet.
-pub(crate) fn without_stored<'a>(
-    events: &[&'a EventEnvelope],
-    stored: &HashSet<Seq>,
-) -> Vec<&'a EventEnvelope> {
+pub(crate) fn without_stored<'a>(events: &[Row<'a>], stored: &HashSet<Seq>) -> Vec<Row<'a>> {
     events
         .iter()
         .copied()
@@ -128,7 +163,7 @@ pub(crate) fn without_stored<'a>(
 
 /// Whether new events can be folded onto the stored state, or the run must be folded again from
 /// all its events because some arrived after later ones were folded.
-pub(crate) fn needs_refold(state: &RunState, new: &[&EventEnvelope]) -> bool {
+pub(crate) fn needs_refold(state: &RunState, new: &[Row<'_>]) -> bool {
     match (state.run.last_seq, new.first()) {
         (Some(last), Some(first)) => first.seq <= last,
         _ => false,
@@ -141,7 +176,7 @@ pub(crate) struct Decoded {
     pub jobs_needed: BTreeSet<JobId>,
 }
 
-pub(crate) fn decode(state: &RunState, new: &[&EventEnvelope]) -> Decoded {
+pub(crate) fn decode(state: &RunState, new: &[Row<'_>]) -> Decoded {
     let mut jobs_needed = BTreeSet::new();
     let events: Vec<Event> = new.iter().map(|e| e.event()).collect();
     for event in &events {
@@ -164,7 +199,7 @@ pub(crate) struct Folded {
 pub(crate) fn fold(
     state: &mut RunState,
     mut jobs: JobMap,
-    new: &[&EventEnvelope],
+    new: &[Row<'_>],
     decoded: &Decoded,
 ) -> Folded {
     let mut out = FoldOutput::default();
@@ -185,5 +220,59 @@ pub(crate) fn fold(
     Folded {
         jobs: changed,
         errors: out.errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(seq: u64, data: Value) -> EventEnvelope {
+        EventEnvelope {
+            run_id: RunId(uuid::Uuid::nil()),
+            seq,
+            recorded_at: chrono::DateTime::UNIX_EPOCH,
+            received_at: None,
+            kind: "log".to_owned(),
+            data,
+        }
+    }
+
+    #[test]
+    fn payloads_are_written_once_and_only_those_with_a_nul_are_copied() {
+        let events = vec![
+            event(0, json!({"msg": "plain"})),
+            event(1, json!({"msg": "a\0b", "k\0": ["\0"]})),
+            // The text `\u0000` itself (a backslash, then `u0000`) is not a NUL.
+            event(2, json!({"msg": "\\u0000"})),
+        ];
+        let prepared = prepare(&events);
+        assert_eq!(
+            prepared.replaced.len(),
+            1,
+            "only the event with a NUL is copied"
+        );
+        assert_eq!(prepared.replaced[0].0, 1);
+        let clean = json!({"msg": "a\u{FFFD}b", "k\u{FFFD}": ["\u{FFFD}"]});
+        assert_eq!(prepared.replaced[0].1.data, clean);
+        let texts: Vec<Value> = prepared
+            .data
+            .iter()
+            .map(|t| serde_json::from_str(t).expect("JSON"))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![events[0].data.clone(), clean, events[2].data.clone()]
+        );
+
+        let groups = group_by_run(&events, &prepared);
+        let rows = &groups[0].events;
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[1].event.data, prepared.replaced[0].1.data,
+            "the copy is folded"
+        );
+        assert_eq!(rows[1].data, prepared.data[1]);
     }
 }

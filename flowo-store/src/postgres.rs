@@ -137,7 +137,7 @@ impl PgStore {
         &self,
         tx: &mut Tx,
         workspace: WorkspaceId,
-        events: &[&EventEnvelope],
+        events: &[crate::ingest::Row<'_>],
         received_at: i64,
     ) -> Result<(), StoreError> {
         let runs: Vec<uuid::Uuid> = events.iter().map(|e| e.run_id.0).collect();
@@ -147,7 +147,7 @@ impl PgStore {
             .iter()
             .map(|e| crate::rows::micros(e.recorded_at))
             .collect();
-        let data: Vec<String> = events.iter().map(|e| e.data.to_string()).collect();
+        let data: Vec<&str> = events.iter().map(|e| e.data).collect();
         sqlx::query(
             "INSERT INTO events (run_id, seq, workspace_id, kind, recorded_at, received_at, data) \
              SELECT r, s, $3, k, t, $6, d FROM UNNEST($1::uuid[], $2::int8[], $4::text[], \
@@ -211,25 +211,28 @@ impl PgStore {
         Ok(())
     }
 
-    async fn before_events(&self, tx: &mut Tx) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind(STREAM_LOCK.0)
-            .bind(STREAM_LOCK.1)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
-        Ok(())
-    }
-
-    async fn after_events(
+    /// Takes the stream lock; with `announce`, also tells listeners (other replicas' hubs) of
+    /// the new events, in the same round trip (a notification is sent at commit, whatever its
+    /// place in the transaction).
+    async fn before_events(
         &self,
         tx: &mut Tx,
-        workspace: WorkspaceId,
-        runs: &[RunId],
+        announce: Option<(WorkspaceId, &[RunId])>,
     ) -> Result<(), StoreError> {
+        let Some((workspace, runs)) = announce else {
+            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                .bind(STREAM_LOCK.0)
+                .bind(STREAM_LOCK.1)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+            return Ok(());
+        };
         let runs: Vec<String> = runs.iter().take(50).map(|r| r.to_string()).collect();
         let payload = serde_json::json!({ "workspace_id": workspace, "runs": runs }).to_string();
-        sqlx::query("SELECT pg_notify($1, $2)")
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2), pg_notify($3, $4)")
+            .bind(STREAM_LOCK.0)
+            .bind(STREAM_LOCK.1)
             .bind(CHANNEL)
             .bind(payload)
             .execute(&mut **tx)

@@ -4,7 +4,7 @@
 //! are unwieldy, so the shared code is a macro expanded once per backend with its concrete
 //! database type. What differs (opening, transactions and locks, notifications) lives in
 //! `sqlite.rs` and `postgres.rs` as inherent methods the macro calls:
-//! `begin_write`, `lock_run`, `before_events` and `after_events`.
+//! `begin_write`, `lock_run`, `before_events`, `insert_events` and `write_jobs`.
 
 /// Binds [`crate::sql::Param`]s to a query.
 macro_rules! bind_params {
@@ -97,14 +97,29 @@ macro_rules! impl_sql_store {
             row.map(RunStateRow::into_state).transpose()
         }
 
+        /// The batch's sequences that are stored already. Without a query where the run's state
+        /// tells: a new run has none, and a run that holds as many events as its highest
+        /// sequence says holds exactly `0..=last_seq` (sequences are unique), which is every
+        /// run whose events came without a gap.
         async fn stored_seqs(
             tx: &mut Tx,
+            state: Option<&RunState>,
             run: RunId,
-            events: &[&EventEnvelope],
+            events: &[ingest::Row<'_>],
         ) -> Result<HashSet<u64>, StoreError> {
             let (Some(first), Some(last)) = (events.first(), events.last()) else {
                 return Ok(HashSet::new());
             };
+            let Some(state) = state else {
+                return Ok(HashSet::new());
+            };
+            match state.run.last_seq {
+                None => return Ok(HashSet::new()),
+                Some(top) if state.run.event_count == top.saturating_add(1) => {
+                    return Ok(events.iter().map(|e| e.seq).filter(|s| *s <= top).collect());
+                }
+                Some(_) => {}
+            }
             let seqs: Vec<i64> = sqlx::query_scalar(
                 "SELECT seq FROM events WHERE run_id = $1 AND seq BETWEEN $2 AND $3",
             )
@@ -279,7 +294,7 @@ macro_rules! impl_sql_store {
         async fn insert_events_values(
             tx: &mut Tx,
             workspace: WorkspaceId,
-            events: &[&EventEnvelope],
+            events: &[ingest::Row<'_>],
             received_at: i64,
         ) -> Result<(), StoreError> {
             for chunk in events.chunks(INSERT_CHUNK) {
@@ -294,7 +309,7 @@ macro_rules! impl_sql_store {
                         .push_bind(e.kind.clone())
                         .push_bind(micros(e.recorded_at))
                         .push_bind(received_at)
-                        .push_bind(e.data.to_string());
+                        .push_bind(e.data);
                 });
                 qb.build().execute(&mut **tx).await.map_err(db)?;
             }
@@ -519,17 +534,31 @@ macro_rules! impl_sql_store {
                 &self,
                 tx: &mut Tx,
                 workspace: WorkspaceId,
+                workspace_known: &mut bool,
                 batch: &ingest::RunBatch<'a>,
-            ) -> Result<(Vec<&'a EventEnvelope>, u64, Option<rollups::RunChange>), StoreError> {
+            ) -> Result<(Vec<ingest::Row<'a>>, u64, Option<rollups::RunChange>), StoreError> {
                 let run_id = batch.run_id;
                 self.lock_run(tx, run_id).await?;
                 let existing = load_state(tx, run_id).await?;
-                if let Some(state) = &existing {
-                    if state.run.workspace_id != workspace {
-                        return Err(StoreError::WorkspaceMismatch { run: run_id });
+                // The workspace is looked up once per append, and not at all when the run is
+                // stored in it already (workspaces are never deleted).
+                let in_workspace = existing.as_ref().map(|s| s.run.workspace_id == workspace);
+                if in_workspace != Some(true) && !*workspace_known {
+                    let exists: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM workspaces WHERE id = $1")
+                            .bind(workspace.0)
+                            .fetch_one(&mut **tx)
+                            .await
+                            .map_err(db)?;
+                    if exists == 0 {
+                        return Err(StoreError::NotFound(format!("workspace {workspace}")));
                     }
+                    *workspace_known = true;
                 }
-                let stored = stored_seqs(tx, run_id, &batch.events).await?;
+                if in_workspace == Some(false) {
+                    return Err(StoreError::WorkspaceMismatch { run: run_id });
+                }
+                let stored = stored_seqs(tx, existing.as_ref(), run_id, &batch.events).await?;
                 let new = ingest::without_stored(&batch.events, &stored);
                 let duplicates = batch.repeated + (batch.events.len() - new.len()) as u64;
                 if new.is_empty() {
@@ -541,7 +570,7 @@ macro_rules! impl_sql_store {
                 let changes = if ingest::needs_refold(&state, &new) {
                     // A late event: fold the whole run again from its events.
                     let mut all = all_run_events(tx, run_id).await?;
-                    all.extend(new.iter().map(|e| (*e).clone()));
+                    all.extend(new.iter().map(|e| e.event.clone()));
                     let folded = flowo_core::fold_events(run_id, workspace, &all);
                     sqlx::query("DELETE FROM jobs WHERE run_id = $1")
                         .bind(run_id.0)
@@ -589,25 +618,17 @@ macro_rules! impl_sql_store {
                 if events.is_empty() {
                     return Ok(AppendOutcome::default());
                 }
-                let replaced = ingest::replace_nul(events);
-                let groups = ingest::group_by_run(events, &replaced);
+                let prepared = ingest::prepare(events);
+                let groups = ingest::group_by_run(events, &prepared);
                 let received_at = micros(chrono::Utc::now());
                 let mut tx = self.begin_write().await?;
-                let exists: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM workspaces WHERE id = $1")
-                        .bind(workspace.0)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                if exists == 0 {
-                    return Err(StoreError::NotFound(format!("workspace {workspace}")));
-                }
+                let mut workspace_known = false;
                 let mut outcome = AppendOutcome::default();
                 let mut new_events = Vec::new();
                 let mut runs = Vec::new();
                 let mut changes = Vec::new();
                 for group in &groups {
-                    let (new, dup, change) = self.append_run(&mut tx, workspace, group).await?;
+                    let (new, dup, change) = self.append_run(&mut tx, workspace, &mut workspace_known, group).await?;
                     outcome.inserted += new.len() as u64;
                     outcome.duplicates += dup;
                     if !new.is_empty() {
@@ -622,10 +643,9 @@ macro_rules! impl_sql_store {
                     // rows shared by many runs (a workspace's day) are then never written by
                     // two appends at once, and a rebuild (which holds it) sees no half-counted
                     // append.
-                    self.before_events(&mut tx).await?;
+                    self.before_events(&mut tx, Some((workspace, &runs))).await?;
                     self.insert_events(&mut tx, workspace, &new_events, received_at).await?;
                     write_rollups(&mut tx, changes).await?;
-                    self.after_events(&mut tx, workspace, &runs).await?;
                 }
                 tx.commit().await.map_err(db)?;
                 if outcome.inserted > 0 {
@@ -677,7 +697,7 @@ macro_rules! impl_sql_store {
                 let mut tx = self.begin_write().await?;
                 self.lock_run(&mut tx, run).await?;
                 if let Some(state) = load_state(&mut tx, run).await? {
-                    self.before_events(&mut tx).await?;
+                    self.before_events(&mut tx, None).await?;
                     let change = rollups::RunChange {
                         run_id: run,
                         before: Some(rollups::Place::of(&state.run)),
@@ -1114,7 +1134,7 @@ macro_rules! impl_sql_store {
             pub async fn rebuild_rollups(&self) -> Result<u64, StoreError> {
                 use flowo_core::rollup::{JobMark, day_of};
                 let mut tx = self.begin_write().await?;
-                self.before_events(&mut tx).await?;
+                self.before_events(&mut tx, None).await?;
                 for table in ["run_rules", "rule_days", "rule_months", "run_days"] {
                     sqlx::query(&format!("DELETE FROM {table}"))
                         .execute(&mut *tx)

@@ -122,7 +122,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn before_events(&self, _tx: &mut Tx) -> Result<(), StoreError> {
+    async fn before_events(
+        &self,
+        _tx: &mut Tx,
+        _announce: Option<(WorkspaceId, &[RunId])>,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -130,7 +134,7 @@ impl SqliteStore {
         &self,
         tx: &mut Tx,
         workspace: WorkspaceId,
-        events: &[&EventEnvelope],
+        events: &[crate::ingest::Row<'_>],
         received_at: i64,
     ) -> Result<(), StoreError> {
         insert_events_values(tx, workspace, events, received_at).await
@@ -138,15 +142,6 @@ impl SqliteStore {
 
     async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
         write_jobs_values(tx, jobs).await
-    }
-
-    async fn after_events(
-        &self,
-        _tx: &mut Tx,
-        _workspace: WorkspaceId,
-        _runs: &[RunId],
-    ) -> Result<(), StoreError> {
-        Ok(())
     }
 }
 

@@ -208,7 +208,16 @@ mod conformance {
         // The second half arrives first (a spool replayed late), then the first half.
         let (a, b) = events.split_at(events.len() / 2);
         store.append(ws, b).await.expect("append b");
-        store.append(ws, a).await.expect("append a");
+        // While the gap is open, stored events are told from new ones in a batch with both.
+        let mut mixed = a[..2].to_vec();
+        mixed.extend_from_slice(&b[..3]);
+        let out = store.append(ws, &mixed).await.expect("append mixed");
+        assert_eq!((out.inserted, out.duplicates), (2, 3));
+        let out = store.append(ws, a).await.expect("append a");
+        assert_eq!((out.inserted, out.duplicates), (a.len() as u64 - 2, 2));
+        // Without a gap, a retry of everything is all duplicates.
+        let out = store.append(ws, &events).await.expect("append all again");
+        assert_eq!((out.inserted, out.duplicates), (0, events.len() as u64));
         assert_matches_fold(&store, ws, &events).await;
         let view = store.get_run(run).await.expect("get").expect("exists");
         assert_eq!(view.run.status, RunStatus::Succeeded);
