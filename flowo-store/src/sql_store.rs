@@ -389,7 +389,83 @@ macro_rules! impl_sql_store {
             Ok(())
         }
 
+        /// Stored rollup rows by (workspace, first day of the period), then rule.
+        type PeriodRows = std::collections::HashMap<(WorkspaceId, i64), std::collections::HashMap<String, flowo_core::rollup::RuleRollup>>;
+
+        /// The stored rollups an append changes, in one query: the runs' `run_rules` rows and
+        /// the `rule_days` and `rule_months` rows of the periods given.
+        async fn load_changed_rollups(
+            tx: &mut Tx,
+            runs: &[RunId],
+            days: &std::collections::BTreeSet<(WorkspaceId, i64)>,
+            months: &std::collections::BTreeSet<(WorkspaceId, i64)>,
+        ) -> Result<(std::collections::HashMap<RunId, rollups::RunRollups>, PeriodRows, PeriodRows), StoreError> {
+            let columns = $crate::rows::ROLLUP_COLUMNS;
+            let mut sql = Sql::new("");
+            let mut parts = 0;
+            if !runs.is_empty() {
+                sql.push(&format!(
+                    "SELECT CAST(0 AS BIGINT), run_id, CAST(0 AS BIGINT), rule, {columns} \
+                     FROM run_rules WHERE run_id IN ("
+                ));
+                for (i, run) in runs.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(Param::Uuid(run.0));
+                }
+                sql.push(")");
+                parts += 1;
+            }
+            for (table, column, which, periods) in
+                [("rule_days", "day", 1, days), ("rule_months", "month", 2, months)]
+            {
+                if periods.is_empty() {
+                    continue;
+                }
+                if parts > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                sql.push(&format!(
+                    "SELECT CAST({which} AS BIGINT), workspace_id, {column}, rule, {columns} \
+                     FROM {table} WHERE "
+                ));
+                for (i, (ws, start)) in periods.iter().enumerate() {
+                    sql.push(if i > 0 { " OR (workspace_id = " } else { "(workspace_id = " });
+                    sql.bind(Param::Uuid(ws.0)).push(&format!(" AND {column} = "));
+                    sql.bind(Param::I64(*start)).push(")");
+                }
+                parts += 1;
+            }
+            let mut run_rows = std::collections::HashMap::new();
+            let mut day_rows = PeriodRows::new();
+            let mut month_rows = PeriodRows::new();
+            if parts == 0 {
+                return Ok((run_rows, day_rows, month_rows));
+            }
+            type Row = (i64, Uuid, i64, String, i64, i64, i64, i64, i64, String);
+            let rows: Vec<Row> = fetch_as(&mut **tx, sql).await?;
+            for (which, key, start, rule, a, b, c, d, e, durations) in rows {
+                let rollup = $crate::rows::rollup_from((a, b, c, d, e, durations))?;
+                let into = match which {
+                    0 => {
+                        run_rows
+                            .entry(RunId(key))
+                            .or_insert_with(rollups::RunRollups::new)
+                            .insert(rule, rollup);
+                        continue;
+                    }
+                    1 => &mut day_rows,
+                    _ => &mut month_rows,
+                };
+                into.entry((WorkspaceId(key), start)).or_default().insert(rule, rollup);
+            }
+            Ok((run_rows, day_rows, month_rows))
+        }
+
         /// Writes what `changes` do to the rollup tables; called with the stream lock held.
+        /// The rows it changes are read first, all in one query: the periods a change touches
+        /// are the days (and months) of its run's places before and after.
         async fn write_rollups(tx: &mut Tx, changes: Vec<rollups::RunChange>) -> Result<(), StoreError> {
             if changes.is_empty() {
                 return Ok(());
@@ -399,7 +475,17 @@ macro_rules! impl_sql_store {
                 .filter(|c| c.before.is_some())
                 .map(|c| c.run_id)
                 .collect();
-            let stored = load_run_rollups(&mut **tx, &known).await?;
+            let days: std::collections::BTreeSet<(WorkspaceId, i64)> = changes
+                .iter()
+                .flat_map(|c| c.before.iter().chain(c.after.iter()))
+                .map(|p| (p.workspace, p.day))
+                .collect();
+            let months = days
+                .iter()
+                .map(|(ws, day)| (*ws, flowo_core::rollup::month_start(*day)))
+                .collect();
+            let (stored, mut day_rows, mut month_rows) =
+                load_changed_rollups(tx, &known, &days, &months).await?;
             let plan = rollups::plan(changes, stored);
             let (keep, gone): (Vec<_>, Vec<_>) =
                 plan.run_rules.into_iter().partition(|(_, _, r)| !r.is_empty());
@@ -412,10 +498,9 @@ macro_rules! impl_sql_store {
                     .map_err(db)?;
             }
             upsert_run_rules(tx, &keep).await?;
-            // The days' and months' rows, one (workspace, period) at a time, in key order.
-            let (days, months) = rollups::by_day_and_month(plan.rule_days);
-            write_periods(tx, "rule_days", "day", days).await?;
-            write_periods(tx, "rule_months", "month", months).await?;
+            let (day_deltas, month_deltas) = rollups::by_day_and_month(plan.rule_days);
+            write_periods(tx, "rule_days", "day", day_deltas, &mut day_rows).await?;
+            write_periods(tx, "rule_months", "month", month_deltas, &mut month_rows).await?;
             if !plan.run_days.is_empty() {
                 let rows: Vec<_> = plan.run_days.into_iter().collect();
                 let mut qb: QueryBuilder<$db> =
@@ -433,29 +518,17 @@ macro_rules! impl_sql_store {
         }
 
         /// Applies deltas to the rows of `table` (`rule_days` or `rule_months`), whose period
-        /// column is `column`.
+        /// column is `column`, given its stored rows `current` (of every period with a delta).
         async fn write_periods(
             tx: &mut Tx,
             table: &str,
             column: &str,
             periods: rollups::PeriodDeltas,
+            current: &mut PeriodRows,
         ) -> Result<(), StoreError> {
+            let mut upserts = Vec::new();
             for ((ws, start), deltas) in periods {
-                let sql = format!(
-                    "SELECT workspace_id, rule, {} FROM {table} WHERE workspace_id = $1 AND {column} = $2",
-                    $crate::rows::ROLLUP_COLUMNS
-                );
-                let rows: Vec<RollupRow> = sqlx::query_as(&sql)
-                    .bind(ws.0)
-                    .bind(start)
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(db)?;
-                let mut current = std::collections::HashMap::new();
-                for (_, rule, a, b, c, d, e, durations) in rows {
-                    current.insert(rule, $crate::rows::rollup_from((a, b, c, d, e, durations))?);
-                }
-                let mut upserts = Vec::new();
+                let mut current = current.remove(&(ws, start)).unwrap_or_default();
                 for (rule, delta) in deltas {
                     let mut row = current.remove(&rule).unwrap_or_default();
                     rollups::apply(&mut row, &delta);
@@ -473,9 +546,8 @@ macro_rules! impl_sql_store {
                         upserts.push(((ws.0, start, rule), row));
                     }
                 }
-                insert_periods(tx, table, column, &upserts).await?;
             }
-            Ok(())
+            insert_periods(tx, table, column, &upserts).await
         }
 
         /// Writes whole rows of `rule_days` or `rule_months` (replacing any with the same key).
