@@ -43,6 +43,18 @@ class Run:
     output: str
 
 
+def slowest_summary(stats: dict) -> str:
+    """The plugin's account of its slowest 1 % of records (FLOWO_PLUGIN_STATS)."""
+    s = stats.get("emit_slowest_percent") or {}
+    if not s.get("with_usage") or not s.get("ns_sum"):
+        return "not measured"
+    n = s["with_usage"]
+    return (
+        f"{100 * s['cpu_ns_sum'] / s['ns_sum']:.0f} % / "
+        f"{s['preempted']} of {n} / {s['faulted']} of {n}"
+    )
+
+
 def snakefile(jobs: int) -> str:
     return f"""
 N = {jobs}
@@ -175,6 +187,12 @@ def main() -> None:
                 f"{us('emit_ns_p50')} / {us('emit_ns_p99')} / {us('emit_ns_max')}",
                 "",
             ),  # fmt: skip
+            (
+                "emit() slowest 1 %: on a CPU / preempted / page fault",
+                "",
+                slowest_summary(stats[-1]),
+                "last run; CPU time over wall time",
+            ),
             (
                 "events per run / delivered / dropped",
                 "",

@@ -279,8 +279,108 @@ const fn filter_bit(key: &[u8]) -> (usize, u32) {
 /// Time spent in `handle`, when statistics were asked for (`FLOWO_PLUGIN_STATS`).
 struct EmitStats {
     path: PathBuf,
-    /// Nanoseconds per record, with the record's kind (`log` for plain messages).
-    nanos: Mutex<Vec<(u32, String)>>,
+    nanos: Mutex<Vec<Timed>>,
+}
+
+/// One record's time in `handle`.
+#[derive(Clone)]
+struct Timed {
+    ns: u32,
+    /// The record's kind (`log` for plain messages).
+    kind: String,
+    /// What the thread's usage grew by around it, where the system tells.
+    usage: Option<ThreadUsage>,
+    /// The size of its JSON.
+    bytes: usize,
+}
+
+/// A thread's resource usage (`getrusage(RUSAGE_THREAD)`), or its growth between two readings.
+#[derive(Clone, Copy, Default)]
+struct ThreadUsage {
+    /// CPU time, user and system, in nanoseconds.
+    cpu_ns: u64,
+    /// Times the scheduler took the CPU away (involuntary context switches).
+    preempted: u64,
+    /// Times the thread waited for something (voluntary context switches: a lock, I/O).
+    waited: u64,
+    /// Page faults served without I/O.
+    faults: u64,
+}
+
+impl ThreadUsage {
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    fn now() -> Option<Self> {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: `getrusage` fills the `rusage` the valid pointer points to, or fails and
+        // leaves it zeroed; both are valid values of the plain C struct.
+        let (rc, usage) = unsafe {
+            let rc = libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr());
+            (rc, usage.assume_init())
+        };
+        // `getrusage`'s CPU times lag by up to a scheduler tick; the thread's CPU clock does not.
+        let mut cpu = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `clock_gettime` writes the `timespec` the valid pointer points to.
+        let cpu_rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut cpu) };
+        (rc == 0 && cpu_rc == 0).then(|| Self {
+            cpu_ns: (cpu.tv_sec.max(0) as u64) * 1_000_000_000 + cpu.tv_nsec.max(0) as u64,
+            preempted: usage.ru_nivcsw.max(0) as u64,
+            waited: usage.ru_nvcsw.max(0) as u64,
+            faults: usage.ru_minflt.max(0) as u64,
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn now() -> Option<Self> {
+        None
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
+            preempted: self.preempted.saturating_sub(before.preempted),
+            waited: self.waited.saturating_sub(before.waited),
+            faults: self.faults.saturating_sub(before.faults),
+        }
+    }
+}
+
+/// The slowest 1 % of the records, each with the thread's usage while it was handled: whether
+/// the scheduler (`preempted`), a lock (`waited`) or a page fault (`faults`) took part, and how
+/// much of the wall time the thread spent on a CPU (`cpu_ns`).
+fn slowest_percent(timed: &[Timed]) -> serde_json::Value {
+    let mut slowest: Vec<(usize, &Timed)> = timed.iter().enumerate().collect();
+    slowest.sort_unstable_by_key(|(_, t)| std::cmp::Reverse(t.ns));
+    slowest.truncate(timed.len().div_ceil(100));
+    let usages: Vec<ThreadUsage> = slowest.iter().filter_map(|(_, t)| t.usage).collect();
+    let each: Vec<serde_json::Value> = slowest
+        .iter()
+        .map(|(index, t)| {
+            serde_json::json!({
+                "index": index,
+                "kind": t.kind,
+                "ns": t.ns,
+                "bytes": t.bytes,
+                "cpu_ns": t.usage.map(|u| u.cpu_ns),
+                "preempted": t.usage.map(|u| u.preempted),
+                "waited": t.usage.map(|u| u.waited),
+                "faults": t.usage.map(|u| u.faults),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "records": slowest.len(),
+        "with_usage": usages.len(),
+        "preempted": usages.iter().filter(|u| u.preempted > 0).count(),
+        "waited": usages.iter().filter(|u| u.waited > 0).count(),
+        "faulted": usages.iter().filter(|u| u.faults > 0).count(),
+        "cpu_ns_sum": usages.iter().map(|u| u.cpu_ns).sum::<u64>(),
+        "ns_sum": slowest.iter().map(|(_, t)| u64::from(t.ns)).sum::<u64>(),
+        "each": each,
+    })
 }
 
 /// The plugin's sink for one run.
@@ -410,12 +510,20 @@ impl Sink {
 
     /// Queues a `logging.LogRecord`; never blocks and never raises.
     fn handle(&self, record: &Bound<'_, PyAny>) {
+        // Outside the timed part: the thread's usage, to tell apart (in the statistics) the
+        // records that took long from a page fault or the scheduler from the others.
+        let usage_before = self.stats.as_ref().and_then(|_| ThreadUsage::now());
         let started = self.stats.as_ref().map(|_| Instant::now());
+        let mut bytes = 0;
         if let Some(r) = record_of(record) {
+            bytes = r.json.len();
             self.inner.record(r);
         }
         if let (Some(stats), Some(started)) = (&self.stats, started) {
             let ns = u32::try_from(started.elapsed().as_nanos()).unwrap_or(u32::MAX);
+            let usage = usage_before
+                .zip(ThreadUsage::now())
+                .map(|(before, after)| after.since(&before));
             // Outside the timed part: which kind of record it was.
             let kind = record
                 .getattr(intern!(record.py(), "event"))
@@ -426,7 +534,12 @@ impl Sink {
                 .nanos
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push((ns, kind));
+                .push(Timed {
+                    ns,
+                    kind,
+                    usage,
+                    bytes,
+                });
         }
     }
 
@@ -456,10 +569,11 @@ impl Sink {
                 })
             }
             let mut by_kind: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
-            for (ns, kind) in &timed {
-                by_kind.entry(kind.clone()).or_default().push(*ns);
+            for t in &timed {
+                by_kind.entry(t.kind.clone()).or_default().push(t.ns);
             }
-            let all = summary(timed.iter().map(|(ns, _)| *ns).collect());
+            let all = summary(timed.iter().map(|t| t.ns).collect());
+            let slowest_json = slowest_percent(&timed);
             let json = serde_json::json!({
                 "run_id": report.run_id,
                 "records": all["records"],
@@ -470,6 +584,7 @@ impl Sink {
                 "emit_ns_p50": all["p50"],
                 "emit_ns_p99": all["p99"],
                 "emit_ns_max": all["max"],
+                "emit_slowest_percent": slowest_json,
                 "emit_ns_by_kind": by_kind
                     .into_iter()
                     .map(|(k, v)| (k, summary(v)))
