@@ -269,7 +269,9 @@ macro_rules! impl_sql_store {
             .await
             .map_err(db)?;
             let tags = &state.run.tags;
-            if old_tags != Some(tags.as_slice()) {
+            // A run not stored before has no tag rows to replace.
+            let unchanged = old_tags.map_or(tags.is_empty(), |old| old == tags.as_slice());
+            if !unchanged {
                 sqlx::query("DELETE FROM run_tags WHERE run_id = $1")
                     .bind(state.run.id.0)
                     .execute(&mut **tx)
@@ -369,22 +371,107 @@ macro_rules! impl_sql_store {
             jobs_incomplete = excluded.jobs_incomplete, jobs_planned = excluded.jobs_planned, \
             durations = excluded.durations";
 
-        async fn upsert_run_rules(
-            tx: &mut Tx,
-            rows: &[(RunId, String, flowo_core::rollup::RuleRollup)],
-        ) -> Result<(), StoreError> {
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                    "INSERT INTO run_rules (run_id, rule, {}) ",
-                    $crate::rows::ROLLUP_COLUMNS
-                ));
-                qb.push_values(chunk, |mut b, (run, rule, r)| {
-                    let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
-                    b.push_bind(run.0).push_bind(rule.clone()).push_bind(n1).push_bind(n2)
-                        .push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
-                });
-                qb.push(format!(" ON CONFLICT (run_id, rule) DO UPDATE SET {ROLLUP_UPDATE}"));
+        /// Rows of a rollup table to write (replacing any with the same key; `run_days` adds).
+        #[derive(Clone, Copy)]
+        enum Upsert<'r> {
+            RunRules(&'r [(RunId, String, flowo_core::rollup::RuleRollup)]),
+            /// `rule_days` or `rule_months`, whose period column is `column`.
+            Periods {
+                table: &'static str,
+                column: &'static str,
+                rows: &'r [((Uuid, i64, String), flowo_core::rollup::RuleRollup)],
+            },
+            RunDays(&'r [((WorkspaceId, i64, &'static str), i64)]),
+        }
+
+        impl<'r> Upsert<'r> {
+            fn len(&self) -> usize {
+                match self {
+                    Upsert::RunRules(rows) => rows.len(),
+                    Upsert::Periods { rows, .. } => rows.len(),
+                    Upsert::RunDays(rows) => rows.len(),
+                }
+            }
+
+            /// The same rows in pieces of at most `n`.
+            fn pieces(self, n: usize) -> Vec<Upsert<'r>> {
+                match self {
+                    Upsert::RunRules(rows) => rows.chunks(n).map(Upsert::RunRules).collect(),
+                    Upsert::Periods { table, column, rows } => rows
+                        .chunks(n)
+                        .map(|rows| Upsert::Periods { table, column, rows })
+                        .collect(),
+                    Upsert::RunDays(rows) => rows.chunks(n).map(Upsert::RunDays).collect(),
+                }
+            }
+
+            /// Pushes the statement (`INSERT ... ON CONFLICT ...`).
+            fn push(self, qb: &mut QueryBuilder<'r, $db>) {
+                let columns = $crate::rows::ROLLUP_COLUMNS;
+                match self {
+                    Upsert::RunRules(rows) => {
+                        qb.push(format!("INSERT INTO run_rules (run_id, rule, {columns}) "));
+                        qb.push_values(rows, |mut b, (run, rule, r)| {
+                            let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
+                            b.push_bind(run.0).push_bind(rule.as_str()).push_bind(n1).push_bind(n2)
+                                .push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
+                        });
+                        qb.push(format!(" ON CONFLICT (run_id, rule) DO UPDATE SET {ROLLUP_UPDATE}"));
+                    }
+                    Upsert::Periods { table, column, rows } => {
+                        qb.push(format!("INSERT INTO {table} (workspace_id, {column}, rule, {columns}) "));
+                        qb.push_values(rows, |mut b, ((ws, start, rule), r)| {
+                            let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
+                            b.push_bind(*ws).push_bind(*start).push_bind(rule.as_str()).push_bind(n1)
+                                .push_bind(n2).push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
+                        });
+                        qb.push(format!(
+                            " ON CONFLICT (workspace_id, {column}, rule) DO UPDATE SET {ROLLUP_UPDATE}"
+                        ));
+                    }
+                    Upsert::RunDays(rows) => {
+                        qb.push("INSERT INTO run_days (workspace_id, day, status, runs) ");
+                        qb.push_values(rows, |mut b, ((ws, day, status), n)| {
+                            b.push_bind(ws.0).push_bind(*day).push_bind(*status).push_bind(*n);
+                        });
+                        qb.push(
+                            " ON CONFLICT (workspace_id, day, status) DO UPDATE \
+                             SET runs = run_days.runs + excluded.runs",
+                        );
+                    }
+                }
+            }
+        }
+
+        /// Writes rollup rows. PostgreSQL takes them all in one statement (every table's rows
+        /// but the last in a `WITH` of its own): one round trip instead of one per table.
+        async fn write_upserts(tx: &mut Tx, upserts: &[Upsert<'_>]) -> Result<(), StoreError> {
+            let upserts: Vec<Upsert<'_>> = upserts.iter().copied().filter(|u| u.len() > 0).collect();
+            let together = <$db as sqlx::Database>::NAME == "PostgreSQL"
+                && upserts.len() > 1
+                && upserts.iter().all(|u| u.len() <= INSERT_CHUNK);
+            if together {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new("WITH ");
+                let (last, first) = upserts.split_last().expect("more than one");
+                for (i, u) in first.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(", ");
+                    }
+                    qb.push(format!("written_{i} AS ("));
+                    u.push(&mut qb);
+                    qb.push(")");
+                }
+                qb.push(" ");
+                last.push(&mut qb);
                 qb.build().execute(&mut **tx).await.map_err(db)?;
+                return Ok(());
+            }
+            for u in upserts {
+                for piece in u.pieces(INSERT_CHUNK) {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new("");
+                    piece.push(&mut qb);
+                    qb.build().execute(&mut **tx).await.map_err(db)?;
+                }
             }
             Ok(())
         }
@@ -497,82 +584,55 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(db)?;
             }
-            upsert_run_rules(tx, &keep).await?;
             let (day_deltas, month_deltas) = rollups::by_day_and_month(plan.rule_days);
-            write_periods(tx, "rule_days", "day", day_deltas, &mut day_rows).await?;
-            write_periods(tx, "rule_months", "month", month_deltas, &mut month_rows).await?;
-            if !plan.run_days.is_empty() {
-                let rows: Vec<_> = plan.run_days.into_iter().collect();
-                let mut qb: QueryBuilder<$db> =
-                    QueryBuilder::new("INSERT INTO run_days (workspace_id, day, status, runs) ");
-                qb.push_values(&rows, |mut b, ((ws, day, status), n)| {
-                    b.push_bind(ws.0).push_bind(*day).push_bind(*status).push_bind(*n);
-                });
-                qb.push(
-                    " ON CONFLICT (workspace_id, day, status) DO UPDATE \
-                     SET runs = run_days.runs + excluded.runs",
-                );
-                qb.build().execute(&mut **tx).await.map_err(db)?;
+            let days = period_rows(day_deltas, &mut day_rows);
+            let months = period_rows(month_deltas, &mut month_rows);
+            for (table, column, (_, gone)) in [("rule_days", "day", &days), ("rule_months", "month", &months)] {
+                for (ws, start, rule) in gone {
+                    sqlx::query(&format!(
+                        "DELETE FROM {table} WHERE workspace_id = $1 AND {column} = $2 AND rule = $3"
+                    ))
+                    .bind(ws)
+                    .bind(start)
+                    .bind(rule)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)?;
+                }
             }
+            let run_days: Vec<_> = plan.run_days.into_iter().collect();
+            write_upserts(tx, &[
+                Upsert::RunRules(&keep),
+                Upsert::Periods { table: "rule_days", column: "day", rows: &days.0 },
+                Upsert::Periods { table: "rule_months", column: "month", rows: &months.0 },
+                Upsert::RunDays(&run_days),
+            ])
+            .await?;
             Ok(())
         }
 
-        /// Applies deltas to the rows of `table` (`rule_days` or `rule_months`), whose period
-        /// column is `column`, given its stored rows `current` (of every period with a delta).
-        async fn write_periods(
-            tx: &mut Tx,
-            table: &str,
-            column: &str,
+        /// A period table's rows after the deltas, given its stored rows `current` (of every
+        /// period with a delta): the rows to write, and the keys of rows left empty (to delete).
+        #[allow(clippy::type_complexity)]
+        fn period_rows(
             periods: rollups::PeriodDeltas,
             current: &mut PeriodRows,
-        ) -> Result<(), StoreError> {
+        ) -> (Vec<((Uuid, i64, String), flowo_core::rollup::RuleRollup)>, Vec<(Uuid, i64, String)>) {
             let mut upserts = Vec::new();
+            let mut gone = Vec::new();
             for ((ws, start), deltas) in periods {
                 let mut current = current.remove(&(ws, start)).unwrap_or_default();
                 for (rule, delta) in deltas {
                     let mut row = current.remove(&rule).unwrap_or_default();
                     rollups::apply(&mut row, &delta);
                     if row.is_empty() {
-                        sqlx::query(&format!(
-                            "DELETE FROM {table} WHERE workspace_id = $1 AND {column} = $2 AND rule = $3"
-                        ))
-                        .bind(ws.0)
-                        .bind(start)
-                        .bind(&rule)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db)?;
+                        gone.push((ws.0, start, rule));
                     } else {
                         upserts.push(((ws.0, start, rule), row));
                     }
                 }
             }
-            insert_periods(tx, table, column, &upserts).await
-        }
-
-        /// Writes whole rows of `rule_days` or `rule_months` (replacing any with the same key).
-        async fn insert_periods(
-            tx: &mut Tx,
-            table: &str,
-            column: &str,
-            rows: &[((Uuid, i64, String), flowo_core::rollup::RuleRollup)],
-        ) -> Result<(), StoreError> {
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
-                    "INSERT INTO {table} (workspace_id, {column}, rule, {}) ",
-                    $crate::rows::ROLLUP_COLUMNS
-                ));
-                qb.push_values(chunk, |mut b, ((ws, start, rule), r)| {
-                    let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
-                    b.push_bind(*ws).push_bind(*start).push_bind(rule.clone()).push_bind(n1)
-                        .push_bind(n2).push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
-                });
-                qb.push(format!(
-                    " ON CONFLICT (workspace_id, {column}, rule) DO UPDATE SET {ROLLUP_UPDATE}"
-                ));
-                qb.build().execute(&mut **tx).await.map_err(db)?;
-            }
-            Ok(())
+            (upserts, gone)
         }
 
         /// Pushes ` AND <column> IN (...)` for a workspace filter.
@@ -1253,11 +1313,11 @@ macro_rules! impl_sql_store {
                         }
                     }
                     if changes.len() >= INSERT_CHUNK {
-                        upsert_run_rules(&mut tx, &changes).await?;
+                        write_upserts(&mut tx, &[Upsert::RunRules(&changes)]).await?;
                         changes.clear();
                     }
                 }
-                upsert_run_rules(&mut tx, &changes).await?;
+                write_upserts(&mut tx, &[Upsert::RunRules(&changes)]).await?;
                 let mut rule_months: std::collections::BTreeMap<(Uuid, i64, String), flowo_core::rollup::RuleRollup> =
                     Default::default();
                 for ((ws, day, rule), r) in &rule_days {
@@ -1267,9 +1327,9 @@ macro_rules! impl_sql_store {
                         .merge(r);
                 }
                 let rule_days: Vec<_> = rule_days.into_iter().collect();
-                insert_periods(&mut tx, "rule_days", "day", &rule_days).await?;
+                write_upserts(&mut tx, &[Upsert::Periods { table: "rule_days", column: "day", rows: &rule_days }]).await?;
                 let rule_months: Vec<_> = rule_months.into_iter().collect();
-                insert_periods(&mut tx, "rule_months", "month", &rule_months).await?;
+                write_upserts(&mut tx, &[Upsert::Periods { table: "rule_months", column: "month", rows: &rule_months }]).await?;
                 let run_days: Vec<_> = run_days.into_iter().collect();
                 for chunk in run_days.chunks(INSERT_CHUNK) {
                     let mut qb: QueryBuilder<$db> =
