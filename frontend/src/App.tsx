@@ -4,8 +4,9 @@ import { BrowserRouter, Navigate, Route, Routes, useLocation, useNavigate } from
 import { QueryClient, QueryClientProvider, useQueryClient } from "@tanstack/react-query";
 import { App as AntApp, ConfigProvider, Spin } from "antd";
 import { ApiError, onUnauthorized } from "./api/client";
-import { keys, prefetchRun, useMe } from "./api/queries";
+import { keys, meQuery, prefetchRun, useMe } from "./api/queries";
 import { LiveProvider, WhenSynced } from "./live/LiveProvider";
+import { preopenStream } from "./live/stream";
 import { AppLayout } from "./components/AppLayout";
 import { LoginPage } from "./pages/LoginPage";
 import { preloadable } from "./lib/preloadable";
@@ -21,15 +22,6 @@ const RunPage = pages.run.Component;
 const DashboardPage = pages.dashboard.Component;
 const SettingsPage = pages.settings.Component;
 
-// The first page's code loads at once, alongside the login check and the live stream's start.
-{
-  const [, section, id] = window.location.pathname.split("/");
-  if (section === "runs" && id) void pages.run.load();
-  else if (section === "dashboard") void pages.dashboard.load();
-  else if (section === "settings") void pages.settings.load();
-  else if (section !== "login") void pages.runs.load();
-}
-
 const queryClient = new QueryClient({
   defaultOptions: {
     queries: {
@@ -39,6 +31,23 @@ const queryClient = new QueryClient({
     },
   },
 });
+
+/** The live stream's address (LiveProvider's stream takes over the one opened below). */
+const STREAM_URL = "/api/v1/stream";
+
+// The first page's code, the login check and the live stream (whose position the pages wait
+// for) all start at once, before the first render rather than after it.
+{
+  const [, section, id] = window.location.pathname.split("/");
+  if (section === "runs" && id) void pages.run.load();
+  else if (section === "dashboard") void pages.dashboard.load();
+  else if (section === "settings") void pages.settings.load();
+  else if (section !== "login") void pages.runs.load();
+  if (section !== "login") {
+    void queryClient.prefetchQuery(meQuery);
+    preopenStream(STREAM_URL);
+  }
+}
 
 function Loading() {
   return (
@@ -60,7 +69,7 @@ function prefetchPage(client: QueryClient) {
  */
 function RequireLogin() {
   return (
-    <LiveProvider onSynced={prefetchPage}>
+    <LiveProvider url={STREAM_URL} onSynced={prefetchPage}>
       <LoggedIn />
     </LiveProvider>
   );

@@ -40,13 +40,15 @@ export const keys = {
   users: ["users"] as const,
 };
 
-export const useMe = () =>
-  useQuery({
-    queryKey: keys.me,
-    queryFn: () => unwrap(api.GET("/api/v1/auth/me")),
-    retry: false,
-    staleTime: 60_000,
-  });
+/** Who is logged in; also started before the first render (App.tsx). */
+export const meQuery = queryOptions({
+  queryKey: keys.me,
+  queryFn: () => unwrap(api.GET("/api/v1/auth/me")),
+  retry: false,
+  staleTime: 60_000,
+});
+
+export const useMe = () => useQuery(meQuery);
 
 export const useRuns = (f: RunFilters) =>
   useQuery({

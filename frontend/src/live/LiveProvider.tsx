@@ -27,9 +27,12 @@ const SYNC_WAIT_MS = 2000;
 const NEW_RUN_REFETCH_MS = 1000;
 
 export function LiveProvider({
+  url = "/api/v1/stream",
   children,
   onSynced,
 }: {
+  /** The stream endpoint. */
+  url?: string;
   children: ReactNode;
   /** Called once, when the pages may load (before they render), e.g. to start their requests. */
   onSynced?: (client: QueryClient) => void;
@@ -55,7 +58,7 @@ export function LiveProvider({
       void client.invalidateQueries({ queryKey: ["stats"] });
     };
     const stream: LiveStream = new LiveStream({
-      url: "/api/v1/stream",
+      url,
       // Pages wait for the stream's position before loading, so nothing committed between
       // their loads and the stream's start is missed; if the stream cannot open, they load
       // anyway (and refetch once it opens, see onReady).
@@ -83,7 +86,7 @@ export function LiveProvider({
       stream.stop();
       if (runsTimer.current) clearTimeout(runsTimer.current);
     };
-  }, [client, markSynced]);
+  }, [client, markSynced, url]);
 
   useEffect(() => {
     // Never hold the pages back for long, whatever the stream does.

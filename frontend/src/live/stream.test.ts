@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { LiveStream, type LiveState } from "./stream";
+import { LiveStream, preopenStream, type LiveState } from "./stream";
 import type { LiveEvent } from "../api/types";
 
 /** A stand-in for the browser's EventSource that the test drives by hand. */
@@ -27,14 +27,19 @@ class FakeSource {
     const data: Partial<LiveEvent> = { event: { run_id: "r", seq, kind: "progress", recorded_at: "", pos: id, workspace_id: "w" } };
     this.onmessage?.(new MessageEvent("message", { data: JSON.stringify(data), lastEventId: String(id) }));
   }
-  listeners = new Map<string, (m: MessageEvent<string>) => void>();
+  listeners = new Map<string, ((m: MessageEvent<string>) => void)[]>();
   addEventListener(name: string, listener: (m: MessageEvent<string>) => void) {
-    this.listeners.set(name, listener);
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
+  }
+  removeEventListener(name: string, listener: (m: MessageEvent<string>) => void) {
+    this.listeners.set(name, (this.listeners.get(name) ?? []).filter((l) => l !== listener));
+  }
+  /** Delivers to the listeners only, as the browser does before any handler is set. */
+  dispatch(event: MessageEvent<string>) {
+    for (const l of this.listeners.get(event.type) ?? []) l(event);
   }
   ready(position: number) {
-    this.listeners.get("ready")?.(
-      new MessageEvent("ready", { data: JSON.stringify({ position }), lastEventId: String(position) }),
-    );
+    this.dispatch(new MessageEvent("ready", { data: JSON.stringify({ position }), lastEventId: String(position) }));
   }
   fail(closed: boolean) {
     this.readyState = closed ? FakeSource.CLOSED : FakeSource.CONNECTING;
@@ -156,5 +161,57 @@ describe("LiveStream", () => {
     source.fail(true);
     vi.advanceTimersByTime(60_000);
     expect(FakeSource.instances).toHaveLength(1);
+  });
+});
+
+describe("preopenStream", () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.useRealTimers();
+  });
+
+  it("hands a stream opened before the app rendered to the first LiveStream, with what it received", () => {
+    vi.useFakeTimers();
+    vi.stubGlobal("EventSource", FakeSource);
+    FakeSource.instances = [];
+    preopenStream("/api/v1/stream");
+    expect(FakeSource.instances).toHaveLength(1);
+    const early = FakeSource.instances[0];
+    early.readyState = FakeSource.OPEN;
+    early.dispatch(new MessageEvent("open"));
+    early.ready(7);
+    const data: Partial<LiveEvent> = { event: { run_id: "r", seq: 0, kind: "progress", recorded_at: "", pos: 8, workspace_id: "w" } };
+    early.dispatch(new MessageEvent("message", { data: JSON.stringify(data), lastEventId: "8" }));
+
+    const states: LiveState[] = [];
+    const readies: [string, boolean][] = [];
+    const batches: LiveEvent[][] = [];
+    const stream = new LiveStream({
+      url: "/api/v1/stream",
+      onReady: (position, resumed) => readies.push([position, resumed]),
+      onEvents: (e) => batches.push(e),
+      onState: (s) => states.push(s),
+      flushMs: 100,
+    });
+    stream.start();
+    // No second connection; the early one's open, ready and event are replayed in order.
+    expect(FakeSource.instances).toHaveLength(1);
+    expect(states).toEqual(["live"]);
+    expect(readies).toEqual([["7", false]]);
+    vi.advanceTimersByTime(100);
+    expect(batches.map((b) => b.map((e) => e.event.pos))).toEqual([[8]]);
+    expect(stream.position).toBe("8");
+    // The listeners that recorded for it are gone: a later event arrives once, through the stream.
+    early.send(9, 1);
+    vi.advanceTimersByTime(100);
+    expect(batches.flat().map((e) => e.event.pos)).toEqual([8, 9]);
+    stream.stop();
+    expect(early.closed).toBe(true);
+
+    // Taken once: the next LiveStream opens its own connection.
+    const again = new LiveStream({ url: "/api/v1/stream", onEvents: () => {}, onState: () => {} });
+    again.start();
+    expect(FakeSource.instances).toHaveLength(2);
+    again.stop();
   });
 });

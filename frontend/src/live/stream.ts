@@ -26,6 +26,39 @@ export interface LiveStreamOptions {
 
 const MAX_BACKOFF_MS = 30_000;
 
+/** A stream opened before React rendered (see [`preopenStream`]), with what it has received. */
+interface Preopened {
+  url: string;
+  source: EventSource;
+  /** Events received before a LiveStream took it over, in order. */
+  queue: { type: "open" | "ready" | "message" | "error"; event: Event }[];
+  record: (event: Event) => void;
+}
+let preopened: Preopened | null = null;
+
+/**
+ * Opens the live stream at once (at module load, before the first render), so that its `ready`
+ * message, which the pages wait for, arrives while the app renders. The first LiveStream of the
+ * same URL takes it over and replays what it received meanwhile.
+ */
+export function preopenStream(url: string): void {
+  if (preopened || typeof EventSource === "undefined") return;
+  const source = new EventSource(url, { withCredentials: true });
+  const queue: Preopened["queue"] = [];
+  const record = (event: Event) => queue.push({ type: event.type as Preopened["queue"][number]["type"], event });
+  for (const type of ["open", "ready", "message", "error"]) source.addEventListener(type, record);
+  preopened = { url, source, queue, record };
+}
+
+/** The pre-opened stream of `url`, if there is one and it is still usable (taken once). */
+function takePreopened(url: string): Preopened | null {
+  const p = preopened;
+  if (!p || p.url !== url || p.source.readyState === EventSource.CLOSED) return null;
+  preopened = null;
+  for (const type of ["open", "ready", "message", "error"]) p.source.removeEventListener(type, p.record);
+  return p;
+}
+
 export class LiveStream {
   private source: EventSource | null = null;
   private lastEventId: string | null = null;
@@ -72,17 +105,19 @@ export class LiveStream {
     const url = this.lastEventId
       ? `${this.opts.url}${this.opts.url.includes("?") ? "&" : "?"}last_event_id=${encodeURIComponent(this.lastEventId)}`
       : this.opts.url;
-    const source = new Source(url, { withCredentials: true });
+    const early = this.opts.eventSource ? null : takePreopened(url);
+    const source = early?.source ?? new Source(url, { withCredentials: true });
     this.source = source;
     source.onopen = () => {
       this.backoff = 1000;
       this.setState("live");
     };
-    source.addEventListener("ready", (message: MessageEvent<string>) => {
+    const onReady = (message: MessageEvent<string>) => {
       const resumed = this.lastEventId !== null;
       if (message.lastEventId) this.lastEventId = message.lastEventId;
       if (this.lastEventId !== null) this.opts.onReady?.(this.lastEventId, resumed);
-    });
+    };
+    source.addEventListener("ready", onReady);
     source.onmessage = (message: MessageEvent<string>) => {
       if (message.lastEventId) this.lastEventId = message.lastEventId;
       try {
@@ -114,6 +149,13 @@ export class LiveStream {
       }, this.backoff);
       this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
     };
+    // What the pre-opened stream received before this took it over, in order.
+    for (const { type, event } of early?.queue ?? []) {
+      if (type === "ready") onReady(event as MessageEvent<string>);
+      else if (type === "open") source.onopen?.(event);
+      else if (type === "message") source.onmessage?.(event as MessageEvent<string>);
+      else source.onerror?.(event);
+    }
   }
 
   private flush() {
