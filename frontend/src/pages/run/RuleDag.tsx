@@ -1,14 +1,14 @@
 // The run's rule graph: laid out once per graph (dagre), drawn with React Flow, each node showing
 // its rule's live progress. Counts reach the nodes through a context, so a job event re-renders
 // the node boxes but never rebuilds or re-lays-out the graph.
-import { createContext, memo, useContext, useMemo } from "react";
+import { createContext, memo, useCallback, useContext, useMemo } from "react";
 import { BaseEdge, Handle, MarkerType, Position, ReactFlow, type Edge, type EdgeProps, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { Empty, Tooltip } from "antd";
 import type { RuleGraph, RuleSummary } from "../../api/types";
 import { formatDuration } from "../../lib/format";
 import { STATUS_COLORS } from "../../lib/status";
-import { layoutGraph, NODE_HEIGHT, NODE_WIDTH, notRunLabel, RULE_STATE_COLORS, ruleNotRun, ruleProgress, ruleState } from "./dagModel";
+import { cachedLayout, NODE_HEIGHT, NODE_WIDTH, notRunLabel, RULE_STATE_COLORS, ruleNotRun, ruleProgress, ruleState } from "./dagModel";
 
 interface DagInfo {
   summaries: Map<string, RuleSummary>;
@@ -123,7 +123,11 @@ function RoutedEdgeView({ id, data, markerEnd, style }: EdgeProps<RoutedEdge>) {
 
 const edgeTypes = { routed: RoutedEdgeView };
 
-export function RuleDag({
+/** Padding around the fitted graph; never zoomed in past 1. */
+const FIT_VIEW = { padding: 0.1, maxZoom: 1 };
+
+// Memoized: opening a job or changing tabs re-renders the run page, never the graph.
+export const RuleDag = memo(function RuleDag({
   graph,
   summaries,
   selected,
@@ -138,7 +142,7 @@ export function RuleDag({
   onSelect: (rule: string | null) => void;
 }) {
   // Depends on the graph only: job events never move a node.
-  const layout = useMemo(() => layoutGraph(graph), [graph]);
+  const layout = useMemo(() => cachedLayout(graph), [graph]);
   const nodes = useMemo<RuleNode[]>(
     () =>
       layout.nodes.map((n) => ({
@@ -168,6 +172,10 @@ export function RuleDag({
   );
   const bySummary = useMemo(() => new Map(summaries.map((s) => [s.rule, s])), [summaries]);
   const info = useMemo(() => ({ summaries: bySummary, selected, runOver }), [bySummary, selected, runOver]);
+  const onNodeClick = useCallback(
+    (_: unknown, n: RuleNode) => onSelect(selected === n.data.rule ? null : n.data.rule),
+    [onSelect, selected],
+  );
 
   if (layout.nodes.length === 0) {
     // No rule graph (a parse failure, an old producer): the rules as a list.
@@ -197,15 +205,15 @@ export function RuleDag({
           nodeTypes={nodeTypes}
           edgeTypes={edgeTypes}
           fitView
-          fitViewOptions={{ padding: 0.1, maxZoom: 1 }}
+          fitViewOptions={FIT_VIEW}
           minZoom={0.05}
           maxZoom={2}
           nodesDraggable={false}
           nodesConnectable={false}
           elementsSelectable={false}
-          onNodeClick={(_, n) => onSelect(selected === n.data.rule ? null : (n.data.rule as string))}
+          onNodeClick={onNodeClick}
         />
       </div>
     </DagContext.Provider>
   );
-}
+});

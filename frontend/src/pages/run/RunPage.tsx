@@ -3,7 +3,7 @@
 // jobs stream in page by page behind them, and from then on the DAG's counts are derived from the
 // jobs, which the live layer keeps current in place. Tab, rule and job live in the URL
 // (`?tab=&rule=&job=`) so that every view can be shared.
-import { lazy, Suspense, useCallback, useMemo } from "react";
+import { lazy, Suspense, useCallback, useLayoutEffect, useMemo, useRef } from "react";
 import { useParams, useSearchParams } from "react-router";
 import { Alert, Badge, Button, Card, Result, Skeleton, Tabs, Tag } from "antd";
 import { Link } from "react-router";
@@ -69,9 +69,15 @@ function RunDetail({ run }: { run: RunView }) {
   const jobParam = params.get("job");
   const jobId = jobParam !== null && /^\d+$/.test(jobParam) ? Number(jobParam) : undefined;
 
+  // The router's setter changes with every change of the URL; the callbacks below do not, so
+  // that opening a job or choosing a rule re-renders neither the jobs table nor the graph.
+  const setParamsRef = useRef(setParams);
+  useLayoutEffect(() => {
+    setParamsRef.current = setParams;
+  }, [setParams]);
   const setParam = useCallback(
     (changes: Record<string, string | null>) =>
-      setParams(
+      setParamsRef.current(
         (prev) => {
           const next = new URLSearchParams(prev);
           for (const [k, v] of Object.entries(changes)) {
@@ -82,7 +88,7 @@ function RunDetail({ run }: { run: RunView }) {
         },
         { replace: true },
       ),
-    [setParams],
+    [],
   );
   const selectRule = useCallback((r: string | null) => setParam({ rule: r }), [setParam]);
   const openJob = useCallback((id: number) => setParam({ job: String(id) }), [setParam]);

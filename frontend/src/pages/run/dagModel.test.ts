@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { RuleSummary } from "../../api/types";
 import {
+  cachedLayout,
   edgePath,
   edgeSegments,
   layoutGraph,
@@ -94,6 +95,20 @@ describe("layoutGraph", () => {
       { source: 0, target: 9 },
     ],
   };
+  it("keeps layouts between page loads, by graph", () => {
+    localStorage.clear();
+    const fresh = cachedLayout(graph);
+    expect(fresh).toEqual(layoutGraph(graph));
+    const stored = localStorage.getItem("flowo.dag-layouts.v1") ?? "";
+    expect(JSON.parse(stored)).toHaveLength(1);
+    // A later load reads it back rather than laying out again; another graph is laid out anew.
+    expect(cachedLayout(JSON.parse(JSON.stringify(graph)))).toEqual(fresh);
+    const other = { nodes: graph.nodes.slice(0, 2), links: [{ source: 0, target: 1 }] };
+    expect(cachedLayout(other)).toEqual(layoutGraph(other));
+    expect(JSON.parse(localStorage.getItem("flowo.dag-layouts.v1") ?? "")).toHaveLength(2);
+    localStorage.setItem("flowo.dag-layouts.v1", "not json");
+    expect(cachedLayout(graph)).toEqual(fresh);
+  });
   it("lays the graph out top to bottom", () => {
     const l = layoutGraph(graph);
     expect(l.nodes.map((n) => n.rule)).toEqual(["make_ref", "prepare", "count", "all"]);

@@ -197,3 +197,34 @@ export function layoutGraph(graph: RuleGraph | null | undefined): GraphLayout {
   const width = Math.max(label.width ?? 0, maxX) - Math.min(0, minX);
   return { nodes: out, edges, width, height: label.height ?? 0 };
 }
+
+/** Where laid-out graphs are kept between page loads, and how many. */
+const LAYOUT_STORE = "flowo.dag-layouts.v1";
+const LAYOUTS_KEPT = 20;
+
+/**
+ * [`layoutGraph`], remembered by graph in localStorage: dagre's three layouts cost tens of
+ * milliseconds on every load of a run page, and runs of one workflow share their graph.
+ */
+export function cachedLayout(graph: RuleGraph | null | undefined): GraphLayout {
+  const nodes = graph?.nodes ?? [];
+  if (nodes.length === 0) return layoutGraph(graph);
+  const links = (graph?.links ?? []).map((l) => [l.source, l.target]);
+  const key = JSON.stringify([DAG_LAYOUT, NODE_WIDTH, NODE_HEIGHT, nodes.map((n) => n.rule), links]);
+  let stored: [string, GraphLayout][] = [];
+  try {
+    const parsed: unknown = JSON.parse(localStorage.getItem(LAYOUT_STORE) ?? "[]");
+    if (Array.isArray(parsed)) stored = parsed as [string, GraphLayout][];
+  } catch {
+    // Unreadable or no storage: lay out afresh.
+  }
+  const hit = stored.find((e) => Array.isArray(e) && e[0] === key)?.[1];
+  if (hit && Array.isArray(hit.nodes) && Array.isArray(hit.edges)) return hit;
+  const layout = layoutGraph(graph);
+  try {
+    localStorage.setItem(LAYOUT_STORE, JSON.stringify([[key, layout], ...stored.filter((e) => e[0] !== key)].slice(0, LAYOUTS_KEPT)));
+  } catch {
+    // Full or no storage: the layout is used, just not kept.
+  }
+  return layout;
+}
