@@ -17,7 +17,7 @@ mod conformance {
     use flowo_core::{EventEnvelope, Job, JobStatus, RunId, RunStatus, Store, WorkspaceId};
     use futures::StreamExt;
 
-    use crate::support::{captures, load_capture, run_id_for};
+    use crate::support::{self, captures, load_capture, run_id_for};
 
     async fn default_ws(store: &Arc<dyn Store>) -> WorkspaceId {
         store
@@ -499,6 +499,7 @@ mod conformance {
             .await
             .expect("post jobs");
         assert_eq!(post.items.len(), 5, "post for every sample but B");
+        support::assert_job_totals_match_rows(&*store, run).await;
         // By submission time, descending, paged.
         let mut q = JobQuery {
             sort: JobSort::StartedAt,
@@ -1495,6 +1496,8 @@ mod lost {
             .await
             .expect("jobs");
         assert!(running.items.is_empty());
+        // Counted the same way: its running job is counted as incomplete, none as running.
+        support::assert_job_totals_match_rows(&*store, killed).await;
         let rules = store.rule_summaries(killed).await.expect("rules");
         let slow = rules.iter().find(|r| r.rule == "slow").expect("slow rule");
         assert_eq!((slow.jobs.running, slow.jobs.incomplete), (0, 1));

@@ -94,3 +94,73 @@ macro_rules! conformance {
         }
     };
 }
+
+/// Every job search's total (by rule, by status, both, and ones that find nothing) equals the
+/// rows it finds: the totals come from the rollups, the rows from the jobs.
+pub async fn assert_job_totals_match_rows(store: &dyn Store, run: flowo_core::RunId) {
+    use flowo_core::JobStatus;
+    use flowo_core::store::JobQuery;
+
+    let all = store
+        .list_jobs(
+            run,
+            &JobQuery {
+                limit: flowo_core::store::MAX_PAGE,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("jobs");
+    let mut rules: Vec<Option<String>> = vec![None, Some("no such rule".into())];
+    for job in &all.items {
+        if !rules.contains(&Some(job.rule.clone())) {
+            rules.push(Some(job.rule.clone()));
+        }
+    }
+    let mut status_sets: Vec<Vec<JobStatus>> = vec![Vec::new(), JobStatus::ALL.to_vec()];
+    status_sets.extend(JobStatus::ALL.iter().map(|s| vec![*s]));
+    status_sets.push(vec![JobStatus::Succeeded, JobStatus::Failed]);
+    status_sets.push(vec![JobStatus::Running, JobStatus::Incomplete]);
+    let mut nonzero = 0;
+    for rule in &rules {
+        for status in &status_sets {
+            let page = store
+                .list_jobs(
+                    run,
+                    &JobQuery {
+                        rule: rule.clone(),
+                        status: status.clone(),
+                        limit: flowo_core::store::MAX_PAGE,
+                        with_total: true,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("jobs");
+            assert!(page.next_cursor.is_none(), "one page holds them all");
+            let expected = all
+                .items
+                .iter()
+                .filter(|j| rule.as_ref().is_none_or(|r| *r == j.rule))
+                .filter(|j| status.is_empty() || status.contains(&j.status))
+                .count();
+            assert_eq!(
+                page.items.len(),
+                expected,
+                "rule {rule:?}, status {status:?}: rows"
+            );
+            assert_eq!(
+                page.total,
+                Some(expected as u64),
+                "rule {rule:?}, status {status:?}: total"
+            );
+            if expected > 0 {
+                nonzero += 1;
+            }
+        }
+    }
+    assert!(
+        nonzero > 2,
+        "the run has jobs of more than one rule and status"
+    );
+}
