@@ -198,7 +198,11 @@ export function layoutGraph(graph: RuleGraph | null | undefined): GraphLayout {
   return { nodes: out, edges, width, height: label.height ?? 0 };
 }
 
-/** Where laid-out graphs are kept between page loads, and how many. */
+/**
+ * Where laid-out graphs are kept between page loads, and how many. The key names a version:
+ * raise it whenever [`layoutGraph`]'s output changes for the same graph (its options and node
+ * size are part of each entry's key already).
+ */
 const LAYOUT_STORE = "flowo.dag-layouts.v1";
 const LAYOUTS_KEPT = 20;
 
