@@ -6,7 +6,7 @@ import { App as AntApp, ConfigProvider, Spin } from "antd";
 import { ApiError, onUnauthorized } from "./api/client";
 import { keys, meQuery, prefetchRun, useMe } from "./api/queries";
 import { LiveProvider, WhenSynced } from "./live/LiveProvider";
-import { preopenStream } from "./live/stream";
+import { preopenStream, STREAM_URL } from "./live/stream";
 import { AppLayout } from "./components/AppLayout";
 import { LoginPage } from "./pages/LoginPage";
 import { preloadable } from "./lib/preloadable";
@@ -32,11 +32,9 @@ const queryClient = new QueryClient({
   },
 });
 
-/** The live stream's address (LiveProvider's stream takes over the one opened below). */
-const STREAM_URL = "/api/v1/stream";
-
 // The first page's code, the login check and the live stream (whose position the pages wait
-// for) all start at once, before the first render rather than after it.
+// for) all start at once, before the first render rather than after it; LiveProvider's stream
+// takes the early one over.
 {
   const [, section, id] = window.location.pathname.split("/");
   if (section === "runs" && id) void pages.run.load();
@@ -69,7 +67,7 @@ function prefetchPage(client: QueryClient) {
  */
 function RequireLogin() {
   return (
-    <LiveProvider url={STREAM_URL} onSynced={prefetchPage}>
+    <LiveProvider onSynced={prefetchPage}>
       <LoggedIn />
     </LiveProvider>
   );

@@ -2,7 +2,7 @@
 // query cache, and exposes the connection's real state to the indicator.
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
-import { LiveStream, type LiveState } from "./stream";
+import { LiveStream, STREAM_URL, type LiveState } from "./stream";
 import { applyLiveEvents } from "./apply";
 import { keys } from "../api/queries";
 
@@ -27,12 +27,9 @@ const SYNC_WAIT_MS = 2000;
 const NEW_RUN_REFETCH_MS = 1000;
 
 export function LiveProvider({
-  url = "/api/v1/stream",
   children,
   onSynced,
 }: {
-  /** The stream endpoint. */
-  url?: string;
   children: ReactNode;
   /** Called once, when the pages may load (before they render), e.g. to start their requests. */
   onSynced?: (client: QueryClient) => void;
@@ -58,7 +55,7 @@ export function LiveProvider({
       void client.invalidateQueries({ queryKey: ["stats"] });
     };
     const stream: LiveStream = new LiveStream({
-      url,
+      url: STREAM_URL,
       // Pages wait for the stream's position before loading, so nothing committed between
       // their loads and the stream's start is missed; if the stream cannot open, they load
       // anyway (and refetch once it opens, see onReady).
@@ -86,7 +83,7 @@ export function LiveProvider({
       stream.stop();
       if (runsTimer.current) clearTimeout(runsTimer.current);
     };
-  }, [client, markSynced, url]);
+  }, [client, markSynced]);
 
   useEffect(() => {
     // Never hold the pages back for long, whatever the stream does.

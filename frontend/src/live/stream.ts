@@ -26,12 +26,18 @@ export interface LiveStreamOptions {
 
 const MAX_BACKOFF_MS = 30_000;
 
+/** The dashboard's live stream endpoint. */
+export const STREAM_URL = "/api/v1/stream";
+
+/** What a pre-opened stream records until a LiveStream takes it over. */
+const EARLY_EVENTS = ["open", "ready", "message", "error"] as const;
+
 /** A stream opened before React rendered (see [`preopenStream`]), with what it has received. */
 interface Preopened {
   url: string;
   source: EventSource;
   /** Events received before a LiveStream took it over, in order. */
-  queue: { type: "open" | "ready" | "message" | "error"; event: Event }[];
+  queue: { type: (typeof EARLY_EVENTS)[number]; event: Event }[];
   record: (event: Event) => void;
 }
 let preopened: Preopened | null = null;
@@ -46,7 +52,7 @@ export function preopenStream(url: string): void {
   const source = new EventSource(url, { withCredentials: true });
   const queue: Preopened["queue"] = [];
   const record = (event: Event) => queue.push({ type: event.type as Preopened["queue"][number]["type"], event });
-  for (const type of ["open", "ready", "message", "error"]) source.addEventListener(type, record);
+  for (const type of EARLY_EVENTS) source.addEventListener(type, record);
   preopened = { url, source, queue, record };
 }
 
@@ -55,7 +61,7 @@ function takePreopened(url: string): Preopened | null {
   const p = preopened;
   if (!p || p.url !== url || p.source.readyState === EventSource.CLOSED) return null;
   preopened = null;
-  for (const type of ["open", "ready", "message", "error"]) p.source.removeEventListener(type, p.record);
+  for (const type of EARLY_EVENTS) p.source.removeEventListener(type, p.record);
   return p;
 }
 
