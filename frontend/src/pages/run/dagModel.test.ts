@@ -101,8 +101,14 @@ describe("layoutGraph", () => {
     expect(fresh).toEqual(layoutGraph(graph));
     const stored = localStorage.getItem("flowo.dag-layouts.v1") ?? "";
     expect(JSON.parse(stored)).toHaveLength(1);
-    // A later load reads it back rather than laying out again; another graph is laid out anew.
+    // A later load reads it back rather than laying out again (a marked entry comes back as
+    // stored); another graph is laid out anew.
     expect(cachedLayout(JSON.parse(JSON.stringify(graph)))).toEqual(fresh);
+    const marked = JSON.parse(stored) as [string, { width: number }][];
+    marked[0][1].width = 12345;
+    localStorage.setItem("flowo.dag-layouts.v1", JSON.stringify(marked));
+    expect(cachedLayout(graph).width).toBe(12345);
+    localStorage.setItem("flowo.dag-layouts.v1", stored);
     const other = { nodes: graph.nodes.slice(0, 2), links: [{ source: 0, target: 1 }] };
     expect(cachedLayout(other)).toEqual(layoutGraph(other));
     expect(JSON.parse(localStorage.getItem("flowo.dag-layouts.v1") ?? "")).toHaveLength(2);
