@@ -33,7 +33,8 @@
 //! `FLOWO_BENCH_RUNS`, `FLOWO_BENCH_JOBS`, `FLOWO_BENCH_SSE_CLIENTS`, `FLOWO_BENCH_SECTIONS`
 //! (`ingest,gzip,runs,sse`; default all), `FLOWO_BENCH_KEEP=1` (keep the database and print its
 //! URL), `FLOWO_BENCH_SETTLE` (seconds of idling after the ingest before the memory is read,
-//! default 5). To diagnose: `FLOWO_BENCH_SERVER_ENV` (`K=V K=V ...` added to the server's
+//! default 5), `FLOWO_BENCH_BIN` (the `flowo` binary to run instead of this build's, to compare
+//! two versions on the same machine). To diagnose: `FLOWO_BENCH_SERVER_ENV` (`K=V K=V ...` added to the server's
 //! environment, e.g. `MALLOC_ARENA_MAX=2`) and `FLOWO_BENCH_SERVER_LOG=FILE` (the server's log
 //! goes there instead of this output; with `FLOWO_BENCH_SERVER_ENV=RUST_LOG=info,sqlx::query=debug`
 //! it holds every statement with its duration).
@@ -318,7 +319,9 @@ impl PgDb {
 
 /// `flowo` with a clean environment whose HOME and config directory are in `sandbox`.
 fn flowo_command(sandbox: &Path) -> Command {
-    let mut cmd = Command::new(FLOWO);
+    // `FLOWO_BENCH_BIN` runs another build (to compare two versions on the same machine).
+    let bin = std::env::var_os("FLOWO_BENCH_BIN").unwrap_or_else(|| FLOWO.into());
+    let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", sandbox.join("home"))

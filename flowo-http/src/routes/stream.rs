@@ -4,19 +4,22 @@
 //! update without refetching. Browsers authenticate by cookie (EventSource sends no headers).
 //!
 //! A message is the same for every client that receives it, so it is made (summaries fetched,
-//! JSON written) once per event and shared: with many clients on one run, each client's cost is
-//! writing out bytes that already exist.
+//! JSON written, framed as SSE) once per event and shared: with many clients on one run, each
+//! client's cost is writing out bytes that already exist. The messages a client has waiting go
+//! out in one write (a batch of events reaches every client of a run at once): one write per
+//! message made the server's per-client work, not the bytes, what limited a large fan-out.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use flowo_core::store::{StoredEvent, StreamFilter};
 use flowo_core::{Job, JobId, Run, RunId, StreamPos};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
@@ -58,10 +61,13 @@ pub(crate) struct SummaryCache {
     /// Held while a missing summary is fetched: the clients that wait for it then find it in
     /// the cache, so a burst of clients costs one query, not one each.
     fetching: tokio::sync::Mutex<()>,
-    /// Each recent event's message (the JSON of its [`LiveEvent`]), made by the first client
-    /// that sends it.
-    messages: Mutex<BTreeMap<StreamPos, Arc<tokio::sync::OnceCell<Arc<str>>>>>,
+    /// Each recent event's message as it goes on the wire (its [`frame`]), made by the first
+    /// client that sends it.
+    messages: Mutex<BTreeMap<StreamPos, SharedMessage>>,
 }
+
+/// A message made once by whichever client needs it first.
+type SharedMessage = Arc<tokio::sync::OnceCell<Bytes>>;
 
 /// Summaries kept per kind. A summary serves the events of the same commit and those soon
 /// after it, so a short memory is enough; past the limit the older half is dropped (a limit of
@@ -72,8 +78,8 @@ const CACHE_LIMIT: usize = 1_024;
 /// Messages kept: clients further behind than this make their own again.
 const MESSAGE_LIMIT: usize = 4_096;
 
-/// The message of `event`: made once, then shared by every client that sends it.
-async fn message(state: &AppState, event: Arc<StoredEvent>) -> Arc<str> {
+/// The message of `event`, framed: made once, then shared by every client that sends it.
+async fn message(state: &AppState, event: Arc<StoredEvent>) -> Bytes {
     let cell = {
         let Ok(mut map) = state.summaries().messages.lock() else {
             return make_message(state, Arc::unwrap_or_clone(event)).await;
@@ -89,12 +95,48 @@ async fn message(state: &AppState, event: Arc<StoredEvent>) -> Arc<str> {
         .clone()
 }
 
-async fn make_message(state: &AppState, event: StoredEvent) -> Arc<str> {
+async fn make_message(state: &AppState, event: StoredEvent) -> Bytes {
+    let pos = event.pos;
     let live = enrich(state, event).await;
-    serde_json::to_string(&live)
-        .unwrap_or_else(|_| "{}".into())
-        .into()
+    let data = serde_json::to_string(&live).unwrap_or_else(|_| "{}".into());
+    frame(None, pos, &data)
 }
+
+/// One Server-Sent Events message: an optional `event:` name, the `id:`, and `data` with one
+/// `data:` line per line of it (compact JSON has none, but a line break must not end the field).
+fn frame(name: Option<&str>, id: StreamPos, data: &str) -> Bytes {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(data.len() + 40);
+    if let Some(name) = name {
+        let _ = writeln!(out, "event: {name}");
+    }
+    let _ = writeln!(out, "id: {id}");
+    for line in data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line.strip_suffix('\r').unwrap_or(line));
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+/// Messages a stream joins into one write at most.
+const READY_CHUNK: usize = 256;
+
+/// The messages as one piece of the body.
+fn concat(mut messages: Vec<Bytes>) -> Bytes {
+    if messages.len() == 1 {
+        return messages.pop().unwrap_or_default();
+    }
+    let mut out = Vec::with_capacity(messages.iter().map(Bytes::len).sum());
+    for m in &messages {
+        out.extend_from_slice(m);
+    }
+    Bytes::from(out)
+}
+
+/// What a stream sends when it has been quiet for the keep-alive interval: an empty comment.
+const KEEP_ALIVE: &[u8] = b":\n\n";
 
 fn cached<K: std::hash::Hash + Eq + Copy, V: Clone>(
     map: &Mutex<HashMap<K, (StreamPos, V)>>,
@@ -217,7 +259,7 @@ pub async fn get_stream(
     principal: Principal,
     headers: HeaderMap,
     Query(params): Query<StreamParams>,
-) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+) -> ApiResult<Response> {
     let limits = &state.config().limits;
     limits.check_short_opt("workspace", params.workspace.as_deref())?;
     let mut filter = StreamFilter {
@@ -268,11 +310,7 @@ pub async fn get_stream(
             let state = state.clone();
             async move {
                 match item {
-                    Ok(event) => {
-                        let id = event.pos.to_string();
-                        let data = message(&state, event).await;
-                        Some(Ok(SseEvent::default().id(id).data(&*data)))
-                    }
+                    Ok(event) => Some(message(&state, event).await),
                     Err(e) => {
                         tracing::warn!(error = %e, "live stream read failed; closing the stream");
                         None
@@ -283,23 +321,55 @@ pub async fn get_stream(
         .take_while(|item| std::future::ready(item.is_some()))
         .take_until(stopping)
         .filter_map(std::future::ready)
-        .map(move |item| {
+        // The messages already there go out as one piece: one write instead of one per
+        // message (a batch of events reaches every client of a run at the same moment).
+        .ready_chunks(READY_CHUNK)
+        .map(move |messages| {
             let _ = &guard;
-            item
+            concat(messages)
         });
     // `ready` first, so that clients (and proxies) see the stream open at once rather than at
     // the first event or keep-alive, and know the position they are at.
-    let ready = SseEvent::default()
-        .event(READY_EVENT)
-        .id(after.to_string())
-        .data(format!("{{\"position\":{after}}}"));
-    let opened = futures::stream::once(std::future::ready(Ok(ready)));
-    Ok(Sse::new(opened.chain(stream)).keep_alive(KeepAlive::new().interval(keep_alive)))
+    let ready = frame(
+        Some(READY_EVENT),
+        after,
+        &format!("{{\"position\":{after}}}"),
+    );
+    let opened = futures::stream::once(std::future::ready(ready));
+    // A comment after every `keep_alive` without a message, so that proxies and browsers keep
+    // a quiet stream open.
+    let quiet = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    let body = tokio_stream::StreamExt::timeout_repeating(opened.chain(stream), quiet)
+        .map(|item| Ok::<_, Infallible>(item.unwrap_or_else(|_| Bytes::from_static(KEEP_ALIVE))));
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_are_server_sent_events() {
+        assert_eq!(
+            &frame(Some(READY_EVENT), 7, "{\"position\":7}")[..],
+            b"event: ready\nid: 7\ndata: {\"position\":7}\n\n"
+        );
+        assert_eq!(&frame(None, 12, "{}")[..], b"id: 12\ndata: {}\n\n");
+        let joined = concat(vec![frame(None, 1, "{}"), frame(None, 2, "[]")]);
+        assert_eq!(&joined[..], b"id: 1\ndata: {}\n\nid: 2\ndata: []\n\n");
+        // A line break in the data would end the field: each line gets its own `data:`.
+        assert_eq!(
+            &frame(None, 3, "a\nb\r\nc")[..],
+            b"id: 3\ndata: a\ndata: b\ndata: c\n\n"
+        );
+    }
 
     #[test]
     fn the_summary_cache_stays_bounded_and_keeps_the_newest() {
