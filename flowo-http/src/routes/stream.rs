@@ -6,8 +6,9 @@
 //! A message is the same for every client that receives it, so it is made (summaries fetched,
 //! JSON written, framed as SSE) once per event and shared: with many clients on one run, each
 //! client's cost is writing out bytes that already exist. The messages a client has waiting go
-//! out in one write (a batch of events reaches every client of a run at once): one write per
-//! message made the server's per-client work, not the bytes, what limited a large fan-out.
+//! out in one write (a batch of events reaches every client of a run at once), joined by one
+//! copy into that client's chunk: one write per message made the server's per-client work, not
+//! the bytes, what limited a large fan-out.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
