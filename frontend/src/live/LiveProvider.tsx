@@ -3,7 +3,7 @@
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { LiveStream, STREAM_URL, type LiveState } from "./stream";
-import { applyLiveEvents } from "./apply";
+import { applyLiveEvents, invalidateLive } from "./apply";
 import { keys } from "../api/queries";
 
 interface LiveInfo {
@@ -70,7 +70,7 @@ export function LiveProvider({
       },
       onEvents: (events) => {
         const follow = applyLiveEvents(client, events);
-        for (const key of follow.invalidate) void client.invalidateQueries({ queryKey: key, exact: true });
+        for (const key of follow.invalidate) invalidateLive(client, key);
         if (follow.newRuns && !runsTimer.current) {
           const wait = Math.max(0, lastRunsRefetch.current + NEW_RUN_REFETCH_MS - Date.now());
           runsTimer.current = setTimeout(refetchRuns, wait);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { QueryClient } from "@tanstack/react-query";
-import { applyLiveEvents } from "./apply";
+import { QueryClient, QueryObserver } from "@tanstack/react-query";
+import { applyLiveEvents, invalidateLive } from "./apply";
 import { keys } from "../api/queries";
 import type { Job, JobStatus, LiveEvent, Page, Run, RunView, TimelineBar } from "../api/types";
 
@@ -124,5 +124,69 @@ describe("applyLiveEvents", () => {
     const c = client();
     applyLiveEvents(c, [live("job_info", run(), job(1, "running"))]);
     expect(c.getQueryData(keys.jobs(RUN))).toBeUndefined();
+  });
+});
+
+describe("invalidateLive", () => {
+  /** A query function whose answers the test gives, one per call, in order. */
+  function answers() {
+    const calls: ((v: string) => void)[] = [];
+    const fn = () => new Promise<string>((resolve) => calls.push(resolve));
+    return { fn, calls };
+  }
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+
+  it("fetches a query again when events arrive while its first fetch is in flight", async () => {
+    const c = new QueryClient({ defaultOptions: { queries: { staleTime: 30_000, retry: false } } });
+    const key = keys.graph(RUN);
+    const q = answers();
+    // The run page prefetches the graph before it renders: no observer yet.
+    const prefetch = c.prefetchQuery({ queryKey: key, queryFn: q.fn });
+    await settle();
+    expect(q.calls).toHaveLength(1);
+    invalidateLive(c, key);
+    invalidateLive(c, key); // a second event for the same query asks for no extra fetch
+    q.calls[0]("read before the events");
+    await prefetch;
+    await settle();
+    // Without the second fetch, this answer would stay for the whole staleTime.
+    expect(q.calls).toHaveLength(2);
+    q.calls[1]("read after the events");
+    await settle();
+    expect(c.getQueryData(key)).toBe("read after the events");
+  });
+
+  it("refetches a settled query on screen at once, and only marks one off screen", async () => {
+    const c = new QueryClient({ defaultOptions: { queries: { staleTime: 30_000, retry: false } } });
+    const shown = keys.run(RUN);
+    const hidden = keys.errors(RUN);
+    const q = answers();
+    c.setQueryData(shown, "old");
+    c.setQueryData(hidden, "old");
+    const observer = new QueryObserver(c, { queryKey: shown, queryFn: q.fn });
+    const unsubscribe = observer.subscribe(() => {});
+    invalidateLive(c, shown);
+    invalidateLive(c, hidden);
+    await settle();
+    expect(q.calls).toHaveLength(1);
+    expect(c.getQueryState(hidden)?.isInvalidated).toBe(true);
+    q.calls[0]("new");
+    await settle();
+    expect(c.getQueryData(shown)).toBe("new");
+    unsubscribe();
+  });
+
+  it("lets a query that is removed while it loads go", async () => {
+    const c = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    const key = keys.graph(RUN);
+    const q = answers();
+    void c.prefetchQuery({ queryKey: key, queryFn: q.fn });
+    await settle();
+    invalidateLive(c, key);
+    c.removeQueries({ queryKey: key });
+    q.calls[0]("late");
+    await settle();
+    expect(q.calls).toHaveLength(1);
+    expect(c.getQueryData(key)).toBeUndefined();
   });
 });

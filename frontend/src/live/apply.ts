@@ -7,6 +7,34 @@ import type { Job, LiveEvent, Page, Run, RunView, TimelineBar } from "../api/typ
 import { keys, mergeJobs, recordPendingJobs } from "../api/queries";
 import { upsertBy } from "../lib/upsert";
 
+/** Queries (by hash) to fetch again once their current fetch is over, see [`invalidateLive`]. */
+const refetchAfter = new Set<string>();
+
+/**
+ * Marks a query stale because of live events, and refetches it if it is on screen. A query
+ * being fetched at that moment is fetched once more when that fetch is over: its answer may
+ * have been read before the events were committed, and TanStack Query forgets an invalidation
+ * when an in-flight first fetch succeeds (a `rulegraph` event that arrived while the run page's
+ * graph was loading left the page without the graph's other rules).
+ */
+export function invalidateLive(client: QueryClient, key: QueryKey): void {
+  const cache = client.getQueryCache();
+  const query = cache.find({ queryKey: key, exact: true });
+  if (!query || query.state.fetchStatus !== "fetching") {
+    void client.invalidateQueries({ queryKey: key, exact: true });
+    return;
+  }
+  if (refetchAfter.has(query.queryHash)) return;
+  refetchAfter.add(query.queryHash);
+  const unsubscribe = cache.subscribe((e) => {
+    if (e.query !== query || (e.type !== "removed" && query.state.fetchStatus === "fetching")) return;
+    unsubscribe();
+    refetchAfter.delete(query.queryHash);
+    // Fetched again even without an observer: a page that prefetched it is about to show it.
+    if (e.type !== "removed") void client.invalidateQueries({ queryKey: key, exact: true, refetchType: "all" });
+  });
+}
+
 /** A newer summary of the same run replaces an older one, never the reverse. */
 export function newerRun(current: Run | undefined, incoming: Run): boolean {
   return !current || incoming.event_count >= current.event_count;
