@@ -4,8 +4,9 @@
 //! [`Sink::record`] is called on Snakemake's logging thread; it only hands the record to a
 //! bounded queue and returns. A background thread owns everything else: it numbers the events
 //! (one sequence per run, from 0), adds FlowO's own (`run_labels`, `run_context`, `run_source`,
-//! `job_logs`, `job_benchmark`, `heartbeat`, `run_finished`), batches them (at most
-//! [`SinkSettings::flush_interval`] or [`SinkSettings::batch_max`] events), delivers each batch,
+//! `job_logs`, `job_benchmark`, `heartbeat`, `run_finished`), batches them (a batch goes out
+//! when Snakemake goes quiet, else at [`SinkSettings::flush_interval`] or
+//! [`SinkSettings::batch_max`] events), delivers each batch,
 //! and on any failure appends it to the run's spool file and retries with backoff, replaying
 //! the spool in order once the target answers again. [`Sink::close`] waits a bounded time for
 //! the last delivery and leaves what is left in the spool, saying where.
@@ -63,7 +64,8 @@ pub struct SinkSettings {
     pub spool_dir: Option<PathBuf>,
     /// The config file's values (tokens for replaying leftover spools).
     pub file_config: FileConfig,
-    /// Longest time an event waits before its batch is sent.
+    /// Longest time an event waits before its batch is sent while records keep coming (a batch
+    /// is sent about 20 ms after they stop).
     pub flush_interval: Duration,
     /// Most events per batch.
     pub batch_max: usize,
@@ -150,9 +152,10 @@ pub struct CloseReport {
     pub finished: bool,
 }
 
-/// How often an idle worker looks for new records. A new batch waits at most this long to
-/// start (then at most the flush interval to be sent).
-const IDLE_POLL: Duration = Duration::from_millis(20);
+/// How often the worker looks for new records. A record waits at most this long to be taken
+/// up; a batch is sent at the first look that finds nothing new (so a burst of records goes
+/// out about one poll after it ends), else once it is [`SinkSettings::flush_interval`] old.
+const POLL: Duration = Duration::from_millis(20);
 
 /// What the recording thread and the worker share.
 struct Shared {
@@ -237,7 +240,7 @@ impl Sink {
         if self.shared.queue.push(Msg::Record(record)).is_err() {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        // No system call here: the worker looks at the queue on its own (every IDLE_POLL at
+        // No system call here: the worker looks at the queue on its own (every POLL at
         // most); it is only woken when a whole batch is waiting. Waking it for each first
         // record would let the scheduler run it in the middle of Snakemake's logging.
         if self.shared.queue.len() == self.shared.wake_at {
@@ -447,7 +450,9 @@ impl Worker {
         self.push(start, &Event::RunLabels(self.settings.labels.clone()));
         self.push(start, &Event::RunContext(self.settings.context.clone()));
         loop {
+            let mut arrived = false;
             while let Some(msg) = shared.queue.pop() {
+                arrived = true;
                 match msg {
                     Msg::Record(r) => {
                         self.ingest(r);
@@ -458,11 +463,16 @@ impl Worker {
                     Msg::Close(done) => return self.finish(Some(done)),
                 }
             }
-            self.tick();
-            let mut wait = self.next_wakeup().saturating_duration_since(Instant::now());
-            if self.batch.is_empty() {
-                wait = wait.min(IDLE_POLL);
+            // Snakemake went quiet (a job's burst of records is over): send now rather than
+            // at the flush interval. While records keep coming, they are batched.
+            if !arrived && self.batch_started.is_some() {
+                self.flush(None);
             }
+            self.tick();
+            let wait = self
+                .next_wakeup()
+                .saturating_duration_since(Instant::now())
+                .min(POLL);
             std::thread::park_timeout(wait);
         }
     }

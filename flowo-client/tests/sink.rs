@@ -342,6 +342,50 @@ fn an_event_the_server_refuses_is_kept_aside_and_the_rest_delivered() {
     });
 }
 
+/// A burst of records is sent once Snakemake goes quiet, not held for the flush interval: with
+/// an interval of an hour, the records are stored while the sink is still open.
+#[test]
+fn a_burst_is_sent_when_snakemake_goes_quiet() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("flowo.db").display());
+    let mut s = settings(
+        Target::Database { url: url.clone() },
+        &dir.path().join("spool"),
+    );
+    s.flush_interval = Duration::from_secs(3600);
+    s.heartbeat_interval = Duration::from_secs(3600);
+    let sink = Sink::start(s);
+    let run = sink.run_id();
+    let burst = records("job-failure/03-job-failure-keep-going.jsonl");
+    let n = burst.len() as u64;
+    for r in burst {
+        sink.record(r);
+    }
+    let stored = runtime().block_on(async {
+        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
+            .await
+            .expect("store");
+        // Labels and context, then every record: the run is open, so no run_finished yet.
+        let want = n + 2;
+        let give_up = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let seqs = stored_seqs(&store, run).await;
+            if seqs.len() as u64 >= want || std::time::Instant::now() > give_up {
+                return seqs;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    assert_eq!(
+        stored,
+        (0..n + 2).collect::<Vec<_>>(),
+        "the burst was not stored while the sink was open"
+    );
+    let report = sink.close();
+    assert!(report.finished);
+    assert_eq!(report.delivered, report.events);
+}
+
 #[test]
 fn a_quiet_run_sends_heartbeats() {
     let dir = tempfile::tempdir().expect("temp dir");
