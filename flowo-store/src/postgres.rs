@@ -66,6 +66,16 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // A connection keeps its socket buffers at the largest message it ever sent or
+            // read (a batch's rows, a page of results), for as long as it stays in the pool:
+            // handed back, it drops what is above sqlx's default 8 KiB, so that the server's
+            // memory after a burst follows what is in use. A no-op for a small query.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Connection::shrink_buffers(conn);
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(db)?;
