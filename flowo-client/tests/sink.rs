@@ -51,6 +51,13 @@ fn settings(target: Target, spool: &Path) -> SinkSettings {
     s
 }
 
+/// Settings for the embedded store in `dir`, and its URL.
+fn embedded(dir: &Path) -> (SinkSettings, String) {
+    let url = format!("sqlite://{}", dir.join("flowo.db").display());
+    let s = settings(Target::Database { url: url.clone() }, &dir.join("spool"));
+    (s, url)
+}
+
 /// The seqs stored for a run, in order.
 async fn stored_seqs(store: &Arc<dyn Store>, run: RunId) -> Vec<u64> {
     let mut out = Vec::new();
@@ -152,11 +159,8 @@ fn free_addr() -> SocketAddr {
 #[test]
 fn a_run_recorded_into_the_embedded_store_is_complete_and_folded() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("flowo.db").display());
-    let sink = Sink::start(settings(
-        Target::Database { url: url.clone() },
-        &dir.path().join("spool"),
-    ));
+    let (s, url) = embedded(dir.path());
+    let sink = Sink::start(s);
     let run = sink.run_id();
     for r in records("job-failure/03-job-failure-keep-going.jsonl") {
         sink.record(r);
@@ -347,11 +351,7 @@ fn an_event_the_server_refuses_is_kept_aside_and_the_rest_delivered() {
 #[test]
 fn a_burst_is_sent_when_snakemake_goes_quiet() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("flowo.db").display());
-    let mut s = settings(
-        Target::Database { url: url.clone() },
-        &dir.path().join("spool"),
-    );
+    let (mut s, url) = embedded(dir.path());
     s.flush_interval = Duration::from_secs(3600);
     s.heartbeat_interval = Duration::from_secs(3600);
     let sink = Sink::start(s);
@@ -389,11 +389,7 @@ fn a_burst_is_sent_when_snakemake_goes_quiet() {
 #[test]
 fn a_quiet_run_sends_heartbeats() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("flowo.db").display());
-    let mut s = settings(
-        Target::Database { url: url.clone() },
-        &dir.path().join("spool"),
-    );
+    let (mut s, url) = embedded(dir.path());
     s.heartbeat_interval = Duration::from_millis(100);
     let sink = Sink::start(s);
     let run = sink.run_id();
