@@ -464,8 +464,10 @@ impl Worker {
                 }
             }
             // Snakemake went quiet (a job's burst of records is over): send now rather than
-            // at the flush interval. While records keep coming, they are batched.
-            if !arrived && self.batch_started.is_some() {
+            // at the flush interval. While records keep coming, they are batched; while the
+            // target is away, batches go to the spool, where sooner helps no reader and each
+            // append is a sync to disk.
+            if !arrived && self.batch_started.is_some() && !self.held_back() {
                 self.flush(None);
             }
             self.tick();
@@ -686,8 +688,7 @@ impl Worker {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
-        let backlog_pending = self.backlog.as_ref().is_some_and(|b| b.pending() > 0);
-        if backlog_pending || self.retry_at.is_some() {
+        if self.held_back() {
             self.add_to_backlog(&batch);
             return;
         }
@@ -702,6 +703,12 @@ impl Worker {
                 self.schedule_retry();
             }
         }
+    }
+
+    /// Whether new batches wait behind undelivered ones (a retry is scheduled, or the backlog
+    /// holds events): they go to the backlog, to keep the order.
+    fn held_back(&self) -> bool {
+        self.retry_at.is_some() || self.backlog.as_ref().is_some_and(|b| b.pending() > 0)
     }
 
     /// Delivers, keeping events the target refuses in a side file; `Err` when the target is
@@ -948,7 +955,7 @@ impl Worker {
                 exit_code: None,
             }),
         );
-        if self.backlog.as_ref().is_some_and(|b| b.pending() > 0) || self.retry_at.is_some() {
+        if self.held_back() {
             // Try once more now rather than wait for the backoff.
             self.replay(Some(deadline));
         }
