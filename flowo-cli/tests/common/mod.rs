@@ -76,7 +76,11 @@ impl Sandbox {
         let mut child = cmd.spawn().expect("spawn flowo");
         if let Some(text) = stdin {
             let mut pipe = child.stdin.take().expect("stdin");
-            pipe.write_all(text.as_bytes()).expect("write stdin");
+            // A command may exit before it reads all of its input (a token refused at once):
+            // its output and status are what the tests check, so a closed pipe is no failure.
+            if let Err(e) = pipe.write_all(text.as_bytes()) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+            }
         }
         child.wait_with_output().expect("flowo runs")
     }
