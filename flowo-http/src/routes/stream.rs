@@ -1,14 +1,18 @@
 //! The live stream: Server-Sent Events of committed events, each with its position as `id`, so
-//! that `Last-Event-ID` resumes exactly after it (replayed from the store, then live). Each
-//! message carries the changed run's summary (and job's, for job events) so that clients can
-//! update without refetching. Browsers authenticate by cookie (EventSource sends no headers).
+//! that `Last-Event-ID` resumes exactly after it (replayed from the store, then live). Messages
+//! carry the changed job's summary (job events) and the run's, so that clients can update
+//! without refetching: the run's on the last message of each run in every write the server
+//! makes (null on the others), which is as new as every event before it. Browsers authenticate
+//! by cookie (EventSource sends no headers).
 //!
 //! A message is the same for every client that receives it, so it is made (summaries fetched,
 //! JSON written, framed as SSE) once per event and shared: with many clients on one run, each
 //! client's cost is writing out bytes that already exist. The messages a client has waiting go
-//! out in one write (a batch of events reaches every client of a run at once), joined by one
-//! copy into that client's chunk: one write per message made the server's per-client work, not
-//! the bytes, what limited a large fan-out.
+//! out in one write (a batch of events reaches every client of a run at once): one write per
+//! message made the server's per-client work, not the bytes, what limited a large fan-out.
+//! Clients that take the same events at once (every client of a run, in step) share the write
+//! itself too, made once. Then the bytes limited it, and the run's summary was half of them:
+//! hence one summary per run per write.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -47,7 +51,9 @@ pub struct StreamParams {
 pub struct LiveEvent {
     /// The event, with its stream position.
     pub event: StoredEvent,
-    /// The run's summary after the event.
+    /// The run's summary, as new as the event or newer: on the last message of each run in
+    /// every write the server makes (the messages that arrive together), null on the others.
+    /// A client that keeps the latest summary it received is as new as its latest event.
     pub run: Option<Run>,
     /// The job's state after the event (job events only).
     pub job: Option<Job>,
@@ -65,10 +71,76 @@ pub(crate) struct SummaryCache {
     /// Each recent event's message as it goes on the wire (its [`frame`]), made by the first
     /// client that sends it.
     messages: Mutex<BTreeMap<StreamPos, SharedMessage>>,
+    /// Recent writes, by the positions of their messages: clients that follow the same events
+    /// in step (every client of one run) take the same events at once, and share the write.
+    writes: Mutex<BTreeMap<Vec<StreamPos>, SharedWrite>>,
 }
 
 /// A message made once by whichever client needs it first.
-type SharedMessage = Arc<tokio::sync::OnceCell<Bytes>>;
+type SharedMessage = Arc<tokio::sync::OnceCell<Arc<Message>>>;
+
+/// A write made once by whichever client needs it first.
+type SharedWrite = Arc<tokio::sync::OnceCell<Bytes>>;
+
+/// One event's message in its two forms, as they go on the wire (each a whole [`frame`]).
+///
+/// The run's summary is most of a message (about half of its bytes), and every event of a run
+/// changes it, so a client needs it only once per write: with the last message of each run in
+/// it. The other messages go `lean`, their `run` null.
+#[derive(Debug)]
+pub(crate) struct Message {
+    run_id: RunId,
+    /// The frame with `"run":null`.
+    lean: Bytes,
+    /// Where the `null` of `"run":null` starts in `lean`.
+    run_at: usize,
+    /// The run's summary, when it could be read.
+    run: Option<Run>,
+    /// The frame with the run's summary, made when a client first needs it.
+    full: std::sync::OnceLock<Bytes>,
+}
+
+impl Message {
+    fn new(pos: StreamPos, live: LiveEvent) -> Self {
+        let LiveEvent { event, run, job } = live;
+        let run_id = event.envelope.run_id;
+        // `{"event":E,"run":null,"job":J}`, the same keys and order as a `LiveEvent`.
+        let head = format!("{{\"event\":{},\"run\":", json(&event));
+        let data = format!("{head}null,\"job\":{}}}", json(&job));
+        let lean = frame(None, pos, &data);
+        // The frame's lines before the data (`id: …\ndata: `); compact JSON holds no line break.
+        let run_at = lean.len() - data.len() - 2 + head.len();
+        debug_assert_eq!(&lean[run_at..run_at + 4], b"null");
+        Self {
+            run_id,
+            lean,
+            run_at,
+            run,
+            full: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The frame with the run's summary (the lean one when there is none).
+    fn full(&self) -> Bytes {
+        let Some(run) = &self.run else {
+            return self.lean.clone();
+        };
+        self.full
+            .get_or_init(|| {
+                let summary = serde_json::to_vec(run).unwrap_or_else(|_| b"null".to_vec());
+                let mut out = Vec::with_capacity(self.lean.len() + summary.len());
+                out.extend_from_slice(&self.lean[..self.run_at]);
+                out.extend_from_slice(&summary);
+                out.extend_from_slice(&self.lean[self.run_at + 4..]);
+                Bytes::from(out)
+            })
+            .clone()
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
 
 /// Summaries kept per kind. A summary serves the events of the same commit and those soon
 /// after it, so a short memory is enough; past the limit the older half is dropped (a limit of
@@ -79,8 +151,13 @@ const CACHE_LIMIT: usize = 1_024;
 /// Messages kept: clients further behind than this make their own again.
 const MESSAGE_LIMIT: usize = 4_096;
 
-/// The message of `event`, framed: made once, then shared by every client that sends it.
-async fn message(state: &AppState, event: Arc<StoredEvent>) -> Bytes {
+/// Writes kept: the batches of the last moments, which clients in step share. A client out of
+/// step (one replaying, one a few events behind) makes writes nobody shares, and its writes
+/// are the largest (up to [`READY_CHUNK`] messages), so few are kept.
+const WRITE_LIMIT: usize = 16;
+
+/// The message of `event`: made once, then shared by every client that sends it.
+async fn message(state: &AppState, event: Arc<StoredEvent>) -> Arc<Message> {
     let cell = {
         let Ok(mut map) = state.summaries().messages.lock() else {
             return make_message(state, Arc::unwrap_or_clone(event)).await;
@@ -96,11 +173,54 @@ async fn message(state: &AppState, event: Arc<StoredEvent>) -> Bytes {
         .clone()
 }
 
-async fn make_message(state: &AppState, event: StoredEvent) -> Bytes {
+async fn make_message(state: &AppState, event: StoredEvent) -> Arc<Message> {
     let pos = event.pos;
-    let live = enrich(state, event).await;
-    let data = serde_json::to_string(&live).unwrap_or_else(|_| "{}".into());
-    frame(None, pos, &data)
+    Arc::new(Message::new(pos, enrich(state, event).await))
+}
+
+/// What one write of a stream sends for `events` (in stream order): made once, then shared by
+/// every client that takes the same events at once.
+async fn write(state: &AppState, events: Vec<Arc<StoredEvent>>) -> Bytes {
+    let key: Vec<StreamPos> = events.iter().map(|e| e.pos).collect();
+    let cell = {
+        let Ok(mut map) = state.summaries().writes.lock() else {
+            return make_write(state, events).await;
+        };
+        let cell = map.entry(key).or_default().clone();
+        while map.len() > WRITE_LIMIT {
+            map.pop_first();
+        }
+        cell
+    };
+    cell.get_or_init(|| make_write(state, events)).await.clone()
+}
+
+async fn make_write(state: &AppState, events: Vec<Arc<StoredEvent>>) -> Bytes {
+    let mut messages = Vec::with_capacity(events.len());
+    for event in events {
+        messages.push(message(state, event).await);
+    }
+    join(&messages)
+}
+
+/// The bytes of one write of `messages` (in stream order): every message, the last of each run
+/// with the run's summary and the others without it, so that a client that applies the
+/// summaries it receives is as new as the last event it received.
+fn join(messages: &[Arc<Message>]) -> Bytes {
+    let last_of_run = |i: usize| {
+        let run = messages[i].run_id;
+        messages[i + 1..].iter().all(|m| m.run_id != run)
+    };
+    let frames: Vec<Bytes> = (0..messages.len())
+        .map(|i| {
+            if last_of_run(i) {
+                messages[i].full()
+            } else {
+                messages[i].lean.clone()
+            }
+        })
+        .collect();
+    concat(frames)
 }
 
 /// One Server-Sent Events message: an optional `event:` name, the `id:`, and `data` with one
@@ -307,27 +427,41 @@ pub async fn get_stream(
         _slot: slot,
     };
     let stream = events
-        .then(move |item| {
+        // The events already there go out as one piece: one write instead of one per message
+        // (a batch of events reaches every client of a run at the same moment).
+        .ready_chunks(READY_CHUNK)
+        .then(move |items| {
             let state = state.clone();
             async move {
-                match item {
-                    Ok(event) => Some(message(&state, event).await),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "live stream read failed; closing the stream");
-                        None
+                let mut events = Vec::with_capacity(items.len());
+                let mut failed = false;
+                for item in items {
+                    match item {
+                        Ok(event) => events.push(event),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "live stream read failed; closing the stream");
+                            failed = true;
+                            break;
+                        }
                     }
                 }
+                if events.is_empty() {
+                    return (Bytes::new(), failed);
+                }
+                (write(&state, events).await, failed)
             }
         })
-        .take_while(|item| std::future::ready(item.is_some()))
+        // What was read before a failure still goes out; the stream ends after it.
+        .scan(false, |ended, (bytes, failed)| {
+            let item = (!*ended).then_some(bytes);
+            *ended |= failed;
+            std::future::ready(item)
+        })
         .take_until(stopping)
-        .filter_map(std::future::ready)
-        // The messages already there go out as one piece: one write instead of one per
-        // message (a batch of events reaches every client of a run at the same moment).
-        .ready_chunks(READY_CHUNK)
-        .map(move |messages| {
+        .filter(|bytes| std::future::ready(!bytes.is_empty()))
+        .map(move |bytes| {
             let _ = &guard;
-            concat(messages)
+            bytes
         });
     // `ready` first, so that clients (and proxies) see the stream open at once rather than at
     // the first event or keep-alive, and know the position they are at.
@@ -370,6 +504,101 @@ mod tests {
             &frame(None, 3, "a\nb\r\nc")[..],
             b"id: 3\ndata: a\ndata: b\ndata: c\n\n"
         );
+    }
+
+    fn live(pos: StreamPos, run: RunId, with_summary: bool) -> Arc<Message> {
+        let workspace = flowo_core::WorkspaceId(uuid::Uuid::nil());
+        let event = StoredEvent {
+            pos,
+            workspace_id: workspace,
+            envelope: flowo_core::EventEnvelope {
+                run_id: run,
+                seq: pos as u64,
+                recorded_at: chrono::DateTime::UNIX_EPOCH,
+                received_at: None,
+                kind: "log".into(),
+                data: serde_json::json!({"msg": "a\nb"}),
+            },
+        };
+        let summary = with_summary.then(|| {
+            let mut run = Run::new(run, workspace);
+            run.event_count = pos as u64;
+            run
+        });
+        Arc::new(Message::new(
+            pos,
+            LiveEvent {
+                event,
+                run: summary,
+                job: None,
+            },
+        ))
+    }
+
+    /// The messages of a write, parsed back: (id, data) of each.
+    fn parse(bytes: &[u8]) -> Vec<(i64, serde_json::Value)> {
+        std::str::from_utf8(bytes)
+            .expect("UTF-8")
+            .split_terminator("\n\n")
+            .map(|message| {
+                let (id, data) = message.split_once("\ndata: ").expect("id and data");
+                let id = id
+                    .strip_prefix("id: ")
+                    .expect("id")
+                    .parse()
+                    .expect("number");
+                (id, serde_json::from_str(data).expect("JSON"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_write_carries_each_runs_summary_once_on_its_last_message() {
+        let (a, b) = (
+            RunId(uuid::Uuid::from_u128(1)),
+            RunId(uuid::Uuid::from_u128(2)),
+        );
+        let messages = vec![
+            live(1, a, true),
+            live(2, b, true),
+            live(3, a, true),
+            live(4, a, true),
+            live(5, b, true),
+            live(6, a, true),
+        ];
+        let sent = parse(&join(&messages));
+        assert_eq!(
+            sent.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        for (id, data) in &sent {
+            let mut keys: Vec<&String> = data.as_object().expect("object").keys().collect();
+            keys.sort();
+            assert_eq!(keys, ["event", "job", "run"], "message {id}");
+            assert_eq!(data["event"]["pos"], *id);
+            assert_eq!(data["event"]["data"]["msg"], "a\nb");
+            assert_eq!(data["job"], serde_json::Value::Null);
+            if [5, 6].contains(id) {
+                // The run's summary, as its message made it.
+                assert_eq!(data["run"]["event_count"], *id, "message {id}");
+                let run = if *id == 5 { b } else { a };
+                assert_eq!(data["run"]["id"], run.to_string());
+            } else {
+                assert_eq!(data["run"], serde_json::Value::Null, "message {id}");
+            }
+        }
+        // Alone in a write, each message has its summary; without one it stays null.
+        for m in &messages {
+            let sent = parse(&join(std::slice::from_ref(m)));
+            assert_eq!(sent[0].1["run"]["event_count"], sent[0].0);
+        }
+        let bare = live(7, a, false);
+        assert_eq!(
+            parse(&join(std::slice::from_ref(&bare)))[0].1["run"],
+            serde_json::Value::Null
+        );
+        assert_eq!(bare.full(), bare.lean);
+        assert!(join(&[]).is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The live stream over a real socket (`serve` on 127.0.0.1:0, reqwest reading the body):
-//! events arrive live with `id` = stream position and data `{event, run, job}`; a client
+//! events arrive live with `id` = stream position and data `{event, run, job}` (the run's
+//! summary on the last message of each run in a write); a client
 //! resumes with `Last-Event-ID` across a server restart (server 1 stopped through its shutdown
 //! future while the stream is open, server 2 on a new store over the same database) with no
 //! gap and no duplicate; keep-alive comments arrive; browsers authenticate by cookie; a caller
@@ -32,8 +33,9 @@ async fn post(server: &Server, cred: &Cred, workspace: &str, events: &[EventEnve
     );
 }
 
-/// Checks one streamed message against the event that was sent, returns its position.
-fn check_message(id: i64, data: &Value, sent: &EventEnvelope) -> i64 {
+/// Checks one streamed message against the event that was sent; returns its position and
+/// whether it carried the run's summary.
+fn check_message(id: i64, data: &Value, sent: &EventEnvelope) -> (i64, bool) {
     let mut keys: Vec<&String> = data.as_object().expect("object").keys().collect();
     keys.sort();
     assert_eq!(
@@ -47,11 +49,15 @@ fn check_message(id: i64, data: &Value, sent: &EventEnvelope) -> i64 {
     assert_eq!(event["seq"], json!(sent.seq));
     assert_eq!(event["kind"], json!(sent.kind));
     assert_eq!(event["data"], sent.data);
-    assert_eq!(data["run"]["id"], json!(sent.run_id), "the run's summary");
-    assert!(
-        data["run"]["event_count"].as_u64().expect("count") > sent.seq,
-        "the summary includes the event"
-    );
+    // The run's summary goes with the last message of each run in a write, null on the others.
+    let summary = !data["run"].is_null();
+    if summary {
+        assert_eq!(data["run"]["id"], json!(sent.run_id), "the run's summary");
+        assert!(
+            data["run"]["event_count"].as_u64().expect("count") > sent.seq,
+            "the summary includes the event"
+        );
+    }
     let job_id = match sent.kind.as_str() {
         "job_info" | "job_error" => sent.data["jobid"].as_u64(),
         "job_finished" => sent.data["job_id"].as_u64(),
@@ -61,17 +67,36 @@ fn check_message(id: i64, data: &Value, sent: &EventEnvelope) -> i64 {
         Some(job) => assert_eq!(data["job"]["job_id"], json!(job), "the job's state"),
         None => assert_eq!(data["job"], Value::Null, "no job for {}", sent.kind),
     }
-    id
+    (id, summary)
 }
 
-/// Reads `n` events and checks them against `sent`, returning their positions.
-async fn read_events(client: &mut SseReader, sent: &[EventEnvelope]) -> Vec<i64> {
-    let mut ids = Vec::new();
+/// Reads `n` events and checks them against `sent`, returning their positions and whether
+/// each carried its run's summary.
+async fn read_some(client: &mut SseReader, sent: &[EventEnvelope]) -> Vec<(i64, bool)> {
+    let mut read = Vec::new();
     for expected in sent {
         let (id, data) = client.next_event().await.expect("the stream goes on");
-        ids.push(check_message(id, &data, expected));
+        read.push(check_message(id, &data, expected));
     }
-    ids
+    read
+}
+
+/// Reads the events `sent`, the last the stream has for now (nothing else was posted after
+/// them), and checks them; returns their positions. The last message of each run carried the
+/// run's summary: a client that keeps the latest summary it received is up to date.
+async fn read_events(client: &mut SseReader, sent: &[EventEnvelope]) -> Vec<i64> {
+    let read = read_some(client, sent).await;
+    let mut runs = std::collections::HashSet::new();
+    for ((id, summary), event) in read.iter().zip(sent).rev() {
+        if runs.insert(event.run_id) {
+            assert!(
+                *summary,
+                "message {id}, the last of run {}, has its summary",
+                event.run_id
+            );
+        }
+    }
+    read.into_iter().map(|(id, _)| id).collect()
 }
 
 /// The positions the store gave a run's events, by seq.
@@ -99,9 +124,20 @@ async fn stream_resumes_across_a_restart(backend: Backend) {
     let mut client = open_stream(&server1, "", &member, None).await;
     // Live: events posted after the client connected arrive, in order.
     post(&server1, &token, "lab", &events[..20]).await;
-    let mut ids = read_events(&mut client, &events[..20]).await;
+    let read = read_some(&mut client, &events[..20]).await;
+    // One batch reaches a following client in one write: the run's summary goes once, with
+    // the last message, not with all twenty.
+    let summaries: Vec<bool> = read.iter().map(|(_, summary)| *summary).collect();
+    assert_eq!(summaries.iter().filter(|s| **s).count(), 1, "{summaries:?}");
+    assert!(summaries[19]);
+    let mut ids: Vec<i64> = read.iter().map(|(id, _)| *id).collect();
     post(&server1, &token, "lab", &events[20..40]).await;
-    ids.extend(read_events(&mut client, &events[20..30]).await);
+    ids.extend(
+        read_some(&mut client, &events[20..30])
+            .await
+            .iter()
+            .map(|(id, _)| *id),
+    );
     let last_id = *ids.last().expect("ids");
 
     // Server 1 stops while the stream is open; the stream ends after what was already sent.
@@ -143,7 +179,7 @@ async fn stream_resumes_across_a_restart(backend: Backend) {
     let sentinel = load_capture("success/12-up-to-date.jsonl", RunId::new_random());
     post(&server2, &token, "lab", &sentinel[..1]).await;
     let (id, data) = client.next_event().await.expect("the sentinel");
-    check_message(id, &data, &sentinel[0]);
+    assert_eq!(check_message(id, &data, &sentinel[0]), (id, true));
     assert!(id > last_id);
     server2.stop().await;
     assert!(
