@@ -45,6 +45,37 @@ impl Drop for Inner {
     }
 }
 
+/// Makes the trigram index of run text search when pg_trgm is installed and the index is not
+/// there yet (the extension was installed after the migration that makes it); says when
+/// searches will read every run instead. Never fails: the index only makes searches faster.
+async fn ensure_search_index(pool: &sqlx::PgPool) {
+    let state: Result<(bool, bool), sqlx::Error> = sqlx::query_as(
+        "SELECT to_regclass('runs_search_trgm') IS NOT NULL, \
+         EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')",
+    )
+    .fetch_one(pool)
+    .await;
+    match state {
+        Ok((true, _)) => {}
+        Ok((false, true)) => {
+            let made = sqlx::query(
+                "CREATE INDEX IF NOT EXISTS runs_search_trgm ON runs USING gin (search gin_trgm_ops)",
+            )
+            .execute(pool)
+            .await;
+            if let Err(e) = made {
+                tracing::warn!(error = %e, "cannot make the trigram index of run text search");
+            }
+        }
+        Ok((false, false)) => tracing::warn!(
+            "the pg_trgm extension is not installed: a run text search that matches few runs \
+             reads every run. `CREATE EXTENSION pg_trgm` (as the database owner or a superuser) \
+             and restart flowo to index it"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot check the index of run text search"),
+    }
+}
+
 impl PgStore {
     /// Connects, applies migrations (under sqlx's migration lock, so replicas may start
     /// together) and starts the listener.
@@ -84,6 +115,7 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        ensure_search_index(&pool).await;
         let hub = Hub::start(Arc::new(PoolSource(pool.clone())), POLL).await?;
         let mut listener = PgListener::connect_with(&pool).await.map_err(db)?;
         listener.listen(CHANNEL).await.map_err(db)?;
@@ -125,6 +157,10 @@ impl PgStore {
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.inner.pool
     }
+
+    /// How a run search that a probe could not answer finds its text: `LIKE`, which the
+    /// planner answers from the trigram index (`runs_search_trgm`) where pg_trgm is installed.
+    const TEXT_MATCH: crate::sql::TextMatch = crate::sql::TextMatch::Like;
 
     async fn begin_write(&self) -> Result<Tx, StoreError> {
         self.inner.pool.begin().await.map_err(db)

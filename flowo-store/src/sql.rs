@@ -107,8 +107,66 @@ fn run_status_condition(sql: &mut Sql, statuses: &[RunStatus], lost_cutoff: Opti
     sql.push(")");
 }
 
-/// `WHERE` conditions of a run search (no pagination), starting with ` WHERE 1 = 1`.
-fn run_filters(sql: &mut Sql, q: &RunQuery, lost_cutoff: Option<Timestamp>) {
+/// How a run search matches its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TextMatch {
+    /// `search LIKE '%text%'`: each run the other conditions and the order reach is read until
+    /// the page is full, which is quick when the text is common and reads every run when it is
+    /// rare (PostgreSQL's planner may answer it from the trigram index instead).
+    Like,
+    /// The embedded store's trigram index (`run_search`): the runs whose text holds the text,
+    /// at once, however rare; costly when they are many.
+    Trigrams,
+    /// [`TextMatch::Like`] over the first [`PROBE_ROWS`] runs in order only: the page when the
+    /// text is common among them (read no further than the page needs, as `Like`), and a
+    /// bounded read when it is not.
+    Probe,
+}
+
+/// The runs a [`TextMatch::Probe`] reads at most.
+pub(crate) const PROBE_ROWS: u32 = 1_000;
+
+/// The text a run search matches, lower-cased as the stored text is; `None` without one.
+fn search_text(q: &RunQuery) -> Option<String> {
+    q.text
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Whether the trigram index can find `q`'s text: it holds three characters at least.
+pub(crate) fn trigram_searchable(q: &RunQuery) -> bool {
+    search_text(q).is_some_and(|t| t.chars().count() >= 3)
+}
+
+fn text_condition(sql: &mut Sql, text: &str, matching: TextMatch) {
+    if matching == TextMatch::Trigrams {
+        // GLOB, whose wildcards are `*`, `?` and `[`; each stands for itself in brackets.
+        let mut pattern = String::from("*");
+        for c in text.chars() {
+            match c {
+                '*' | '?' | '[' => pattern.extend(['[', c, ']']),
+                c => pattern.push(c),
+            }
+        }
+        pattern.push('*');
+        sql.push("id IN (SELECT run_id FROM run_search_ids WHERE rowid IN (SELECT rowid FROM run_search WHERE search GLOB ")
+            .bind(Param::Text(pattern))
+            .push("))");
+    } else {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        sql.push("search LIKE ")
+            .bind(Param::Text(format!("%{escaped}%")))
+            .push(" ESCAPE '\\'");
+    }
+}
+
+/// `WHERE` conditions of a run search (no pagination), starting with ` WHERE 1 = 1`; with
+/// [`TextMatch::Probe`], all but the text.
+fn run_filters(sql: &mut Sql, q: &RunQuery, lost_cutoff: Option<Timestamp>, matching: TextMatch) {
     sql.push(" WHERE 1 = 1");
     if let Some(workspaces) = &q.workspaces {
         if workspaces.is_empty() {
@@ -127,15 +185,11 @@ fn run_filters(sql: &mut Sql, q: &RunQuery, lost_cutoff: Option<Timestamp>) {
     if !q.status.is_empty() {
         run_status_condition(sql, &q.status, lost_cutoff);
     }
-    if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
-        let escaped = text
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        sql.push(" AND search LIKE ")
-            .bind(Param::Text(format!("%{escaped}%")))
-            .push(" ESCAPE '\\'");
+    if let Some(text) = search_text(q)
+        && matching != TextMatch::Probe
+    {
+        sql.push(" AND ");
+        text_condition(sql, &text, matching);
     }
     if let Some(tag) = &q.tag {
         sql.push(" AND id IN (SELECT run_id FROM run_tags WHERE tag = ")
@@ -169,37 +223,74 @@ fn direction(order: SortOrder) -> (&'static str, &'static str) {
 }
 
 /// The page query of a run search; it fetches `limit + 1` rows to know whether more follow.
-pub(crate) fn list_runs(q: &RunQuery, lost_cutoff: Option<Timestamp>) -> Result<Sql, StoreError> {
+/// With [`TextMatch::Probe`] it reads the first [`PROBE_ROWS`] runs in order only (those the
+/// search reaches before the text is looked at), so a page it finds short says nothing about
+/// the runs after them; none at all when fewer runs are there.
+pub(crate) fn list_runs(
+    q: &RunQuery,
+    lost_cutoff: Option<Timestamp>,
+    matching: TextMatch,
+) -> Result<Sql, StoreError> {
     let limit = check_limit(q.limit)?;
-    let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM runs"));
-    run_filters(&mut sql, q, lost_cutoff);
     let column = run_sort_column(q.sort);
     let (dir, cmp) = direction(q.order);
-    if let Some(text) = &q.cursor {
-        let cursor = decode_cursor(text)?;
-        let id = Uuid::parse_str(&cursor.id).map_err(|_| StoreError::InvalidCursor)?;
-        let key = match (q.sort, cursor.k) {
-            (RunSort::Name, KeyValue::Text(s)) => Param::Text(s),
-            (RunSort::StartedAt | RunSort::LastEventAt, KeyValue::Int(i)) => Param::I64(i),
-            _ => return Err(StoreError::InvalidCursor),
-        };
-        sql.push(&format!(" AND ({column}, id) {cmp} ("))
-            .bind(key)
-            .push(", ")
-            .bind(Param::Uuid(id))
-            .push(")");
+    let order = format!(" ORDER BY {column} {dir}, id {dir}");
+    let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM runs"));
+    run_filters(&mut sql, q, lost_cutoff, matching);
+    let after = run_after(q)?;
+    if let Some((key, id)) = after.clone() {
+        run_after_condition(&mut sql, column, cmp, key, id);
     }
-    sql.push(&format!(
-        " ORDER BY {column} {dir}, id {dir} LIMIT {}",
-        limit + 1
-    ));
+    if matching == TextMatch::Probe {
+        // Down to the last of the first runs in order, found in the sort's index alone: the
+        // page query below then reads no further than that run.
+        let back = if cmp == ">" { "<=" } else { ">=" };
+        sql.push(" AND ");
+        text_condition(
+            &mut sql,
+            &search_text(q).unwrap_or_default(),
+            TextMatch::Like,
+        );
+        sql.push(&format!(
+            " AND ({column}, id) {back} (SELECT {column}, id FROM runs"
+        ));
+        run_filters(&mut sql, q, lost_cutoff, matching);
+        if let Some((key, id)) = after {
+            run_after_condition(&mut sql, column, cmp, key, id);
+        }
+        sql.push(&format!("{order} LIMIT 1 OFFSET {})", PROBE_ROWS - 1));
+    }
+    sql.push(&format!("{order} LIMIT {}", limit + 1));
     Ok(sql)
 }
 
+/// The run a search's cursor points after: its sort key and id.
+fn run_after(q: &RunQuery) -> Result<Option<(Param, Uuid)>, StoreError> {
+    let Some(text) = &q.cursor else {
+        return Ok(None);
+    };
+    let cursor = decode_cursor(text)?;
+    let id = Uuid::parse_str(&cursor.id).map_err(|_| StoreError::InvalidCursor)?;
+    let key = match (q.sort, cursor.k) {
+        (RunSort::Name, KeyValue::Text(s)) => Param::Text(s),
+        (RunSort::StartedAt | RunSort::LastEventAt, KeyValue::Int(i)) => Param::I64(i),
+        _ => return Err(StoreError::InvalidCursor),
+    };
+    Ok(Some((key, id)))
+}
+
+fn run_after_condition(sql: &mut Sql, column: &str, cmp: &str, key: Param, id: Uuid) {
+    sql.push(&format!(" AND ({column}, id) {cmp} ("))
+        .bind(key)
+        .push(", ")
+        .bind(Param::Uuid(id))
+        .push(")");
+}
+
 /// The count query of a run search.
-pub(crate) fn count_runs(q: &RunQuery, lost_cutoff: Option<Timestamp>) -> Sql {
+pub(crate) fn count_runs(q: &RunQuery, lost_cutoff: Option<Timestamp>, matching: TextMatch) -> Sql {
     let mut sql = Sql::new("SELECT COUNT(*) FROM runs");
-    run_filters(&mut sql, q, lost_cutoff);
+    run_filters(&mut sql, q, lost_cutoff, matching);
     sql
 }
 

@@ -937,8 +937,24 @@ macro_rules! impl_sql_store {
 
             async fn list_runs(&self, query: &RunQuery) -> Result<Page<Run>, StoreError> {
                 let cutoff = lost_cutoff(self.inner.lost_after);
-                let sql = sql::list_runs(query, cutoff)?;
-                let rows: Vec<RunRow> = fetch_as(&self.inner.pool, sql).await?;
+                // A text search first reads the first runs in order (common text fills the
+                // page there), then asks the backend's index (rare text, found at once).
+                let indexed = sql::trigram_searchable(query);
+                let matching = if indexed {
+                    Self::TEXT_MATCH
+                } else {
+                    sql::TextMatch::Like
+                };
+                let mut probed = None;
+                if indexed {
+                    let sql = sql::list_runs(query, cutoff, sql::TextMatch::Probe)?;
+                    let rows: Vec<RunRow> = fetch_as(&self.inner.pool, sql).await?;
+                    probed = (rows.len() > query.limit as usize).then_some(rows);
+                }
+                let rows: Vec<RunRow> = match probed {
+                    Some(rows) => rows,
+                    None => fetch_as(&self.inner.pool, sql::list_runs(query, cutoff, matching)?).await?,
+                };
                 let mut runs = convert(rows, RunRow::into_run)?;
                 let next_cursor = if runs.len() > query.limit as usize {
                     runs.truncate(query.limit as usize);
@@ -950,7 +966,7 @@ macro_rules! impl_sql_store {
                     resolve(run, self.inner.lost_after);
                 }
                 let total = if query.with_total {
-                    Some(fetch_count(&self.inner.pool, sql::count_runs(query, cutoff)).await?)
+                    Some(fetch_count(&self.inner.pool, sql::count_runs(query, cutoff, matching)).await?)
                 } else {
                     None
                 };

@@ -100,6 +100,9 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// How a run search that a probe could not answer finds its text: FTS5's trigram index.
+    const TEXT_MATCH: crate::sql::TextMatch = crate::sql::TextMatch::Trigrams;
+
     /// Begins a write transaction on the writer connection.
     ///
     /// The beginning runs in a task of its own, to its end even when the caller gives up

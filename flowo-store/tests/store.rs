@@ -290,6 +290,124 @@ mod conformance {
         )
     }
 
+    /// Text search finds the same runs whichever way the store answers it: the first runs in
+    /// order (common text), the index (text that is rare, or only in runs past the first
+    /// thousand), or every run (text shorter than three characters). The index never answers a
+    /// run whose text holds the text's trigrams apart, and follows renamed and deleted runs.
+    pub async fn text_search_finds_the_same_runs_every_way(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("time")
+            .to_utc();
+        // 1,100 runs, the oldest first: more than a probe reads (the newest 1,000).
+        let names = |i: usize| match i {
+            3 => "Needle-ÄÖ run".to_owned(),
+            4 => "abc bcd".to_owned(),
+            5 => "a*b?c[d] run".to_owned(),
+            6 => "axb?c run".to_owned(),
+            i => format!("sample_{i:04} run"),
+        };
+        let ids: Vec<RunId> = (0..1_100).map(|_| RunId::new_random()).collect();
+        let events: Vec<EventEnvelope> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &run)| {
+                let at = base + chrono::Duration::seconds(i as i64);
+                let tags: &[&str] = if i == 7 { &["Deep-Tag"] } else { &[] };
+                labels(run, 0, at, &names(i), tags)
+            })
+            .collect();
+        for chunk in events.chunks(250) {
+            store.append(ws, chunk).await.expect("append");
+        }
+        // Every run a search finds, through its pages of 50, newest first; and its total.
+        let search = |text: &str| {
+            let store = store.clone();
+            let text = text.to_owned();
+            async move {
+                let mut query = RunQuery {
+                    text: Some(text),
+                    limit: 50,
+                    with_total: true,
+                    ..RunQuery::default()
+                };
+                let mut found = Vec::new();
+                loop {
+                    let page = store.list_runs(&query).await.expect("list");
+                    let total = page.total.expect("total");
+                    found.extend(page.items.iter().map(|r| r.id));
+                    match page.next_cursor {
+                        Some(c) => query.cursor = Some(c),
+                        None => {
+                            assert_eq!(total, found.len() as u64, "the total is what was found");
+                            break found;
+                        }
+                    }
+                }
+            }
+        };
+        let newest_first = |picked: &[usize]| -> Vec<RunId> {
+            let mut picked = picked.to_vec();
+            picked.sort_unstable_by(|a, b| b.cmp(a));
+            picked.iter().map(|&i| ids[i]).collect()
+        };
+        // Common: every run but the four odd names, found in the first runs' probe for page 1.
+        let all: Vec<usize> = (0..1_100).filter(|i| ![3, 4, 5, 6].contains(i)).collect();
+        assert_eq!(search("sample_").await, newest_first(&all));
+        // Rare, past the probe: the index; upper case and non-ASCII match as stored (lower case).
+        assert_eq!(search("needle-äö").await, newest_first(&[3]));
+        assert_eq!(search("NEEDLE-ÄÖ").await, newest_first(&[3]));
+        assert_eq!(
+            search("deep-tag").await,
+            newest_first(&[7]),
+            "tags are searched"
+        );
+        assert_eq!(
+            search("about needle").await,
+            newest_first(&[3]),
+            "and descriptions"
+        );
+        // Its trigrams are all in "abc bcd", the text is not.
+        assert_eq!(search("abcd").await, Vec::<RunId>::new());
+        assert_eq!(search("abc b").await, newest_first(&[4]));
+        // The index's wildcards and LIKE's stand for themselves.
+        assert_eq!(search("*b?c[").await, newest_first(&[5]));
+        assert_eq!(search("b?c").await, newest_first(&[5, 6]));
+        assert_eq!(search("a*b").await, newest_first(&[5]));
+        assert_eq!(search("%").await, Vec::<RunId>::new());
+        assert_eq!(
+            search("sampl__1").await,
+            newest_first(&[]),
+            "`_` is not a wildcard"
+        );
+        let thousands: Vec<usize> = (1_000..1_100).collect();
+        assert_eq!(search("le_1").await, newest_first(&thousands));
+        // Shorter than a trigram: read run by run.
+        assert_eq!(search("c[").await, newest_first(&[5]));
+        // Nothing.
+        assert_eq!(search("no-such-run").await, Vec::<RunId>::new());
+        let hundreds: Vec<usize> = (100..200).collect();
+        assert_eq!(search("sample_01").await, newest_first(&hundreds));
+
+        // Renamed: the index follows (new name found, old one gone); deleted: gone.
+        store
+            .append(ws, &[labels(ids[3], 1, base, "Renamed haystack", &[])])
+            .await
+            .expect("rename");
+        assert_eq!(search("needle-äö").await, Vec::<RunId>::new());
+        assert_eq!(search("haystack").await, newest_first(&[3]));
+        assert!(store.delete_run(ids[3]).await.expect("delete"));
+        assert_eq!(search("haystack").await, Vec::<RunId>::new());
+        // A new run with the text of the deleted one is found, and only it.
+        let again = RunId::new_random();
+        store
+            .append(ws, &[labels(again, 0, base, "Renamed haystack", &[])])
+            .await
+            .expect("append");
+        let found = search("haystack").await;
+        assert_eq!(found, vec![again]);
+    }
+
     pub async fn run_search_filters_sorts_and_pages(store: Arc<dyn Store>) {
         let ws = default_ws(&store).await;
         let other = store.create_workspace("other").await.expect("ws").id;
@@ -1121,6 +1239,7 @@ conformance!(
     late_events_refold_the_run,
     runs_stay_in_their_workspace,
     run_search_filters_sorts_and_pages,
+    text_search_finds_the_same_runs_every_way,
     job_search_filters_sorts_and_pages,
     stream_positions_are_ordered,
     subscribers_get_everything_once_across_the_seam,
