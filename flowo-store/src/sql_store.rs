@@ -966,7 +966,11 @@ macro_rules! impl_sql_store {
                     resolve(run, self.inner.lost_after);
                 }
                 let total = if query.with_total {
-                    Some(fetch_count(&self.inner.pool, sql::count_runs(query, cutoff, matching)).await?)
+                    {
+                        let count = sql::count_runs_from_rollups(query)
+                            .unwrap_or_else(|| sql::count_runs(query, cutoff, matching));
+                        Some(fetch_count(&self.inner.pool, count).await?)
+                    }
                 } else {
                     None
                 };

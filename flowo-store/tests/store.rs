@@ -406,6 +406,16 @@ mod conformance {
             .expect("append");
         let found = search("haystack").await;
         assert_eq!(found, vec![again]);
+        // The runs page's total (from the day rollups) follows the deletion and the new run.
+        let page = store
+            .list_runs(&RunQuery {
+                limit: 1,
+                with_total: true,
+                ..RunQuery::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(page.total, Some(1_100));
     }
 
     pub async fn run_search_filters_sorts_and_pages(store: Arc<dyn Store>) {
@@ -519,12 +529,18 @@ mod conformance {
         .await;
         assert_eq!(other_only.items.len(), 1);
         assert_eq!(other_only.items[0].id, ids[22]);
+        // Totals of searches by workspace alone come from the day rollups.
+        assert_eq!(other_only.total, Some(1));
+        let everywhere = count(RunQuery::default()).await;
+        assert_eq!(everywhere.items.len(), 23);
+        assert_eq!(everywhere.total, Some(23));
         let none = count(RunQuery {
             workspaces: Some(vec![]),
             ..Default::default()
         })
         .await;
         assert_eq!(none.items.len(), 0);
+        assert_eq!(none.total, Some(0));
         let by_name = count(RunQuery {
             sort: RunSort::Name,
             order: SortOrder::Asc,
