@@ -43,6 +43,17 @@ impl Sql {
         self.text.push_str(&format!("${}", self.params.len()));
         self
     }
+
+    /// Appends placeholders bound to `params`, separated by commas (the inside of `IN (…)`).
+    pub(crate) fn bind_list(&mut self, params: impl IntoIterator<Item = Param>) -> &mut Self {
+        for (i, param) in params.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(param);
+        }
+        self
+    }
 }
 
 /// The position after the last item of a page.
@@ -173,12 +184,7 @@ fn run_filters(sql: &mut Sql, q: &RunQuery, lost_cutoff: Option<Timestamp>, matc
             sql.push(" AND 1 = 0");
         } else {
             sql.push(" AND workspace_id IN (");
-            for (i, ws) in workspaces.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(Param::Uuid(ws.0));
-            }
+            sql.bind_list(workspaces.iter().map(|ws| Param::Uuid(ws.0)));
             sql.push(")");
         }
     }
@@ -331,12 +337,7 @@ pub(crate) fn count_runs_from_rollups(q: &RunQuery) -> Option<Sql> {
         }
         Some(workspaces) => {
             sql.push(" WHERE workspace_id IN (");
-            for (i, ws) in workspaces.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(Param::Uuid(ws.0));
-            }
+            sql.bind_list(workspaces.iter().map(|ws| Param::Uuid(ws.0)));
             sql.push(")");
         }
     }
@@ -383,12 +384,7 @@ fn job_filters(sql: &mut Sql, run: Uuid, q: &JobQuery, statuses: Option<&[JobSta
             sql.push(" AND 1 = 0");
         } else {
             sql.push(" AND status IN (");
-            for (i, s) in statuses.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(Param::Text(s.as_str().to_owned()));
-            }
+            sql.bind_list(statuses.iter().map(|s| Param::Text(s.as_str().to_owned())));
             sql.push(")");
         }
     }

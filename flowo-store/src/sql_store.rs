@@ -143,12 +143,7 @@ macro_rules! impl_sql_store {
                 let mut sql =
                     Sql::new(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = "));
                 sql.bind(Param::Uuid(run.0)).push(" AND job_id IN (");
-                for (i, id) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(Param::I64(*id as i64));
-                }
+                sql.bind_list(chunk.iter().map(|id| Param::I64(*id as i64)));
                 sql.push(")");
                 let rows: Vec<JobRow> = fetch_as(&mut **tx, sql).await?;
                 for row in rows {
@@ -349,12 +344,7 @@ macro_rules! impl_sql_store {
                 "SELECT run_id, rule, {} FROM run_rules WHERE run_id IN (",
                 $crate::rows::ROLLUP_COLUMNS
             ));
-            for (i, run) in runs.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(Param::Uuid(run.0));
-            }
+            sql.bind_list(runs.iter().map(|run| Param::Uuid(run.0)));
             sql.push(")");
             let rows: Vec<RollupRow> = fetch_as(exec, sql).await?;
             for (run, rule, a, b, c, d, e, durations) in rows {
@@ -495,12 +485,7 @@ macro_rules! impl_sql_store {
                     "SELECT CAST(0 AS BIGINT), run_id, CAST(0 AS BIGINT), rule, {columns} \
                      FROM run_rules WHERE run_id IN ("
                 ));
-                for (i, run) in runs.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(Param::Uuid(run.0));
-                }
+                sql.bind_list(runs.iter().map(|run| Param::Uuid(run.0)));
                 sql.push(")");
                 parts += 1;
             }
@@ -639,12 +624,7 @@ macro_rules! impl_sql_store {
         fn push_workspaces(sql: &mut Sql, column: &str, workspaces: &Option<Vec<WorkspaceId>>) {
             if let Some(ws) = workspaces {
                 sql.push(&format!(" AND {column} IN ("));
-                for (i, w) in ws.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(Param::Uuid(w.0));
-                }
+                sql.bind_list(ws.iter().map(|w| Param::Uuid(w.0)));
                 sql.push(")");
             }
         }
@@ -880,12 +860,7 @@ macro_rules! impl_sql_store {
                     return Ok(Vec::new());
                 }
                 sql.push(" AND workspace_id IN (");
-                for (i, ws) in workspaces.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(Param::Uuid(ws.0));
-                }
+                sql.bind_list(workspaces.iter().map(|ws| Param::Uuid(ws.0)));
                 sql.push(")");
             }
             sql.push(&format!(" ORDER BY pos LIMIT {limit}"));
