@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
@@ -158,19 +159,31 @@ const WRITE_LIMIT: usize = 16;
 
 /// The message of `event`: made once, then shared by every client that sends it.
 async fn message(state: &AppState, event: Arc<StoredEvent>) -> Arc<Message> {
+    let pos = event.pos;
+    let make = || make_message(state, Arc::unwrap_or_clone(event));
+    made_once(&state.summaries().messages, pos, MESSAGE_LIMIT, make).await
+}
+
+/// The value under `key` in `map`, made by `make` for the first caller that needs it and shared
+/// with every other; the map keeps the `limit` greatest keys (the newest positions). A poisoned
+/// lock only costs the sharing.
+async fn made_once<K: Ord, V: Clone, F: Future<Output = V>>(
+    map: &Mutex<BTreeMap<K, Arc<tokio::sync::OnceCell<V>>>>,
+    key: K,
+    limit: usize,
+    make: impl FnOnce() -> F,
+) -> V {
     let cell = {
-        let Ok(mut map) = state.summaries().messages.lock() else {
-            return make_message(state, Arc::unwrap_or_clone(event)).await;
+        let Ok(mut map) = map.lock() else {
+            return make().await;
         };
-        let cell = map.entry(event.pos).or_default().clone();
-        while map.len() > MESSAGE_LIMIT {
+        let cell = map.entry(key).or_default().clone();
+        while map.len() > limit {
             map.pop_first();
         }
         cell
     };
-    cell.get_or_init(|| make_message(state, Arc::unwrap_or_clone(event)))
-        .await
-        .clone()
+    cell.get_or_init(make).await.clone()
 }
 
 async fn make_message(state: &AppState, event: StoredEvent) -> Arc<Message> {
@@ -182,17 +195,8 @@ async fn make_message(state: &AppState, event: StoredEvent) -> Arc<Message> {
 /// every client that takes the same events at once.
 async fn write(state: &AppState, events: Vec<Arc<StoredEvent>>) -> Bytes {
     let key: Vec<StreamPos> = events.iter().map(|e| e.pos).collect();
-    let cell = {
-        let Ok(mut map) = state.summaries().writes.lock() else {
-            return make_write(state, events).await;
-        };
-        let cell = map.entry(key).or_default().clone();
-        while map.len() > WRITE_LIMIT {
-            map.pop_first();
-        }
-        cell
-    };
-    cell.get_or_init(|| make_write(state, events)).await.clone()
+    let make = || make_write(state, events);
+    made_once(&state.summaries().writes, key, WRITE_LIMIT, make).await
 }
 
 async fn make_write(state: &AppState, events: Vec<Arc<StoredEvent>>) -> Bytes {
