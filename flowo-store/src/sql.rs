@@ -179,15 +179,7 @@ fn text_condition(sql: &mut Sql, text: &str, matching: TextMatch) {
 /// [`TextMatch::Probe`], all but the text.
 fn run_filters(sql: &mut Sql, q: &RunQuery, lost_cutoff: Option<Timestamp>, matching: TextMatch) {
     sql.push(" WHERE 1 = 1");
-    if let Some(workspaces) = &q.workspaces {
-        if workspaces.is_empty() {
-            sql.push(" AND 1 = 0");
-        } else {
-            sql.push(" AND workspace_id IN (");
-            sql.bind_list(workspaces.iter().map(|ws| Param::Uuid(ws.0)));
-            sql.push(")");
-        }
-    }
+    workspace_condition(sql, q.workspaces.as_deref());
     if !q.status.is_empty() {
         run_status_condition(sql, &q.status, lost_cutoff);
     }
@@ -329,19 +321,25 @@ pub(crate) fn count_runs_from_rollups(q: &RunQuery) -> Option<Sql> {
     if filtered {
         return None;
     }
-    let mut sql = Sql::new("SELECT CAST(COALESCE(SUM(runs), 0) AS BIGINT) FROM run_days");
+    let mut sql =
+        Sql::new("SELECT CAST(COALESCE(SUM(runs), 0) AS BIGINT) FROM run_days WHERE 1 = 1");
+    workspace_condition(&mut sql, workspaces.as_deref());
+    Some(sql)
+}
+
+/// ` AND` the rows of `workspaces` only (`None`: every workspace; none: no row).
+fn workspace_condition(sql: &mut Sql, workspaces: Option<&[flowo_core::WorkspaceId]>) {
     match workspaces {
         None => {}
-        Some(workspaces) if workspaces.is_empty() => {
-            return Some(Sql::new("SELECT CAST(0 AS BIGINT)"));
+        Some([]) => {
+            sql.push(" AND 1 = 0");
         }
         Some(workspaces) => {
-            sql.push(" WHERE workspace_id IN (");
+            sql.push(" AND workspace_id IN (");
             sql.bind_list(workspaces.iter().map(|ws| Param::Uuid(ws.0)));
             sql.push(")");
         }
     }
-    Some(sql)
 }
 
 /// The cursor after a run.
