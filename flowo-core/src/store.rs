@@ -376,6 +376,9 @@ pub trait RunReader: Send + Sync {
     async fn list_jobs(&self, run: RunId, query: &JobQuery) -> Result<Page<Job>, StoreError>;
     /// One job.
     async fn get_job(&self, run: RunId, job: JobId) -> Result<Option<Job>, StoreError>;
+    /// The jobs of `run` among `jobs` that are stored, in no particular order: one read for
+    /// many (the live stream's summaries of a batch of events).
+    async fn get_jobs(&self, run: RunId, jobs: &[JobId]) -> Result<Vec<Job>, StoreError>;
     /// Per-rule counts by status and durations.
     async fn rule_summaries(&self, run: RunId) -> Result<Vec<RuleSummary>, StoreError>;
     /// The rule graph, if Snakemake sent one.

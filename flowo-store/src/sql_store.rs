@@ -87,6 +87,16 @@ macro_rules! impl_sql_store {
             }
         }
 
+        /// How a stored job status shows: a job still running when its run was lost never
+        /// finished, so it is incomplete.
+        fn shown(status: JobStatus, lost: bool) -> JobStatus {
+            if lost && status == JobStatus::Running {
+                JobStatus::Incomplete
+            } else {
+                status
+            }
+        }
+
         async fn load_state(tx: &mut Tx, run: RunId) -> Result<Option<RunState>, StoreError> {
             let sql = format!("SELECT {RUN_COLUMNS}, detail, fold_cursor FROM runs WHERE id = $1");
             let row: Option<RunStateRow> = sqlx::query_as(&sql)
@@ -133,7 +143,7 @@ macro_rules! impl_sql_store {
         }
 
         async fn load_jobs(
-            tx: &mut Tx,
+            conn: &mut <$db as sqlx::Database>::Connection,
             run: RunId,
             ids: impl IntoIterator<Item = JobId>,
         ) -> Result<JobMap, StoreError> {
@@ -145,7 +155,7 @@ macro_rules! impl_sql_store {
                 sql.bind(Param::Uuid(run.0)).push(" AND job_id IN (");
                 sql.bind_list(chunk.iter().map(|id| Param::I64(*id as i64)));
                 sql.push(")");
-                let rows: Vec<JobRow> = fetch_as(&mut **tx, sql).await?;
+                let rows: Vec<JobRow> = fetch_as(&mut *conn, sql).await?;
                 for row in rows {
                     let job = row.into_job()?;
                     jobs.insert(job.job_id, job);
@@ -701,7 +711,7 @@ macro_rules! impl_sql_store {
                     rollups::JobChanges::of_all(&jobs)
                 } else {
                     let decoded = ingest::decode(&state, &new);
-                    let jobs = load_jobs(tx, run_id, decoded.jobs_needed.iter().copied()).await?;
+                    let jobs = load_jobs(&mut **tx, run_id, decoded.jobs_needed.iter().copied()).await?;
                     let marks = rollups::marks(jobs.values());
                     let folded = ingest::fold(&mut state, jobs, &new, &decoded);
                     self.write_jobs(tx, &folded.jobs).await?;
@@ -788,12 +798,7 @@ macro_rules! impl_sql_store {
                 }
                 if !query.kinds.is_empty() {
                     sql.push(" AND kind IN (");
-                    for (i, k) in query.kinds.iter().enumerate() {
-                        if i > 0 {
-                            sql.push(", ");
-                        }
-                        sql.bind(Param::Text(k.clone()));
-                    }
+                    sql.bind_list(query.kinds.iter().map(|k| Param::Text(k.clone())));
                     sql.push(")");
                 }
                 sql.push(&format!(" ORDER BY seq LIMIT {limit}"));
@@ -969,12 +974,8 @@ macro_rules! impl_sql_store {
                 } else {
                     None
                 };
-                if lost {
-                    for job in &mut jobs {
-                        if job.status == JobStatus::Running {
-                            job.status = JobStatus::Incomplete;
-                        }
-                    }
+                for job in &mut jobs {
+                    job.status = shown(job.status, lost);
                 }
                 let total = if query.with_total {
                     let count = sql::count_jobs(run.0, query, statuses.as_deref());
@@ -999,10 +1000,24 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(db)?;
                 let mut job = row.map(JobRow::into_job).transpose()?;
-                if let Some(j) = job.as_mut().filter(|j| lost && j.status == JobStatus::Running) {
-                    j.status = JobStatus::Incomplete;
+                if let Some(job) = &mut job {
+                    job.status = shown(job.status, lost);
                 }
                 Ok(job)
+            }
+
+            async fn get_jobs(&self, run: RunId, jobs: &[JobId]) -> Result<Vec<Job>, StoreError> {
+                if jobs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let lost = self.run_is_lost(run).await?;
+                let mut conn = self.inner.pool.acquire().await.map_err(db)?;
+                let found = load_jobs(&mut conn, run, jobs.iter().copied()).await?;
+                let mut found: Vec<Job> = found.into_values().collect();
+                for job in &mut found {
+                    job.status = shown(job.status, lost);
+                }
+                Ok(found)
             }
 
             async fn rule_summaries(&self, run: RunId) -> Result<Vec<RuleSummary>, StoreError> {
@@ -1077,10 +1092,7 @@ macro_rules! impl_sql_store {
                 .map_err(db)?;
                 rows.into_iter()
                     .map(|(job_id, rule, status, started, finished)| {
-                        let mut status: JobStatus = stored_word(&status)?;
-                        if lost && status == JobStatus::Running {
-                            status = JobStatus::Incomplete;
-                        }
+                        let status = shown(stored_word(&status)?, lost);
                         Ok(flowo_core::store::TimelineBar {
                             job_id: job_id as u64,
                             rule,

@@ -659,6 +659,33 @@ mod conformance {
             .expect("job");
         assert_eq!(job, failed.items[0]);
         assert!(store.get_job(run, 9999).await.expect("get").is_none());
+        // Many at once: the stored ones among those asked for, each as it reads alone.
+        let mut some = store
+            .get_jobs(
+                run,
+                &[
+                    all[3].job_id,
+                    9999,
+                    all[0].job_id,
+                    all[10].job_id,
+                    all[3].job_id,
+                ],
+            )
+            .await
+            .expect("get jobs");
+        some.sort_by_key(|j| j.job_id);
+        assert_eq!(some, [all[0].clone(), all[3].clone(), all[10].clone()]);
+        let mut every = store
+            .get_jobs(run, &all.iter().map(|j| j.job_id).collect::<Vec<_>>())
+            .await
+            .expect("get jobs");
+        every.sort_by_key(|j| j.job_id);
+        assert_eq!(every, all);
+        assert!(store.get_jobs(run, &[]).await.expect("none").is_empty());
+        assert!(matches!(
+            store.get_jobs(RunId::new_random(), &[1]).await,
+            Err(StoreError::NotFound(_))
+        ));
         assert!(matches!(
             store
                 .list_jobs(RunId::new_random(), &JobQuery::default())
@@ -1609,6 +1636,18 @@ mod lost {
             .find(|j| j.rule == "slow")
             .expect("slow job");
         assert_eq!(slow.status, JobStatus::Incomplete);
+        // Read alone or among others, the same.
+        let one = store
+            .get_job(killed, slow.job_id)
+            .await
+            .expect("get")
+            .expect("job");
+        let many = store
+            .get_jobs(killed, &[slow.job_id])
+            .await
+            .expect("get jobs");
+        assert_eq!(one.status, JobStatus::Incomplete);
+        assert_eq!(many, [one]);
         let incomplete = store
             .list_jobs(
                 killed,

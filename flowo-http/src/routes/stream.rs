@@ -200,11 +200,27 @@ async fn write(state: &AppState, events: Vec<Arc<StoredEvent>>) -> Bytes {
 }
 
 async fn make_write(state: &AppState, events: Vec<Arc<StoredEvent>>) -> Bytes {
+    // The summaries of every message still to be made, read together: made one message at a
+    // time, a batch of events of new jobs read them one event after another.
+    let unmade: Vec<&StoredEvent> = events
+        .iter()
+        .filter(|e| !made(state, e.pos))
+        .map(|e| &**e)
+        .collect();
+    fetch_summaries(state, &unmade).await;
     let mut messages = Vec::with_capacity(events.len());
     for event in events {
         messages.push(message(state, event).await);
     }
     join(&messages)
+}
+
+/// Whether the message at `pos` has been made already.
+fn made(state: &AppState, pos: StreamPos) -> bool {
+    let messages = &state.summaries().messages;
+    messages
+        .lock()
+        .is_ok_and(|m| m.get(&pos).is_some_and(|cell| cell.initialized()))
 }
 
 /// The bytes of one write of `messages` (in stream order): every message, the last of each run
@@ -301,54 +317,71 @@ fn job_of(event: &StoredEvent) -> Option<JobId> {
     }
 }
 
-async fn enrich(state: &AppState, event: StoredEvent) -> LiveEvent {
+/// The summaries the messages of `events` need that the cache lacks, by run: whether the
+/// run's own is missing, and the jobs whose are.
+fn missing(cache: &SummaryCache, events: &[&StoredEvent]) -> BTreeMap<RunId, (bool, Vec<JobId>)> {
+    let mut out: BTreeMap<RunId, (bool, Vec<JobId>)> = BTreeMap::new();
+    for event in events {
+        let (run_id, pos) = (event.envelope.run_id, event.pos);
+        if cached(&cache.runs, run_id, pos).is_none() {
+            out.entry(run_id).or_default().0 = true;
+        }
+        if let Some(id) = job_of(event)
+            && cached(&cache.jobs, (run_id, id), pos).is_none()
+        {
+            let jobs = &mut out.entry(run_id).or_default().1;
+            if !jobs.contains(&id) {
+                jobs.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// Reads into the cache the summaries that the messages of `events` need and it lacks: the
+/// store's head, then every run's summary and its jobs' in one read each, the runs at once.
+/// One caller reads at a time, and the others then find what it read: a burst of clients, or
+/// of messages, costs one read of each summary.
+async fn fetch_summaries(state: &AppState, events: &[&StoredEvent]) {
     let cache = state.summaries();
-    let run_id = event.envelope.run_id;
-    let pos = event.pos;
-    let job_id = job_of(&event);
-    let hit = |cache: &SummaryCache| {
-        let run = cached(&cache.runs, run_id, pos)?;
-        let job = match job_id {
-            Some(id) => Some(cached(&cache.jobs, (run_id, id), pos)?),
-            None => None,
-        };
-        Some((run, job))
-    };
-    if let Some((run, job)) = hit(cache) {
-        return LiveEvent {
-            event,
-            run: Some(run),
-            job,
-        };
+    if missing(cache, events).is_empty() {
+        return;
     }
     let _turn = cache.fetching.lock().await;
-    if let Some((run, job)) = hit(cache) {
-        return LiveEvent {
-            event,
-            run: Some(run),
-            job,
-        };
+    let wanted = missing(cache, events);
+    let Some(last) = events.iter().map(|e| e.pos).max() else {
+        return;
+    };
+    if wanted.is_empty() {
+        return;
     }
     let store = state.store();
     // The head is read first: summaries read after it include every event up to it.
-    let at = store.head().await.unwrap_or(pos).max(pos);
-    let run = match store.get_run(run_id).await {
-        Ok(Some(view)) => {
-            remember(&cache.runs, run_id, at, view.run.clone());
-            Some(view.run)
-        }
-        _ => None,
-    };
-    let job = match job_id {
-        Some(id) => match store.get_job(run_id, id).await {
-            Ok(Some(job)) => {
-                remember(&cache.jobs, (run_id, id), at, job.clone());
-                Some(job)
+    let at = store.head().await.unwrap_or(last).max(last);
+    let reads = wanted.into_iter().map(|(run_id, (run, jobs))| async move {
+        let run = async {
+            if run && let Ok(Some(view)) = store.get_run(run_id).await {
+                remember(&cache.runs, run_id, at, view.run);
             }
-            _ => None,
-        },
-        None => None,
-    };
+        };
+        let jobs = async {
+            if let Ok(jobs) = store.get_jobs(run_id, &jobs).await {
+                for job in jobs {
+                    remember(&cache.jobs, (run_id, job.job_id), at, job);
+                }
+            }
+        };
+        futures::join!(run, jobs);
+    });
+    futures::future::join_all(reads).await;
+}
+
+async fn enrich(state: &AppState, event: StoredEvent) -> LiveEvent {
+    fetch_summaries(state, &[&event]).await;
+    let cache = state.summaries();
+    let (run_id, pos) = (event.envelope.run_id, event.pos);
+    let run = cached(&cache.runs, run_id, pos);
+    let job = job_of(&event).and_then(|id| cached(&cache.jobs, (run_id, id), pos));
     LiveEvent { event, run, job }
 }
 

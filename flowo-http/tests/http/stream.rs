@@ -64,7 +64,13 @@ fn check_message(id: i64, data: &Value, sent: &EventEnvelope) -> (i64, bool) {
         _ => None,
     };
     match job_id {
-        Some(job) => assert_eq!(data["job"]["job_id"], json!(job), "the job's state"),
+        Some(job) => {
+            assert_eq!(data["job"]["job_id"], json!(job), "the job's state");
+            // As new as the event or newer: a finished job's state says so.
+            if sent.kind == "job_finished" {
+                assert_eq!(data["job"]["status"], "succeeded", "job {job} finished");
+            }
+        }
         None => assert_eq!(data["job"], Value::Null, "no job for {}", sent.kind),
     }
     (id, summary)
