@@ -1725,6 +1725,72 @@ mod postgres_only {
             .expect("every event arrives in time")
     }
 
+    /// A database user who may not create extensions (not the database's owner, no `CREATE`
+    /// on it): the store still opens and searches run text (by reading every run); once an
+    /// administrator installs pg_trgm, the store makes the index when it next opens.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_pg_trgm_text_search_works_and_the_index_follows_the_extension() {
+        let Some(mut db) = flowo_testkit::postgres::TestDatabase::create("flowo_test").await else {
+            return;
+        };
+        let user_url = db.create_role("user").await;
+        let admin = sqlx::PgPool::connect(&db.url).await.expect("admin");
+        let role = format!("{}_user", db.name);
+        sqlx::query(&format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}"))
+            .execute(&admin)
+            .await
+            .expect("grant");
+        let index = |pool: sqlx::PgPool| async move {
+            let state: (bool, bool) = sqlx::query_as(
+                "SELECT to_regclass('runs_search_trgm') IS NOT NULL, \
+                 EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("index state");
+            state
+        };
+        let store = PgStore::open(&user_url, &support::options(None))
+            .await
+            .expect("opens without the extension");
+        assert_eq!(index(admin.clone()).await, (false, false));
+        let pool = store.pool().clone();
+        crate::conformance::text_search_finds_the_same_runs_every_way(Arc::new(store)).await;
+        pool.close().await;
+        sqlx::query("CREATE EXTENSION pg_trgm")
+            .execute(&admin)
+            .await
+            .expect("the administrator installs pg_trgm");
+        let store = PgStore::open(&user_url, &support::options(None))
+            .await
+            .expect("opens again");
+        assert_eq!(
+            index(admin.clone()).await,
+            (true, true),
+            "the index is made"
+        );
+        // Through the index now: rare text past the runs a probe reads, and upper case.
+        for (text, name) in [
+            ("SAMPLE_0010", "sample_0010 run"),
+            ("renamed HAYSTACK", "Renamed haystack"),
+        ] {
+            let found = flowo_core::store::RunReader::list_runs(
+                &store,
+                &flowo_core::store::RunQuery {
+                    text: Some(text.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("search");
+            let names: Vec<_> = found.items.iter().map(|r| r.name.as_deref()).collect();
+            assert_eq!(names, [Some(name)], "{text}");
+        }
+        store.pool().close().await;
+        admin.close().await;
+        db.drop_database().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn listener_survives_terminated_connections_without_losing_events() {
         let Some((url, db)) = support::pg_database().await else {

@@ -36,6 +36,8 @@ pub struct TestDatabase {
     pub name: String,
     /// The database's URL.
     pub url: String,
+    /// Roles made for this database, dropped after it.
+    roles: Vec<String>,
 }
 
 impl TestDatabase {
@@ -59,19 +61,38 @@ impl TestDatabase {
             .await
             .expect("create test database");
         let url = with_database(&admin, &name);
-        Some(Self { admin, name, url })
+        Some(Self {
+            admin,
+            name,
+            url,
+            roles: Vec::new(),
+        })
     }
 
-    /// Drops the database, closing other sessions (best effort).
-    pub async fn drop_database(&self) {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
+    /// Makes a login role of this database's own, `<name>_<suffix>` with the password `flowo`,
+    /// that may connect to it and nothing more (grant it what a test needs); it is dropped after
+    /// the database. Returns the database's URL as that role.
+    pub async fn create_role(&mut self, suffix: &str) -> String {
+        let role = format!("{}_{suffix}", self.name);
+        let mut conn = sqlx::PgConnection::connect(&self.admin)
+            .await
+            .expect("connect to the server");
+        for statement in [
+            format!("CREATE ROLE {role} LOGIN PASSWORD 'flowo'"),
+            format!("GRANT CONNECT ON DATABASE {} TO {role}", self.name),
+        ] {
+            sqlx::query(&statement)
+                .execute(&mut conn)
+                .await
+                .expect(&statement);
         }
+        self.roles.push(role.clone());
+        with_user(&self.url, &role, "flowo")
+    }
+
+    /// Drops the database, closing other sessions, then its roles (best effort).
+    pub async fn drop_database(&self) {
+        drop_all(&self.admin, &self.name, &self.roles).await;
     }
 }
 
@@ -79,21 +100,39 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         // Dropping needs async I/O, and this may run inside a test's runtime or while it
         // unwinds: use a thread with a runtime of its own.
-        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let (admin, name, roles) = (self.admin.clone(), self.name.clone(), self.roles.clone());
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio_runtime() {
-                rt.block_on(async {
-                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut conn)
-                                .await;
-                    }
-                });
+                rt.block_on(drop_all(&admin, &name, &roles));
             }
         })
         .join();
     }
+}
+
+/// Drops database `name` (closing its sessions), then `roles` (best effort).
+async fn drop_all(admin: &str, name: &str, roles: &[String]) {
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+        for role in roles {
+            let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {role}"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+/// `url` with `user:password` as its credentials.
+pub fn with_user(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host = match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{host}{}", &rest[authority_end..]),
+        None => rest.to_owned(),
+    };
+    format!("{scheme}://{user}:{password}@{host}")
 }
 
 fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -104,7 +143,23 @@ fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{with_database, with_user};
+
+    #[test]
+    fn users_are_replaced() {
+        assert_eq!(
+            with_user("postgres://postgres@127.0.0.1:5432/db?x=1", "u", "p"),
+            "postgres://u:p@127.0.0.1:5432/db?x=1"
+        );
+        assert_eq!(
+            with_user("postgres://a:b@host/db", "u", "p"),
+            "postgres://u:p@host/db"
+        );
+        assert_eq!(
+            with_user("postgres://host/db", "u", "p"),
+            "postgres://u:p@host/db"
+        );
+    }
 
     #[test]
     fn database_names_are_replaced() {
