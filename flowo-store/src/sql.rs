@@ -179,7 +179,7 @@ fn text_condition(sql: &mut Sql, text: &str, matching: TextMatch) {
 /// [`TextMatch::Probe`], all but the text.
 fn run_filters(sql: &mut Sql, q: &RunQuery, lost_cutoff: Option<Timestamp>, matching: TextMatch) {
     sql.push(" WHERE 1 = 1");
-    workspace_condition(sql, q.workspaces.as_deref());
+    workspace_condition(sql, "workspace_id", q.workspaces.as_deref());
     if !q.status.is_empty() {
         run_status_condition(sql, &q.status, lost_cutoff);
     }
@@ -323,19 +323,24 @@ pub(crate) fn count_runs_from_rollups(q: &RunQuery) -> Option<Sql> {
     }
     let mut sql =
         Sql::new("SELECT CAST(COALESCE(SUM(runs), 0) AS BIGINT) FROM run_days WHERE 1 = 1");
-    workspace_condition(&mut sql, workspaces.as_deref());
+    workspace_condition(&mut sql, "workspace_id", workspaces.as_deref());
     Some(sql)
 }
 
-/// ` AND` the rows of `workspaces` only (`None`: every workspace; none: no row).
-fn workspace_condition(sql: &mut Sql, workspaces: Option<&[flowo_core::WorkspaceId]>) {
+/// ` AND` the rows whose `column` is one of `workspaces` (`None`: every workspace; none: no
+/// row).
+pub(crate) fn workspace_condition(
+    sql: &mut Sql,
+    column: &str,
+    workspaces: Option<&[flowo_core::WorkspaceId]>,
+) {
     match workspaces {
         None => {}
         Some([]) => {
             sql.push(" AND 1 = 0");
         }
         Some(workspaces) => {
-            sql.push(" AND workspace_id IN (");
+            sql.push(&format!(" AND {column} IN ("));
             sql.bind_list(workspaces.iter().map(|ws| Param::Uuid(ws.0)));
             sql.push(")");
         }

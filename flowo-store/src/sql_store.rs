@@ -630,15 +630,6 @@ macro_rules! impl_sql_store {
             (upserts, gone)
         }
 
-        /// Pushes ` AND <column> IN (...)` for a workspace filter.
-        fn push_workspaces(sql: &mut Sql, column: &str, workspaces: &Option<Vec<WorkspaceId>>) {
-            if let Some(ws) = workspaces {
-                sql.push(&format!(" AND {column} IN ("));
-                sql.bind_list(ws.iter().map(|w| Param::Uuid(w.0)));
-                sql.push(")");
-            }
-        }
-
         /// Pushes ` AND <column> >= from AND <column> < to` for the bounds given.
         fn push_range(sql: &mut Sql, column: &str, from: Option<i64>, to: Option<i64>) {
             if let Some(f) = from {
@@ -860,14 +851,10 @@ macro_rules! impl_sql_store {
             if let Some(run) = filter.run {
                 sql.push(" AND run_id = ").bind(Param::Uuid(run.0));
             }
-            if let Some(workspaces) = &filter.workspaces {
-                if workspaces.is_empty() {
-                    return Ok(Vec::new());
-                }
-                sql.push(" AND workspace_id IN (");
-                sql.bind_list(workspaces.iter().map(|ws| Param::Uuid(ws.0)));
-                sql.push(")");
+            if filter.workspaces.as_ref().is_some_and(Vec::is_empty) {
+                return Ok(Vec::new());
             }
+            sql::workspace_condition(&mut sql, "workspace_id", filter.workspaces.as_deref());
             sql.push(&format!(" ORDER BY pos LIMIT {limit}"));
             let rows: Vec<EventRow> = fetch_as(pool, sql).await?;
             convert(rows, EventRow::into_event)
@@ -946,11 +933,9 @@ macro_rules! impl_sql_store {
                     resolve(run, self.inner.lost_after);
                 }
                 let total = if query.with_total {
-                    {
-                        let count = sql::count_runs_from_rollups(query)
-                            .unwrap_or_else(|| sql::count_runs(query, cutoff, matching));
-                        Some(fetch_count(&self.inner.pool, count).await?)
-                    }
+                    let count = sql::count_runs_from_rollups(query)
+                        .unwrap_or_else(|| sql::count_runs(query, cutoff, matching));
+                    Some(fetch_count(&self.inner.pool, count).await?)
                 } else {
                     None
                 };
@@ -1176,12 +1161,12 @@ macro_rules! impl_sql_store {
                             "SELECT rule, {} FROM {table} WHERE 1 = 1",
                             $crate::rows::ROLLUP_COLUMNS
                         ));
-                        push_workspaces(&mut sql, "workspace_id", &query.workspaces);
+                        sql::workspace_condition(&mut sql, "workspace_id", query.workspaces.as_deref());
                         push_range(&mut sql, column, lo, hi);
                         merge(fetch_as(pool, sql).await?)?;
                     }
                     let mut sql = Sql::new("SELECT day, status, runs FROM run_days WHERE runs <> 0");
-                    push_workspaces(&mut sql, "workspace_id", &query.workspaces);
+                    sql::workspace_condition(&mut sql, "workspace_id", query.workspaces.as_deref());
                     push_range(&mut sql, "day", a, b);
                     let rows: Vec<(i64, String, i64)> = fetch_as(pool, sql).await?;
                     for (day, status, n) in rows {
@@ -1195,11 +1180,11 @@ macro_rules! impl_sql_store {
                         "SELECT x.rule, x.{} FROM run_rules x JOIN runs r ON r.id = x.run_id WHERE 1 = 1",
                         $crate::rows::ROLLUP_COLUMNS.replace(", ", ", x.")
                     ));
-                    push_workspaces(&mut sql, "r.workspace_id", &query.workspaces);
+                    sql::workspace_condition(&mut sql, "r.workspace_id", query.workspaces.as_deref());
                     push_range(&mut sql, "r.started_at", lo, hi);
                     merge(fetch_as(pool, sql).await?)?;
                     let mut sql = Sql::new("SELECT r.started_at, r.status FROM runs r WHERE 1 = 1");
-                    push_workspaces(&mut sql, "r.workspace_id", &query.workspaces);
+                    sql::workspace_condition(&mut sql, "r.workspace_id", query.workspaces.as_deref());
                     push_range(&mut sql, "r.started_at", lo, hi);
                     let rows: Vec<(i64, String)> = fetch_as(pool, sql).await?;
                     for (started, status) in rows {
@@ -1213,7 +1198,7 @@ macro_rules! impl_sql_store {
                         "SELECT COUNT(*) FROM runs r WHERE r.status = 'running' AND r.last_event_at < ",
                     );
                     sql.bind(Param::I64(micros(cutoff)));
-                    push_workspaces(&mut sql, "r.workspace_id", &query.workspaces);
+                    sql::workspace_condition(&mut sql, "r.workspace_id", query.workspaces.as_deref());
                     push_range(&mut sql, "r.started_at", from, to);
                     let lost = fetch_count(pool, sql).await?;
                     if lost > 0 {
