@@ -1733,9 +1733,8 @@ mod postgres_only {
         let Some(mut db) = flowo_testkit::postgres::TestDatabase::create("flowo_test").await else {
             return;
         };
-        let user_url = db.create_role("user").await;
+        let (role, user_url) = db.create_role("user").await;
         let admin = sqlx::PgPool::connect(&db.url).await.expect("admin");
-        let role = format!("{}_user", db.name);
         sqlx::query(&format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}"))
             .execute(&admin)
             .await

@@ -71,8 +71,8 @@ impl TestDatabase {
 
     /// Makes a login role of this database's own, `<name>_<suffix>` with the password `flowo`,
     /// that may connect to it and nothing more (grant it what a test needs); it is dropped after
-    /// the database. Returns the database's URL as that role.
-    pub async fn create_role(&mut self, suffix: &str) -> String {
+    /// the database. Returns the role's name and the database's URL as that role.
+    pub async fn create_role(&mut self, suffix: &str) -> (String, String) {
         let role = format!("{}_{suffix}", self.name);
         let mut conn = sqlx::PgConnection::connect(&self.admin)
             .await
@@ -87,7 +87,8 @@ impl TestDatabase {
                 .expect(&statement);
         }
         self.roles.push(role.clone());
-        with_user(&self.url, &role, "flowo")
+        let url = with_user(&self.url, &role, "flowo");
+        (role, url)
     }
 
     /// Drops the database, closing other sessions, then its roles (best effort).

@@ -344,14 +344,14 @@ fn missing(cache: &SummaryCache, events: &[&StoredEvent]) -> BTreeMap<RunId, (bo
 /// of messages, costs one read of each summary.
 async fn fetch_summaries(state: &AppState, events: &[&StoredEvent]) {
     let cache = state.summaries();
+    let Some(last) = events.iter().map(|e| e.pos).max() else {
+        return;
+    };
     if missing(cache, events).is_empty() {
         return;
     }
     let _turn = cache.fetching.lock().await;
     let wanted = missing(cache, events);
-    let Some(last) = events.iter().map(|e| e.pos).max() else {
-        return;
-    };
     if wanted.is_empty() {
         return;
     }
