@@ -213,7 +213,13 @@ macro_rules! impl_sql_store {
             Ok(())
         }
 
-        async fn write_run(tx: &mut Tx, state: &RunState, old_tags: Option<&[String]>) -> Result<(), StoreError> {
+        /// Writes a run's row and its tag rows; `old` is the stored run's tags and start, if
+        /// it was stored before.
+        async fn write_run(
+            tx: &mut Tx,
+            state: &RunState,
+            old: Option<(&[String], Option<flowo_core::Timestamp>)>,
+        ) -> Result<(), StoreError> {
             let RunStateRow { run: v, detail, fold_cursor } = RunStateRow::from_state(state);
             let search = run_search_text(&state.run);
             sqlx::query(
@@ -275,8 +281,19 @@ macro_rules! impl_sql_store {
             .map_err(db)?;
             let tags = &state.run.tags;
             // A run not stored before has no tag rows to replace.
-            let unchanged = old_tags.map_or(tags.is_empty(), |old| old == tags.as_slice());
-            if !unchanged {
+            let unchanged = old.map_or(tags.is_empty(), |(old_tags, _)| old_tags == tags.as_slice());
+            if unchanged {
+                // The tag rows keep the run's start beside them (the runs of a tag in start
+                // order, from one index).
+                if old.is_some_and(|(_, started_at)| started_at != state.run.started_at) && !tags.is_empty() {
+                    sqlx::query("UPDATE run_tags SET run_started_at = $1 WHERE run_id = $2")
+                        .bind(v.started_at)
+                        .bind(state.run.id.0)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db)?;
+                }
+            } else {
                 sqlx::query("DELETE FROM run_tags WHERE run_id = $1")
                     .bind(state.run.id.0)
                     .execute(&mut **tx)
@@ -286,9 +303,10 @@ macro_rules! impl_sql_store {
                 unique.sort();
                 unique.dedup();
                 if !unique.is_empty() {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new("INSERT INTO run_tags (tag, run_id) ");
+                    let mut qb: QueryBuilder<$db> =
+                        QueryBuilder::new("INSERT INTO run_tags (tag, run_id, run_started_at) ");
                     qb.push_values(unique, |mut b, tag| {
-                        b.push_bind(tag.clone()).push_bind(state.run.id.0);
+                        b.push_bind(tag.clone()).push_bind(state.run.id.0).push_bind(v.started_at);
                     });
                     qb.build().execute(&mut **tx).await.map_err(db)?;
                 }
@@ -677,7 +695,7 @@ macro_rules! impl_sql_store {
                 if new.is_empty() {
                     return Ok((new, duplicates, None));
                 }
-                let old_tags = existing.as_ref().map(|s| s.run.tags.clone());
+                let old_tags = existing.as_ref().map(|s| (s.run.tags.clone(), s.run.started_at));
                 let before = existing.as_ref().map(|s| rollups::Place::of(&s.run));
                 let mut state = existing.unwrap_or_else(|| RunState::new(run_id, workspace));
                 let changes = if ingest::needs_refold(&state, &new) {
@@ -709,7 +727,7 @@ macro_rules! impl_sql_store {
                     write_errors(tx, &folded.errors).await?;
                     rollups::JobChanges::between(&marks, &folded.jobs)
                 };
-                write_run(tx, &state, old_tags.as_deref()).await?;
+                write_run(tx, &state, old_tags.as_ref().map(|(t, s)| (t.as_slice(), *s))).await?;
                 let change = rollups::RunChange {
                     run_id,
                     before,

@@ -418,6 +418,142 @@ mod conformance {
         assert_eq!(page.total, Some(1_100));
     }
 
+    /// The runs of a tag come in the order of the runs' starts, page after page, in both
+    /// directions, with the other filters, also after a run's start moves (an event older than
+    /// the run's first) and after its tags change: the same runs, in the same order, as the
+    /// runs without the tag filter with the tag picked out.
+    pub async fn runs_of_a_tag_follow_their_starts(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let other = store.create_workspace("elsewhere").await.expect("ws").id;
+        let base = chrono::DateTime::parse_from_rfc3339("2026-02-01T00:00:00Z")
+            .expect("time")
+            .to_utc();
+        let mut ids = Vec::new();
+        for i in 0..14u32 {
+            let run = RunId::new_random();
+            // Starts not in the order the runs are stored, two runs sharing one.
+            let at = base + chrono::Duration::minutes(i64::from((i * 5) % 14).min(12));
+            let tags: &[&str] = if i % 3 == 0 { &["t", "x"] } else { &["t"] };
+            let mut events = vec![labels(run, 0, at, &format!("tagged-{i:02}"), tags)];
+            if i % 4 == 0 {
+                events.push(EventEnvelope::new(
+                    run,
+                    1,
+                    at,
+                    &Event::decode(
+                        "error",
+                        &serde_json::json!({"exception": "WorkflowError", "message": "boom"}),
+                    )
+                    .expect("error event"),
+                ));
+            }
+            let target = if i == 5 { other } else { ws };
+            store.append(target, &events).await.expect("append");
+            ids.push((run, target));
+        }
+        // A run's start moves back (an event recorded before its first), its tags unchanged.
+        let (moved, moved_ws) = ids[9];
+        store
+            .append(
+                moved_ws,
+                &[EventEnvelope::new(
+                    moved,
+                    2,
+                    base - chrono::Duration::hours(1),
+                    &Event::Heartbeat,
+                )],
+            )
+            .await
+            .expect("append");
+        // A run's tags change: it leaves "x" and joins "y".
+        let (retagged, retagged_ws) = ids[3];
+        store
+            .append(
+                retagged_ws,
+                &[labels(
+                    retagged,
+                    3,
+                    base + chrono::Duration::hours(1),
+                    "tagged-03",
+                    &["t", "y"],
+                )],
+            )
+            .await
+            .expect("append");
+
+        let pages = |q: RunQuery| {
+            let store = store.clone();
+            async move {
+                let mut q = RunQuery { limit: 3, ..q };
+                let mut seen = Vec::new();
+                loop {
+                    let page = store.list_runs(&q).await.expect("list");
+                    seen.extend(page.items);
+                    match page.next_cursor {
+                        Some(c) => q.cursor = Some(c),
+                        None => return seen,
+                    }
+                }
+            }
+        };
+        for order in [SortOrder::Desc, SortOrder::Asc] {
+            for workspaces in [None, Some(vec![ws])] {
+                for status in [vec![], vec![RunStatus::Failed]] {
+                    let all = pages(RunQuery {
+                        order,
+                        workspaces: workspaces.clone(),
+                        status: status.clone(),
+                        ..RunQuery::default()
+                    })
+                    .await;
+                    for tag in ["t", "x", "y", "none"] {
+                        let expected: Vec<RunId> = all
+                            .iter()
+                            .filter(|r| r.tags.iter().any(|t| t == tag))
+                            .map(|r| r.id)
+                            .collect();
+                        let found: Vec<RunId> = pages(RunQuery {
+                            order,
+                            workspaces: workspaces.clone(),
+                            status: status.clone(),
+                            tag: Some(tag.into()),
+                            ..RunQuery::default()
+                        })
+                        .await
+                        .iter()
+                        .map(|r| r.id)
+                        .collect();
+                        assert_eq!(
+                            found, expected,
+                            "tag {tag}, {order:?}, {workspaces:?}, {status:?}"
+                        );
+                    }
+                }
+            }
+        }
+        let newest_first = pages(RunQuery {
+            tag: Some("t".into()),
+            ..RunQuery::default()
+        })
+        .await;
+        assert_eq!(newest_first.len(), 14);
+        assert_eq!(
+            newest_first.last().map(|r| r.id),
+            Some(moved),
+            "the moved run starts first"
+        );
+        let starts: Vec<_> = newest_first.iter().map(|r| (r.started_at, r.id)).collect();
+        let mut sorted = starts.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(starts, sorted);
+        let y = pages(RunQuery {
+            tag: Some("y".into()),
+            ..RunQuery::default()
+        })
+        .await;
+        assert_eq!(y.iter().map(|r| r.id).collect::<Vec<_>>(), [retagged]);
+    }
+
     pub async fn run_search_filters_sorts_and_pages(store: Arc<dyn Store>) {
         let ws = default_ws(&store).await;
         let other = store.create_workspace("other").await.expect("ws").id;
@@ -1282,6 +1418,7 @@ conformance!(
     late_events_refold_the_run,
     runs_stay_in_their_workspace,
     run_search_filters_sorts_and_pages,
+    runs_of_a_tag_follow_their_starts,
     text_search_finds_the_same_runs_every_way,
     job_search_filters_sorts_and_pages,
     stream_positions_are_ordered,

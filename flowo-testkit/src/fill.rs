@@ -147,10 +147,11 @@ fn runs_insert(d: Dialect, workspace: Uuid, now_us: i64) -> String {
 }
 
 /// The `INSERT INTO run_tags` from `gen`.
-const TAGS_INSERT: &str = "INSERT INTO run_tags (tag, run_id)
-    SELECT 'project-' || (i % 50), id FROM gen
-    UNION ALL SELECT CASE (i % 3) WHEN 0 THEN 'prod' WHEN 1 THEN 'dev' ELSE 'test' END, id FROM gen
-    UNION ALL SELECT 'nightly', id FROM gen WHERE (i % 10) = 0";
+const TAGS_INSERT: &str = "INSERT INTO run_tags (tag, run_id, run_started_at)
+    SELECT 'project-' || (i % 50), id, started FROM gen
+    UNION ALL SELECT CASE (i % 3) WHEN 0 THEN 'prod' WHEN 1 THEN 'dev' ELSE 'test' END, id, started
+        FROM gen
+    UNION ALL SELECT 'nightly', id, started FROM gen WHERE (i % 10) = 0";
 
 /// The `INSERT INTO jobs` from `gen` joined with job numbers `j` (from `source`), in run id order.
 fn jobs_insert(source: &str) -> String {
