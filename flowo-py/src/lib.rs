@@ -17,6 +17,7 @@ use flowo_client::target::Target;
 use flowo_core::event::{RunContext, RunLabels};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple};
 
 /// Deepest nesting converted; deeper values become their `str()`.
@@ -170,8 +171,7 @@ fn write_named_items(
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    flowo_core::record::write_json_str(out, s);
 }
 
 fn write_key(k: &Bound<'_, PyAny>, out: &mut Vec<u8>) {
@@ -203,6 +203,7 @@ fn record_of(record: &Bound<'_, PyAny>) -> Option<Record> {
     let py = record.py();
     let dict = record.getattr(intern!(py, "__dict__")).ok()?;
     let dict = dict.cast::<PyDict>().ok()?;
+    let bookkeeping = BOOKKEEPING.get_or_init(py, || Bookkeeping::new(py));
     SCRATCH.with(|scratch| {
         let mut json = scratch.take();
         json.clear();
@@ -210,6 +211,12 @@ fn record_of(record: &Bound<'_, PyAny>) -> Option<Record> {
         let mut created = None;
         let mut first = true;
         for (k, v) in dict.iter() {
+            if let Some(i) = bookkeeping.position(&k) {
+                if i == bookkeeping.created && created.is_none() {
+                    created = v.extract::<f64>().ok();
+                }
+                continue;
+            }
             let Ok(key) = k.cast::<PyString>() else {
                 continue;
             };
@@ -240,6 +247,41 @@ fn record_of(record: &Bound<'_, PyAny>) -> Option<Record> {
         record
     })
 }
+
+/// logging's bookkeeping names ([`flowo_core::record::LOGGING_ATTRIBUTES`]) as Python's
+/// interned strings. A record's own attributes are set by code (`self.created = …`), so the
+/// keys of its `__dict__` are these very objects: a pointer comparison skips each, without
+/// reading its text. A key that is not one of them (an equal string made at run time) is
+/// still recognised by its text, by [`skipped`].
+struct Bookkeeping {
+    names: Vec<Py<PyString>>,
+    /// The index of `created`, the record's time.
+    created: usize,
+}
+
+impl Bookkeeping {
+    fn new(py: Python<'_>) -> Self {
+        let all = flowo_core::record::LOGGING_ATTRIBUTES;
+        Self {
+            names: all
+                .iter()
+                .map(|n| PyString::intern(py, n).unbind())
+                .collect(),
+            created: all
+                .iter()
+                .position(|n| *n == "created")
+                .unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The index of the bookkeeping name that `key` is (the same object), if any.
+    fn position(&self, key: &Bound<'_, PyAny>) -> Option<usize> {
+        let key = key.as_ptr();
+        self.names.iter().position(|n| n.as_ptr() == key)
+    }
+}
+
+static BOOKKEEPING: PyOnceLock<Bookkeeping> = PyOnceLock::new();
 
 /// Largest scratch buffer kept between records.
 const SCRATCH_KEEP: usize = 256 * 1024;
