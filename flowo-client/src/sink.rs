@@ -93,7 +93,7 @@ impl SinkSettings {
             workspace: None,
             spool_dir: Spool::default_dir(),
             file_config: FileConfig::default(),
-            flush_interval: Duration::from_millis(100),
+            flush_interval: Duration::from_millis(50),
             batch_max: 500,
             queue_capacity: 100_000,
             close_timeout: Duration::from_secs(5),

@@ -7,7 +7,7 @@ real `flowo serve` on a fresh PostgreSQL database, while one client follows
 `GET /api/v1/stream`. Every event carries `recorded_at`, the time the plugin took the record
 from Snakemake (the `LogRecord`'s creation time); the client notes when it arrives. Both clocks
 are this machine's, so arrival - recorded_at is the whole path: the plugin's batching (flush
-interval 0.1 s), the POST, the store's commit, the notification and the server's fan-out.
+interval 0.05 s), the POST, the store's commit, the notification and the server's fan-out.
 
 Prints p50 / p99 / max over every event of the run and, with FLOWO_BENCH_FIGURES set, writes
 them as figures for `cargo xtask bench`. Never fails on a figure; it is not run by the tests.
@@ -116,6 +116,8 @@ def pct(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 jobs instead of 1,000")
+    parser.add_argument("--flush-interval", type=float, metavar="S",
+                        help="the plugin's flush interval in seconds (default: the plugin's own)")  # fmt: skip
     opts = parser.parse_args()
     jobs = 200 if opts.quick else 1000
     flowo = flowo_bin()
@@ -159,7 +161,9 @@ def main() -> None:
               f"PostgreSQL, 1 SSE client", flush=True)  # fmt: skip
         run_env = dict(env, FLOWO_URL=url, FLOWO_TOKEN=token)
         run_env.pop("FLOWO_DATABASE_URL")
-        out = subprocess.run([str(SNAKEMAKE), "--logger", "flowo", "--cores", "2", "--quiet"],
+        flush = [] if opts.flush_interval is None else [
+            "--logger-flowo-flush-interval", str(opts.flush_interval)]
+        out = subprocess.run([str(SNAKEMAKE), "--logger", "flowo", "--cores", "2", "--quiet", *flush],
                              cwd=work, env=run_env, capture_output=True, text=True)  # fmt: skip
         run_id = next((m.group(1) for m in re.finditer(r"recording run (\S+)", out.stderr)), None)
         if out.returncode != 0 or run_id is None:

@@ -5,6 +5,7 @@
 //
 //   npm run bench               10,000-job run, 100,000 runs, 1,000 job events/s for 10 s
 //   npm run bench -- --quick    1,000 jobs, 5,000 runs, 1,000 job events/s for 3 s
+//   npm run bench -- --only a   only scenario (a) (or b, c; comma-separated: --only a,c)
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -18,6 +19,10 @@ import { RunWriter, jobFinished, jobInfo, largeRun, plannedJobs, jobStats, ruleg
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes("--quick");
+// `--only a,c` (or `--only=a,c`): just those scenarios; all three by default.
+const onlyArg = process.argv.find((a, i) => a.startsWith("--only=") || process.argv[i - 1] === "--only");
+const ONLY = new Set((onlyArg ? onlyArg.replace(/^--only=/, "") : "a,b,c").split(",").map((x) => x.trim()));
+for (const x of ONLY) if (!["a", "b", "c"].includes(x)) throw new Error(`--only takes a, b and c (comma-separated), not ${x}`);
 const SIZES = quick
   ? { jobs: 1_000, runs: 5_000, burstRate: 1_000, burstSeconds: 3, repeats: 3 }
   : { jobs: 10_000, runs: 100_000, burstRate: 1_000, burstSeconds: 10, repeats: 5 };
@@ -373,25 +378,31 @@ async function benchBurst(browser, server, api) {
 function table(results) {
   const rows = [];
   const a = results.largeRun;
-  rows.push([`(a) run page, ${a.jobs} jobs: header (median of ${a.samples.length})`, `${a.median.header} ms`]);
-  rows.push(["(a) run page: DAG nodes drawn", `${a.median.dag} ms`]);
-  rows.push(["(a) run page: first job rows", `${a.median.rows} ms`]);
-  rows.push(["(a) run page: interactive (job drawer opened by a click)", `${a.median.interactive} ms`]);
-  rows.push(["(a) run page: first (cold) load interactive", `${a.first.interactive} ms`]);
-  const lt = (k) => ms(median(a.samples.map((x) => x.longTasks[k])));
-  rows.push(["(a) long tasks per load (medians): count / longest", `${lt("count")} / ${lt("max")} ms`]);
-  rows.push(["(a) ingest over HTTP", `${a.ingestEventsPerSecond} events/s (${a.events} events)`]);
+  if (a) {
+    rows.push([`(a) run page, ${a.jobs} jobs: header (median of ${a.samples.length})`, `${a.median.header} ms`]);
+    rows.push(["(a) run page: DAG nodes drawn", `${a.median.dag} ms`]);
+    rows.push(["(a) run page: first job rows", `${a.median.rows} ms`]);
+    rows.push(["(a) run page: interactive (job drawer opened by a click)", `${a.median.interactive} ms`]);
+    rows.push(["(a) run page: first (cold) load interactive", `${a.first.interactive} ms`]);
+    const lt = (k) => ms(median(a.samples.map((x) => x.longTasks[k])));
+    rows.push(["(a) long tasks per load (medians): count / longest", `${lt("count")} / ${lt("max")} ms`]);
+    rows.push(["(a) ingest over HTTP", `${a.ingestEventsPerSecond} events/s (${a.events} events)`]);
+  }
   const b = results.manyRuns;
-  rows.push([`(b) runs page, ${b.runs} runs: first rows`, `${b.firstRows} ms`]);
-  rows.push(["(b) runs page: loaded with total", `${b.load} ms (long tasks ${b.loadLongTasks.count}, max ${b.loadLongTasks.max} ms)`]);
-  rows.push(["(b) search by name", `${b.search} ms (long tasks ${b.searchLongTasks.count}, max ${b.searchLongTasks.max} ms)`]);
-  rows.push(["(b) filter by status", `${b.filter} ms (long tasks ${b.filterLongTasks.count}, max ${b.filterLongTasks.max} ms)`]);
-  rows.push(["(b) next page", `${b.pageChange} ms (long tasks ${b.pageChangeLongTasks.count}, max ${b.pageChangeLongTasks.max} ms)`]);
-  rows.push(["(b) ingest over HTTP", `${b.ingestEventsPerSecond} events/s (${b.events} events)`]);
+  if (b) {
+    rows.push([`(b) runs page, ${b.runs} runs: first rows`, `${b.firstRows} ms`]);
+    rows.push(["(b) runs page: loaded with total", `${b.load} ms (long tasks ${b.loadLongTasks.count}, max ${b.loadLongTasks.max} ms)`]);
+    rows.push(["(b) search by name", `${b.search} ms (long tasks ${b.searchLongTasks.count}, max ${b.searchLongTasks.max} ms)`]);
+    rows.push(["(b) filter by status", `${b.filter} ms (long tasks ${b.filterLongTasks.count}, max ${b.filterLongTasks.max} ms)`]);
+    rows.push(["(b) next page", `${b.pageChange} ms (long tasks ${b.pageChangeLongTasks.count}, max ${b.pageChangeLongTasks.max} ms)`]);
+    rows.push(["(b) ingest over HTTP", `${b.ingestEventsPerSecond} events/s (${b.events} events)`]);
+  }
   const c = results.burst;
-  rows.push([`(c) burst: events sent`, `${c.eventsSent} in ${c.seconds} s (${c.eventsPerSecond}/s)`]);
-  rows.push([`(c) long tasks > ${LONG_TASK_MS} ms during the burst`, `${c.longTasks.over200} (of ${c.longTasks.count}; max ${c.longTasks.max} ms, total ${c.longTasks.total} ms)`]);
-  rows.push(["(c) page counts match the server's", c.countsMatch ? `yes, ${c.catchUpAfterBurst} ms after the burst` : "NO (see JSON)"]);
+  if (c) {
+    rows.push([`(c) burst: events sent`, `${c.eventsSent} in ${c.seconds} s (${c.eventsPerSecond}/s)`]);
+    rows.push([`(c) long tasks > ${LONG_TASK_MS} ms during the burst`, `${c.longTasks.over200} (of ${c.longTasks.count}; max ${c.longTasks.max} ms, total ${c.longTasks.total} ms)`]);
+    rows.push(["(c) page counts match the server's", c.countsMatch ? `yes, ${c.catchUpAfterBurst} ms after the burst` : "NO (see JSON)"]);
+  }
   const w = Math.max(...rows.map((r) => r[0].length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
 }
@@ -404,15 +415,21 @@ function figures(results) {
   const c = results.burst;
   const f = (name, value, unit, target, better, note) => ({ name, value, unit, target, better, limit: null, note });
   return [
-    f("dashboard.run_page.interactive", a.median.interactive, "ms", 1000, "lower",
-      `${a.jobs}-job run, median of ${a.samples.length}: navigation to a job drawer opened by a click`),
-    f("dashboard.run_page.header", a.median.header, "ms", null, "lower", `${a.jobs}-job run`),
-    f("dashboard.runs_page.first_rows", b.firstRows, "ms", null, "lower", `${b.runs} runs`),
-    f("dashboard.runs_page.search", b.search, "ms", null, "lower", `${b.runs} runs`),
-    f("dashboard.burst.long_tasks_over_200ms", c.longTasks.over200, "tasks", 0, "lower",
-      `${c.eventsPerSecond} job events/s for ${c.seconds} s into the open run page`),
-    f("dashboard.burst.counts_match", c.countsMatch ? 1 : 0, "bool", 1, "higher",
-      "the page's job counts equal the server's after the burst"),
+    ...(a ? [
+      f("dashboard.run_page.interactive", a.median.interactive, "ms", 1000, "lower",
+        `${a.jobs}-job run, median of ${a.samples.length}: navigation to a job drawer opened by a click`),
+      f("dashboard.run_page.header", a.median.header, "ms", null, "lower", `${a.jobs}-job run`),
+    ] : []),
+    ...(b ? [
+      f("dashboard.runs_page.first_rows", b.firstRows, "ms", null, "lower", `${b.runs} runs`),
+      f("dashboard.runs_page.search", b.search, "ms", null, "lower", `${b.runs} runs`),
+    ] : []),
+    ...(c ? [
+      f("dashboard.burst.long_tasks_over_200ms", c.longTasks.over200, "tasks", 0, "lower",
+        `${c.eventsPerSecond} job events/s for ${c.seconds} s into the open run page`),
+      f("dashboard.burst.counts_match", c.countsMatch ? 1 : 0, "bool", 1, "higher",
+        "the page's job counts equal the server's after the burst"),
+    ] : []),
   ];
 }
 
@@ -427,10 +444,11 @@ async function main() {
       quick,
       sizes: SIZES,
       chromium: browser.version(),
-      largeRun: await benchLargeRun(browser, server, api),
-      burst: await benchBurst(browser, server, api),
-      manyRuns: await benchManyRuns(browser, server, api),
+      ...(onlyArg ? { only: [...ONLY].sort() } : {}),
     };
+    if (ONLY.has("a")) results.largeRun = await benchLargeRun(browser, server, api);
+    if (ONLY.has("c")) results.burst = await benchBurst(browser, server, api);
+    if (ONLY.has("b")) results.manyRuns = await benchManyRuns(browser, server, api);
     mkdirSync(join(HERE, "results"), { recursive: true });
     writeFileSync(join(HERE, "results", "latest.json"), JSON.stringify(results, null, 2) + "\n");
     if (process.env.FLOWO_BENCH_FIGURES) {
