@@ -270,6 +270,16 @@ mod conformance {
         assert_eq!(names, ["default", "lab-a", "lab-b"]);
     }
 
+    /// A workflow-level `error` event (the run fails).
+    fn workflow_error(run: RunId, seq: u64, at: flowo_core::Timestamp) -> EventEnvelope {
+        let error = Event::decode(
+            "error",
+            &serde_json::json!({"exception": "WorkflowError", "message": "boom"}),
+        )
+        .expect("error event");
+        EventEnvelope::new(run, seq, at, &error)
+    }
+
     fn labels(
         run: RunId,
         seq: u64,
@@ -436,16 +446,7 @@ mod conformance {
             let tags: &[&str] = if i % 3 == 0 { &["t", "x"] } else { &["t"] };
             let mut events = vec![labels(run, 0, at, &format!("tagged-{i:02}"), tags)];
             if i % 4 == 0 {
-                events.push(EventEnvelope::new(
-                    run,
-                    1,
-                    at,
-                    &Event::decode(
-                        "error",
-                        &serde_json::json!({"exception": "WorkflowError", "message": "boom"}),
-                    )
-                    .expect("error event"),
-                ));
+                events.push(workflow_error(run, 1, at));
             }
             let target = if i == 5 { other } else { ws };
             store.append(target, &events).await.expect("append");
@@ -568,16 +569,7 @@ mod conformance {
             let mut events = vec![labels(run, 0, at, &format!("Run_{i:02}"), &[tag, "all"])];
             let finish = if i % 3 == 0 { "failed" } else { "ok" };
             if finish == "failed" {
-                events.push(EventEnvelope::new(
-                    run,
-                    1,
-                    at,
-                    &Event::decode(
-                        "error",
-                        &serde_json::json!({"exception": "WorkflowError", "message": "boom"}),
-                    )
-                    .expect("error event"),
-                ));
+                events.push(workflow_error(run, 1, at));
             }
             events.push(EventEnvelope::new(
                 run,
