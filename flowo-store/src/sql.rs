@@ -244,8 +244,9 @@ pub(crate) fn list_runs(
     let (dir, cmp) = direction(q.order);
     let order = format!(" ORDER BY {column} {dir}, id {dir}");
     let after = run_after(q)?;
+    let by_tag = by_tag_in_start_order(q);
     let mut sql;
-    if let Some(tag) = by_tag_in_start_order(q) {
+    if let Some(tag) = by_tag {
         // The tag's runs in start order, from `run_tags`' index on (tag, start, run): the
         // page is read without finding and sorting every run with the tag first.
         // (`CROSS JOIN`: SQLite's planner keeps `run_tags` as the outer loop.)
@@ -291,14 +292,11 @@ pub(crate) fn list_runs(
         }
         sql.push(&format!("{order} LIMIT 1 OFFSET {})", PROBE_ROWS - 1));
     }
-    if by_tag_in_start_order(q).is_some() {
-        sql.push(&format!(
-            " ORDER BY run_tags.run_started_at {dir}, run_tags.run_id {dir} LIMIT {}",
-            limit + 1
-        ));
-    } else {
-        sql.push(&format!("{order} LIMIT {}", limit + 1));
-    }
+    let page_order = match by_tag {
+        Some(_) => format!(" ORDER BY run_tags.run_started_at {dir}, run_tags.run_id {dir}"),
+        None => order,
+    };
+    sql.push(&format!("{page_order} LIMIT {}", limit + 1));
     Ok(sql)
 }
 

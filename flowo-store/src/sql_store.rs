@@ -695,7 +695,7 @@ macro_rules! impl_sql_store {
                 if new.is_empty() {
                     return Ok((new, duplicates, None));
                 }
-                let old_tags = existing.as_ref().map(|s| (s.run.tags.clone(), s.run.started_at));
+                let old = existing.as_ref().map(|s| (s.run.tags.clone(), s.run.started_at));
                 let before = existing.as_ref().map(|s| rollups::Place::of(&s.run));
                 let mut state = existing.unwrap_or_else(|| RunState::new(run_id, workspace));
                 let changes = if ingest::needs_refold(&state, &new) {
@@ -727,7 +727,7 @@ macro_rules! impl_sql_store {
                     write_errors(tx, &folded.errors).await?;
                     rollups::JobChanges::between(&marks, &folded.jobs)
                 };
-                write_run(tx, &state, old_tags.as_ref().map(|(t, s)| (t.as_slice(), *s))).await?;
+                write_run(tx, &state, old.as_ref().map(|(tags, started_at)| (tags.as_slice(), *started_at))).await?;
                 let change = rollups::RunChange {
                     run_id,
                     before,
