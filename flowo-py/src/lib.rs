@@ -15,6 +15,7 @@ use flowo_client::sink::{Record, Sink as CoreSink, SinkSettings};
 use flowo_client::spool::Spool;
 use flowo_client::target::Target;
 use flowo_core::event::{RunContext, RunLabels};
+use flowo_core::record::write_json_str;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -38,7 +39,7 @@ fn write_json(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) {
     }
     // `str` subclasses (Snakemake's `LogEvent` is a StrEnum) are strings.
     if let Ok(s) = v.cast::<PyString>() {
-        write_str(out, &s.to_string_lossy());
+        write_json_str(out, &s.to_string_lossy());
         return;
     }
     if let Ok(i) = v.cast::<PyInt>() {
@@ -100,7 +101,7 @@ fn write_json(v: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) {
             .getattr(intern!(v.py(), "int"))
             .and_then(|i| i.extract::<u128>())
     {
-        write_str(out, &uuid::Uuid::from_u128(n).hyphenated().to_string());
+        write_json_str(out, &uuid::Uuid::from_u128(n).hyphenated().to_string());
         return;
     }
     // Enums (`Quietness`) become their value.
@@ -170,16 +171,12 @@ fn write_named_items(
     true
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    flowo_core::record::write_json_str(out, s);
-}
-
 fn write_key(k: &Bound<'_, PyAny>, out: &mut Vec<u8>) {
     match k.cast::<PyString>() {
-        Ok(s) => write_str(out, &s.to_string_lossy()),
+        Ok(s) => write_json_str(out, &s.to_string_lossy()),
         Err(_) => match k.str() {
-            Ok(s) => write_str(out, &s.to_string_lossy()),
-            Err(_) => write_str(out, ""),
+            Ok(s) => write_json_str(out, &s.to_string_lossy()),
+            Err(_) => write_json_str(out, ""),
         },
     }
     out.push(b':');
@@ -187,7 +184,7 @@ fn write_key(k: &Bound<'_, PyAny>, out: &mut Vec<u8>) {
 
 fn write_text_of(v: &Bound<'_, PyAny>, out: &mut Vec<u8>) {
     match v.str() {
-        Ok(s) => write_str(out, &s.to_string_lossy()),
+        Ok(s) => write_json_str(out, &s.to_string_lossy()),
         Err(_) => out.extend_from_slice(b"null"),
     }
 }
@@ -231,7 +228,7 @@ fn record_of(record: &Bound<'_, PyAny>) -> Option<Record> {
                 json.push(b',');
             }
             first = false;
-            write_str(&mut json, &key);
+            write_json_str(&mut json, &key);
             json.push(b':');
             write_json(&v, &mut json, 0);
         }
