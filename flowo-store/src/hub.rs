@@ -266,11 +266,44 @@ async fn pump(
     poll: Duration,
 ) {
     let all = StreamFilter::default();
+    // Whether `head` may be behind the table: while nobody follows the stream the pump reads
+    // nothing, not even the head.
+    let mut stale = false;
     loop {
         let rang = tokio::time::timeout(poll, doorbell.notified())
             .await
             .is_ok();
-        if !rang {
+        if ranges.receiver_count() == 0 {
+            // Nobody follows the stream: an append to a store nobody watches (the plugin's)
+            // costs no read. A subscriber that arrives replays from the table up to where it
+            // starts.
+            if !stale {
+                lock(&window).reset(head);
+                stale = true;
+            }
+            continue;
+        }
+        if stale {
+            match source.head().await {
+                Ok(h) => {
+                    // Catch up without reading back what was committed while nobody followed:
+                    // an empty range at the head sends every subscriber behind it to the table
+                    // (one that subscribed just before a commit whose ring brought us here).
+                    head = head.max(h);
+                    lock(&window).reset(head);
+                    let _ = ranges.send(Arc::new(Range {
+                        from: head,
+                        to: head,
+                        events: Vec::new(),
+                    }));
+                    stale = false;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live stream: cannot read the head");
+                    continue;
+                }
+            }
+        } else if !rang {
             // Safety net: only read when the head moved (another process, a lost notification).
             match source.head().await {
                 Ok(h) if h > head => {}
@@ -280,16 +313,6 @@ async fn pump(
                     continue;
                 }
             }
-        }
-        if ranges.receiver_count() == 0 {
-            // Nobody follows the stream: move the head without reading events back. A
-            // subscriber that arrives later replays from the table.
-            match source.head().await {
-                Ok(h) => head = head.max(h),
-                Err(e) => tracing::warn!(error = %e, "live stream: cannot read the head"),
-            }
-            lock(&window).reset(head);
-            continue;
         }
         loop {
             match source.fetch(all.clone(), head, PAGE).await {
@@ -447,20 +470,36 @@ mod tests {
 
     use super::*;
 
-    /// A table in memory that counts the subscribers' reads (the pump reads whole pages).
+    /// A table in memory that counts the subscribers' reads (the pump reads whole pages), the
+    /// pump's reads and the reads of the head.
     #[derive(Default)]
     struct Table {
         events: Mutex<Vec<StoredEvent>>,
         replay_reads: AtomicUsize,
+        pump_reads: AtomicUsize,
+        head_reads: AtomicUsize,
+    }
+
+    impl Table {
+        /// Stores the next event (of `run`) and returns its position.
+        fn push(&self, run: RunId) -> StreamPos {
+            let mut events = self.events.lock().expect("lock");
+            let pos = events.last().map_or(0, |e| e.pos) + 1;
+            events.push(event(pos, run));
+            pos
+        }
     }
 
     struct Memory(Arc<Table>);
 
     impl Source for Memory {
         fn fetch(&self, filter: StreamFilter, after: StreamPos, limit: u32) -> FetchFuture {
-            if limit == REPLAY_PAGE {
-                self.0.replay_reads.fetch_add(1, Ordering::SeqCst);
-            }
+            let reads = if limit == REPLAY_PAGE {
+                &self.0.replay_reads
+            } else {
+                &self.0.pump_reads
+            };
+            reads.fetch_add(1, Ordering::SeqCst);
             let page: Vec<StoredEvent> = self
                 .0
                 .events
@@ -475,6 +514,7 @@ mod tests {
         }
 
         fn head(&self) -> Pin<Box<dyn Future<Output = Result<StreamPos, StoreError>> + Send>> {
+            self.0.head_reads.fetch_add(1, Ordering::SeqCst);
             let head = self
                 .0
                 .events
@@ -520,12 +560,7 @@ mod tests {
     ) -> Vec<Arc<StoredEvent>> {
         let mut got = Vec::new();
         for i in 0..n {
-            let pos = {
-                let mut events = table.events.lock().expect("lock");
-                let pos = events.last().map_or(0, |e| e.pos) + 1;
-                events.push(event(pos, runs[i % runs.len()]));
-                pos
-            };
+            let pos = table.push(runs[i % runs.len()]);
             hub.ring();
             let e = next(live).await;
             assert_eq!(e.pos, pos);
@@ -593,6 +628,55 @@ mod tests {
         }
         assert!(table.replay_reads.load(Ordering::SeqCst) > reads);
         let quiet = tokio::time::timeout(Duration::from_millis(200), slow.next()).await;
+        assert!(quiet.is_err(), "nothing more: {quiet:?}");
+    }
+
+    /// Commits nobody follows cost no read at all, not even of the head; subscribers that
+    /// arrive afterwards (one from the head, one from an earlier position) miss nothing, the
+    /// events committed right after they subscribe included.
+    #[tokio::test]
+    async fn commits_nobody_follows_read_nothing_and_late_subscribers_miss_nothing() {
+        let table = Arc::new(Table::default());
+        let hub = Hub::start(Arc::new(Memory(table.clone())), Duration::from_secs(3600))
+            .await
+            .expect("hub");
+        let run = RunId::new_random();
+        for _ in 0..5 {
+            table.push(run);
+            hub.ring();
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            table.head_reads.load(Ordering::SeqCst),
+            1,
+            "the head was read only at the start"
+        );
+        assert_eq!(
+            table.pump_reads.load(Ordering::SeqCst),
+            0,
+            "no events were read"
+        );
+
+        let mut live = hub
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("live");
+        let mut from_two = hub
+            .subscribe(StreamFilter::default(), Some(2))
+            .await
+            .expect("from position 2");
+        // The first commit after they subscribed: the pump catches up on its ring.
+        let six = table.push(run);
+        hub.ring();
+        assert_eq!(next(&mut live).await.pos, six);
+        let seven = table.push(run);
+        hub.ring();
+        assert_eq!(next(&mut live).await.pos, seven);
+        for want in 3..=seven {
+            assert_eq!(next(&mut from_two).await.pos, want);
+        }
+        let quiet = tokio::time::timeout(Duration::from_millis(200), live.next()).await;
         assert!(quiet.is_err(), "nothing more: {quiet:?}");
     }
 
