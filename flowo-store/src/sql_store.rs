@@ -461,10 +461,26 @@ macro_rules! impl_sql_store {
             }
         }
 
-        /// Writes rollup rows. PostgreSQL takes them all in one statement (every table's rows
-        /// but the last in a `WITH` of its own): one round trip instead of one per table.
+        /// Writes rollup rows in one round trip instead of one per table: PostgreSQL takes them
+        /// all in one statement (every table's rows but the last in a `WITH` of its own), SQLite
+        /// as one string of statements (its binds are positional, so each statement takes the
+        /// next ones).
         async fn write_upserts(tx: &mut Tx, upserts: &[Upsert<'_>]) -> Result<(), StoreError> {
             let upserts: Vec<Upsert<'_>> = upserts.iter().copied().filter(|u| u.len() > 0).collect();
+            if <$db as sqlx::Database>::NAME == "SQLite" {
+                if upserts.is_empty() {
+                    return Ok(());
+                }
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new("");
+                for (i, piece) in upserts.iter().flat_map(|u| u.pieces(INSERT_CHUNK)).enumerate() {
+                    if i > 0 {
+                        qb.push("; ");
+                    }
+                    piece.push(&mut qb);
+                }
+                qb.build().execute(&mut **tx).await.map_err(db)?;
+                return Ok(());
+            }
             let together = <$db as sqlx::Database>::NAME == "PostgreSQL"
                 && upserts.len() > 1
                 && upserts.iter().all(|u| u.len() <= INSERT_CHUNK);

@@ -67,9 +67,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(false);
+        // The writer's statement journals (an `INSERT` of many rows keeps one, to undo it
+        // alone) in memory: SQLite otherwise spills one past 64 KiB to a temporary file.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(connect.clone())
+            .connect_with(connect.clone().pragma("temp_store", "memory"))
             .await
             .map_err(db)?;
         migrate(&writer).await?;
