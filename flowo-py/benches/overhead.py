@@ -61,6 +61,20 @@ def slowest_summary(stats: dict) -> str:
     )
 
 
+def threads_cpu(stats: dict) -> float:
+    """CPU seconds of the threads the plugin started (its sink, the embedded store's)."""
+    return sum((stats.get("threads_cpu_ns") or {}).values()) / 1e9
+
+
+def threads_note(stats: list[dict]) -> str:
+    """The median CPU time per thread name, and per event."""
+    names = sorted({n for s in stats for n in s.get("threads_cpu_ns") or {}})
+    parts = [f"{n} {median([(s.get('threads_cpu_ns') or {}).get(n, 0) / 1e9 for s in stats]):.3f}"
+             for n in names]  # fmt: skip
+    per_event = median([threads_cpu(s) / s["events"] * 1e6 for s in stats if s.get("events")])
+    return f"{', '.join(parts)}; {per_event:.1f} µs per event"
+
+
 def snakefile(jobs: int) -> str:
     return f"""
 N = {jobs}
@@ -204,6 +218,12 @@ def main() -> None:
                 "last run; CPU time over wall time",
             ),
             (
+                "plugin threads' CPU per run, median (s)",
+                "",
+                f"{median([threads_cpu(s) for s in stats]):.3f}",
+                threads_note(stats),
+            ),
+            (
                 "events per run / delivered / dropped",
                 "",
                 f"{stats[-1]['events']} / {stats[-1]['delivered']} / {stats[-1]['dropped']}",
@@ -265,6 +285,8 @@ def record_figures(
         rows += [
             ("plugin.emit", p99, "µs p99", 20.0, "lower", "time inside emit() per record"),
             ("plugin.dropped", dropped, "records", 0, "lower", "records dropped (queue full)"),
+            ("plugin.threads_cpu", median([threads_cpu(s) for s in stats]), "s", None, "lower",
+             "CPU time of the plugin's own threads per run"),  # fmt: skip
         ]
     for row in rows:
         figures.record(*row)

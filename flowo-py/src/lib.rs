@@ -333,6 +333,37 @@ struct Timed {
     bytes: usize,
 }
 
+/// CPU time so far of the threads the plugin started (the sink's and the embedded store's), by
+/// thread name, in nanoseconds: what the plugin costs Snakemake's machine beside `emit()`.
+/// Empty where `/proc` does not tell.
+fn threads_cpu_ns() -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        let name = name.trim();
+        if !["flowo", "sqlx", "tokio"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            continue;
+        }
+        // `schedstat`: time on the CPU in nanoseconds, then time waiting for it, then slices.
+        let on_cpu = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+        if let Some(ns) = on_cpu {
+            *out.entry(name.to_owned()).or_insert(0) += ns;
+        }
+    }
+    out
+}
+
 /// A thread's resource usage (`getrusage(RUSAGE_THREAD)`), or its growth between two readings.
 #[derive(Clone, Copy, Default)]
 struct ThreadUsage {
@@ -584,6 +615,8 @@ impl Sink {
 
     /// Ends the run: flushes within the close timeout, without holding the GIL.
     fn close(&self, py: Python<'_>) {
+        // Before the threads end with the close.
+        let threads = self.stats.as_ref().map(|_| threads_cpu_ns());
         let report = py.detach(|| self.inner.close());
         if let Some(stats) = &self.stats {
             let timed = stats
@@ -624,6 +657,7 @@ impl Sink {
                 "emit_ns_p99": all["p99"],
                 "emit_ns_max": all["max"],
                 "emit_slowest_percent": slowest_json,
+                "threads_cpu_ns": threads,
                 "emit_ns_by_kind": by_kind
                     .into_iter()
                     .map(|(k, v)| (k, summary(v)))
