@@ -526,6 +526,15 @@ mod tests {
         }
     }
 
+    /// A hub over an empty table, whose safety-net check never comes within a test.
+    async fn empty_hub() -> (Arc<Table>, Hub) {
+        let table = Arc::new(Table::default());
+        let hub = Hub::start(Arc::new(Memory(table.clone())), Duration::from_secs(3600))
+            .await
+            .expect("hub");
+        (table, hub)
+    }
+
     fn event(pos: StreamPos, run: RunId) -> StoredEvent {
         StoredEvent {
             pos,
@@ -574,10 +583,7 @@ mod tests {
     /// table; one further behind than the window reads the rest from the table.
     #[tokio::test]
     async fn subscribers_behind_catch_up_from_the_window_then_the_table() {
-        let table = Arc::new(Table::default());
-        let hub = Hub::start(Arc::new(Memory(table.clone())), Duration::from_secs(3600))
-            .await
-            .expect("hub");
+        let (table, hub) = empty_hub().await;
         let (a, b) = (RunId::new_random(), RunId::new_random());
         let mut live = hub
             .subscribe(StreamFilter::default(), None)
@@ -636,10 +642,7 @@ mod tests {
     /// events committed right after they subscribe included.
     #[tokio::test]
     async fn commits_nobody_follows_read_nothing_and_late_subscribers_miss_nothing() {
-        let table = Arc::new(Table::default());
-        let hub = Hub::start(Arc::new(Memory(table.clone())), Duration::from_secs(3600))
-            .await
-            .expect("hub");
+        let (table, hub) = empty_hub().await;
         let run = RunId::new_random();
         for _ in 0..5 {
             table.push(run);
