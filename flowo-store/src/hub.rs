@@ -283,35 +283,30 @@ async fn pump(
             }
             continue;
         }
-        if stale {
-            match source.head().await {
-                Ok(h) => {
-                    // Catch up without reading back what was committed while nobody followed:
-                    // an empty range at the head sends every subscriber behind it to the table
-                    // (one that subscribed just before a commit whose ring brought us here).
-                    head = head.max(h);
-                    lock(&window).reset(head);
-                    let _ = ranges.send(Arc::new(Range {
-                        from: head,
-                        to: head,
-                        events: Vec::new(),
-                    }));
-                    stale = false;
-                }
+        if stale || !rang {
+            // The head is read when nobody followed until now, and by the safety net (another
+            // process, a lost notification), which reads on only when it moved.
+            let h = match source.head().await {
+                Ok(h) => h,
                 Err(e) => {
                     tracing::warn!(error = %e, "live stream: cannot read the head");
                     continue;
                 }
-            }
-        } else if !rang {
-            // Safety net: only read when the head moved (another process, a lost notification).
-            match source.head().await {
-                Ok(h) if h > head => {}
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "live stream: cannot read the head");
-                    continue;
-                }
+            };
+            if stale {
+                // Catch up without reading back what was committed while nobody followed:
+                // an empty range at the head sends every subscriber behind it to the table
+                // (one that subscribed just before a commit whose ring brought us here).
+                head = head.max(h);
+                lock(&window).reset(head);
+                let _ = ranges.send(Arc::new(Range {
+                    from: head,
+                    to: head,
+                    events: Vec::new(),
+                }));
+                stale = false;
+            } else if h <= head {
+                continue;
             }
         }
         loop {
