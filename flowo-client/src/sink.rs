@@ -65,9 +65,10 @@ pub struct SinkSettings {
     /// The config file's values (tokens for replaying leftover spools).
     pub file_config: FileConfig,
     /// Longest time an event waits before its batch is sent while records keep coming (a batch
-    /// is sent about 20 ms after they stop).
+    /// is sent about 20 ms after they stop); the default depends on the target
+    /// ([`default_flush_interval`]).
     pub flush_interval: Duration,
-    /// Most events per batch.
+    /// Most events per batch, whether sent as it fills or replayed from the spool.
     pub batch_max: usize,
     /// Records the queue holds before new ones are dropped (and counted).
     pub queue_capacity: usize,
@@ -85,15 +86,30 @@ pub struct SinkSettings {
     pub verbose: bool,
 }
 
+/// The default [`SinkSettings::flush_interval`] for a target: 50 ms to a server or a
+/// PostgreSQL database, whose readers hear of each commit at once (the server's live stream,
+/// `LISTEN`), and 100 ms into an SQLite file. Another process reading that file (`flowo serve`
+/// on the embedded store) sees the plugin's commits only by polling every 250 ms, so a shorter
+/// wait there buys little freshness, while each flush costs about 1 ms of the plugin's CPU
+/// (BENCHMARKS.md): at 100 ms a busy run flushes half as often.
+pub fn default_flush_interval(target: &Target) -> Duration {
+    match target {
+        Target::Database { url } if url.trim().to_ascii_lowercase().starts_with("sqlite:") => {
+            Duration::from_millis(100)
+        }
+        Target::Database { .. } | Target::Server { .. } => Duration::from_millis(50),
+    }
+}
+
 impl SinkSettings {
     /// Defaults for a target.
     pub fn new(target: Target) -> Self {
         Self {
+            flush_interval: default_flush_interval(&target),
             target,
             workspace: None,
             spool_dir: Spool::default_dir(),
             file_config: FileConfig::default(),
-            flush_interval: Duration::from_millis(50),
             batch_max: 500,
             queue_capacity: 100_000,
             close_timeout: Duration::from_secs(5),
@@ -142,6 +158,9 @@ pub struct CloseReport {
     pub events: u64,
     /// Events the target acknowledged.
     pub delivered: u64,
+    /// Deliveries the target acknowledged (batches and spool replays: each one append to a
+    /// database or one request to a server), the measure of what the flush interval costs.
+    pub deliveries: u64,
     /// Events left in the spool (or in memory, when there is none).
     pub pending: u64,
     /// The spool file holding them.
@@ -335,6 +354,7 @@ struct Worker {
     batch: Vec<EventEnvelope>,
     next_seq: u64,
     delivered: u64,
+    deliveries: u64,
     shared: Arc<Shared>,
     batch_started: Option<Instant>,
     last_event: Instant,
@@ -414,6 +434,7 @@ impl Worker {
             batch: Vec::new(),
             next_seq: 0,
             delivered: 0,
+            deliveries: 0,
             shared,
             batch_started: None,
             last_event: Instant::now(),
@@ -752,6 +773,9 @@ impl Worker {
                 }
             }
         };
+        if result.is_ok() {
+            self.deliveries += 1;
+        }
         match result {
             Ok(refused) if refused.is_empty() => Ok(()),
             Ok(refused) => {
@@ -841,8 +865,9 @@ impl Worker {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return;
             }
+            let most = self.settings.batch_max.max(1);
             let chunk = match self.backlog.as_ref() {
-                Some(Backlog::Disk(w)) if w.pending() > 0 => match w.peek(REPLAY_CHUNK) {
+                Some(Backlog::Disk(w)) if w.pending() > 0 => match w.peek(most) {
                     Ok(c) => c,
                     Err(e) => {
                         let path = w.path().display().to_string();
@@ -852,7 +877,7 @@ impl Worker {
                     }
                 },
                 Some(Backlog::Memory(q)) if !q.is_empty() => Chunk {
-                    events: q.iter().take(REPLAY_CHUNK).cloned().collect(),
+                    events: q.iter().take(most).cloned().collect(),
                     ..Chunk::default()
                 },
                 _ => break,
@@ -1004,6 +1029,7 @@ impl Worker {
             run_id: Some(self.run_id),
             events: self.next_seq,
             delivered: self.delivered,
+            deliveries: self.deliveries,
             pending,
             spool_file,
             dropped,
@@ -1022,9 +1048,6 @@ impl Worker {
         }
     }
 }
-
-/// Events per replayed batch.
-const REPLAY_CHUNK: usize = 500;
 
 /// Who runs this process, for a per-user temporary directory.
 fn user_tag() -> String {

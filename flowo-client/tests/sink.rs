@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowo_client::config::FileConfig;
-use flowo_client::sink::{Record, Sink, SinkSettings};
+use flowo_client::sink::{CloseReport, Record, Sink, SinkSettings};
 use flowo_client::spool::{self, Spool};
 use flowo_client::target::Target;
 use flowo_core::account::{NewApiToken, Role, TokenScope};
@@ -171,6 +171,12 @@ fn a_run_recorded_into_the_embedded_store_is_complete_and_folded() {
     assert_eq!(report.delivered, report.events);
     // Snakemake's records plus labels, context and run_finished.
     assert_eq!(report.events, 76 + 3);
+    assert!(
+        (1..=report.events).contains(&report.deliveries),
+        "{} deliveries for {} events",
+        report.deliveries,
+        report.events
+    );
 
     let rt = runtime();
     rt.block_on(async {
@@ -361,21 +367,8 @@ fn a_burst_is_sent_when_snakemake_goes_quiet() {
     for r in burst {
         sink.record(r);
     }
-    let stored = runtime().block_on(async {
-        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
-            .await
-            .expect("store");
-        // Labels and context, then every record: the run is open, so no run_finished yet.
-        let want = n + 2;
-        let give_up = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let seqs = stored_seqs(&store, run).await;
-            if seqs.len() as u64 >= want || std::time::Instant::now() > give_up {
-                return seqs;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
+    // Labels and context, then every record: the run is open, so no run_finished yet.
+    let stored = runtime().block_on(wait_for_events(&url, run, n + 2));
     assert_eq!(
         stored,
         (0..n + 2).collect::<Vec<_>>(),
@@ -384,6 +377,71 @@ fn a_burst_is_sent_when_snakemake_goes_quiet() {
     let report = sink.close();
     assert!(report.finished);
     assert_eq!(report.delivered, report.events);
+}
+
+/// No batch holds more than `batch_max` events, however long the flush interval, whether sent
+/// as it fills or replayed from the spool at the end: 79 events in batches of at most 10 take
+/// at least 8 deliveries, and every event is stored once.
+#[test]
+fn batches_hold_at_most_batch_max_events() {
+    for wait_before_closing in [true, false] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut s, url) = embedded(dir.path());
+        s.flush_interval = Duration::from_secs(3600);
+        s.heartbeat_interval = Duration::from_secs(3600);
+        s.batch_max = 10;
+        let sink = Sink::start(s);
+        let run = sink.run_id();
+        for r in records("job-failure/03-job-failure-keep-going.jsonl") {
+            sink.record(r);
+        }
+        if wait_before_closing {
+            // Sent while the sink is open: as batches fill, and the rest once records stop.
+            let stored = runtime().block_on(wait_for_events(&url, run, 76 + 2));
+            assert_eq!(
+                stored.len(),
+                76 + 2,
+                "the records were not stored while the sink was open"
+            );
+        }
+        // Closing at once gives up what is in flight: it goes to the spool, replayed at the end.
+        let report = sink.close();
+        batches_were_bounded(&url, run, &report, 10);
+    }
+}
+
+/// Waits (30 s at most) until `want` events of `run` are stored; the seqs stored.
+async fn wait_for_events(url: &str, run: RunId, want: u64) -> Vec<u64> {
+    let store = flowo_store::open(url, &flowo_store::StoreOptions::default())
+        .await
+        .expect("store");
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let seqs = stored_seqs(&store, run).await;
+        if seqs.len() as u64 >= want || std::time::Instant::now() > give_up {
+            return seqs;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every event of the run stored once, in deliveries of at most `batch_max` events.
+fn batches_were_bounded(url: &str, run: RunId, report: &CloseReport, batch_max: u64) {
+    assert_eq!(report.events, 76 + 3);
+    assert_eq!(report.delivered, report.events);
+    assert!(
+        (report.events.div_ceil(batch_max)..=report.events).contains(&report.deliveries),
+        "{} deliveries for {} events in batches of at most {batch_max}",
+        report.deliveries,
+        report.events
+    );
+    let seqs = runtime().block_on(async {
+        let store = flowo_store::open(url, &flowo_store::StoreOptions::default())
+            .await
+            .expect("store");
+        stored_seqs(&store, run).await
+    });
+    assert_eq!(seqs, (0..report.events).collect::<Vec<_>>());
 }
 
 #[test]
@@ -471,4 +529,28 @@ fn a_server_that_never_answers_cannot_hold_the_ending_past_the_close_timeout() {
     let pending = spool.pending().expect("list");
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].events, report.events);
+}
+
+/// The default flush interval follows the target: 100 ms into an SQLite file, whose other
+/// readers see its commits by polling every 250 ms; 50 ms to a server or PostgreSQL, whose
+/// readers hear of each commit at once.
+#[test]
+fn the_default_flush_interval_follows_the_target() {
+    let interval = |target: Target| SinkSettings::new(target).flush_interval;
+    let database = |url: &str| Target::Database { url: url.into() };
+    for url in [
+        "sqlite:///tmp/flowo.db",
+        "SQLite://flowo.db",
+        "sqlite::memory:",
+    ] {
+        assert_eq!(interval(database(url)), Duration::from_millis(100), "{url}");
+    }
+    for url in ["postgres://postgres@127.0.0.1/flowo", "postgresql://h/db"] {
+        assert_eq!(interval(database(url)), Duration::from_millis(50), "{url}");
+    }
+    let server = Target::Server {
+        url: "http://127.0.0.1:8080".into(),
+        token: None,
+    };
+    assert_eq!(interval(server), Duration::from_millis(50));
 }

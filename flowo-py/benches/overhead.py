@@ -72,7 +72,11 @@ def threads_note(stats: list[dict]) -> str:
     parts = [f"{n} {median([(s.get('threads_cpu_ns') or {}).get(n, 0) / 1e9 for s in stats]):.3f}"
              for n in names]  # fmt: skip
     per_event = median([threads_cpu(s) / s["events"] * 1e6 for s in stats if s.get("events")])
-    return f"{', '.join(parts)}; {per_event:.1f} µs per event"
+    note = f"{', '.join(parts)}; {per_event:.1f} µs per event"
+    per_delivery = [threads_cpu(s) / s["deliveries"] * 1e3 for s in stats if s.get("deliveries")]
+    if per_delivery:
+        note += f"; {median(per_delivery):.2f} ms per delivery"
+    return note
 
 
 def snakefile(jobs: int) -> str:
@@ -224,9 +228,10 @@ def main() -> None:
                 threads_note(stats),
             ),
             (
-                "events per run / delivered / dropped",
+                "events per run / delivered / deliveries / dropped",
                 "",
-                f"{stats[-1]['events']} / {stats[-1]['delivered']} / {stats[-1]['dropped']}",
+                f"{stats[-1]['events']} / {stats[-1]['delivered']} / "
+                f"{stats[-1].get('deliveries', '?')} / {stats[-1]['dropped']}",
                 "",
             ),
         ]

@@ -651,6 +651,7 @@ impl Sink {
                 "records": all["records"],
                 "events": report.events,
                 "delivered": report.delivered,
+                "deliveries": report.deliveries,
                 "spooled": report.pending,
                 "dropped": report.dropped,
                 "emit_ns_p50": all["p50"],

@@ -280,6 +280,7 @@ def check_step(step: Step, result: SnakemakeResult, backend: Backend, workdir: P
         assert result.stats is not None, f"{where} FLOWO_PLUGIN_STATS was not written"
         assert result.stats["events"] == run["event_count"], f"{where} {result.stats}"
         assert result.stats["delivered"] == result.stats["events"], f"{where} {result.stats}"
+        assert 1 <= result.stats["deliveries"] <= result.stats["events"], result.stats
         assert result.stats["spooled"] == 0 and result.stats["dropped"] == 0, result.stats
 
     # Jobs: exactly those Snakemake printed, each in the state its console output shows.

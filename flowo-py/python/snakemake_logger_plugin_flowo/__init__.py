@@ -43,7 +43,10 @@ class LogHandlerSettings(LogHandlerSettingsBase):
     spool_dir: Optional[str] = _setting(
         "Directory for events that could not be delivered yet (default: FLOWO_DATA_DIR/spool)."
     )
-    flush_interval: Optional[float] = _setting("Longest time in seconds an event waits before it is sent (default 0.05).")
+    flush_interval: Optional[float] = _setting(
+        "Longest time in seconds an event waits before it is sent (default 0.1 into an SQLite file, "
+        "0.05 to a server or PostgreSQL)."
+    )
     close_timeout: Optional[float] = _setting(
         "Longest time in seconds to wait for delivery when Snakemake ends; the rest stays in the spool (default 5)."
     )
