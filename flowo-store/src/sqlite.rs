@@ -34,6 +34,23 @@ struct Inner {
     path: PathBuf,
 }
 
+/// Whether the writer connection goes back to the pool (true) or is closed (false), which
+/// rolls back whatever it holds and releases the file's write lock.
+///
+/// sqlx checks a custom `BEGIN` with a second round trip to the connection's thread after
+/// SQLite has run it. A caller dropped between the two leaves the connection in a transaction
+/// no [`Tx`] owns, so nothing would roll it back: back in the pool with the write lock held,
+/// every later write failed ("attempted to call begin_with at non-zero transaction depth").
+/// Such a connection is closed here. A dropped [`Tx`] has queued its rollback on the
+/// connection's thread, which may not have run yet: a round trip first lets it.
+async fn release_writer(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if conn.is_in_transaction() {
+        conn.ping().await?;
+    }
+    Ok(!conn.is_in_transaction())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies migrations.
     ///
@@ -69,14 +86,20 @@ impl SqliteStore {
             .foreign_keys(false);
         // The writer's statement journals (an `INSERT` of many rows keeps one, to undo it
         // alone) in memory: SQLite otherwise spills one past 64 KiB to a temporary file.
+        // Neither pool pings a connection before handing it out (sqlx's default): a
+        // connection here is a file opened in this process, with nothing to go stale, and
+        // the ping is a round trip to its thread (~0.1 ms) on every write and every query.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(release_writer(conn)))
             .connect_with(connect.clone().pragma("temp_store", "memory"))
             .await
             .map_err(db)?;
         migrate(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(connect.read_only(false))
             .await
             .map_err(db)?;
@@ -105,21 +128,11 @@ impl SqliteStore {
     /// How a run search that a probe could not answer finds its text: FTS5's trigram index.
     const TEXT_MATCH: crate::sql::TextMatch = crate::sql::TextMatch::Trigrams;
 
-    /// Begins a write transaction on the writer connection.
-    ///
-    /// The beginning runs in a task of its own, to its end even when the caller gives up
-    /// waiting (a timeout, a plugin closing). sqlx checks a custom `BEGIN` with a second round
-    /// trip to the connection's thread after SQLite has run it; a caller dropped between the two
-    /// left the connection in a transaction no [`Tx`] owned, so nothing rolled it back, the
-    /// connection went back to the pool with the write lock held, and every later write failed
-    /// ("attempted to call begin_with at non-zero transaction depth"). A [`Tx`] that exists is
-    /// rolled back when it is dropped, here in the task when the caller is gone.
+    /// Begins a write transaction on the writer connection. A caller may give up waiting at
+    /// any point (a timeout, a plugin closing): see [`release_writer`] for the one point sqlx
+    /// does not cover.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
-        let writer = self.inner.writer.clone();
-        tokio::spawn(async move { writer.begin_with("BEGIN IMMEDIATE").await })
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?
-            .map_err(db)
+        self.inner.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)
     }
 
     /// The single writer connection serializes everything already.
