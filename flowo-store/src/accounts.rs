@@ -117,7 +117,7 @@ macro_rules! impl_account_store {
                     id: UserId,
                     update: UserUpdate,
                 ) -> Result<User, StoreError> {
-                    let mut tx = self.inner.pool.begin().await.map_err(db)?;
+                    let mut tx = self.begin_write().await?;
                     if let Some(role) = update.role {
                         sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
                             .bind(role.as_str())

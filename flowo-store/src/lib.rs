@@ -15,6 +15,8 @@ mod rows;
 mod sql;
 mod sql_store;
 pub mod sqlite;
+#[cfg(test)]
+mod testing;
 
 use std::path::PathBuf;
 use std::sync::Arc;

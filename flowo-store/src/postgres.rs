@@ -162,8 +162,23 @@ impl PgStore {
     /// planner answers from the trigram index (`runs_search_trgm`) where pg_trgm is installed.
     const TEXT_MATCH: crate::sql::TextMatch = crate::sql::TextMatch::Like;
 
+    /// Begins a transaction.
+    ///
+    /// The beginning runs in a task of its own, to its end even when the caller gives up
+    /// waiting (a client that hangs up, a plugin closing, a timeout). sqlx (0.8.6, 0.9.0)
+    /// counts a PostgreSQL connection as in a transaction only once `BEGIN`'s answer has come
+    /// back, and rolls back on drop only what it counts: a caller dropped while the answer was
+    /// on its way left the session in a transaction nothing ended. Back in the pool, the
+    /// connection ran later statements inside it (a token's time of last use, a user's
+    /// update), which held their row locks and were never committed: the next update of the
+    /// same row waited for ever. A [`Tx`] that exists is rolled back when it is dropped, here
+    /// in the task when the caller is gone.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
-        self.inner.pool.begin().await.map_err(db)
+        let pool = self.inner.pool.clone();
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?
+            .map_err(db)
     }
 
     async fn lock_run(&self, tx: &mut Tx, run: RunId) -> Result<(), StoreError> {
@@ -292,3 +307,88 @@ impl PgStore {
 crate::sql_store::impl_sql_store!(PgStore, Postgres);
 crate::accounts::impl_account_store!(PgStore, Postgres);
 crate::audit::impl_audit_log!(PgStore, Postgres);
+
+#[cfg(test)]
+mod tests {
+    use flowo_core::RunId;
+    use flowo_core::store::EventLog;
+    use flowo_testkit::postgres::TestDatabase;
+    use sqlx::Connection as _;
+
+    use super::*;
+    use crate::testing::{heartbeats, poll_then_drop};
+
+    /// Sessions of the database other than `admin`'s own left in a transaction, waiting up to
+    /// 5 s for those being ended (a dropped transaction's rollback goes out as its connection
+    /// returns to the pool).
+    async fn sessions_in_a_transaction(admin: &mut sqlx::PgConnection) -> i64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'",
+            )
+            .fetch_one(&mut *admin)
+            .await
+            .expect("pg_stat_activity");
+            if n == 0 || std::time::Instant::now() > deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Writes given up after any number of polls (a client hanging up, a timeout) leave no
+    /// session in a transaction, and what the store writes next is committed. Before the fix,
+    /// a write given up while `BEGIN`'s answer was on its way (the second poll, here) left its
+    /// session in a transaction for good.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_given_up_anywhere_leave_no_session_in_a_transaction() {
+        let Some(db) = TestDatabase::create("flowo_store_given_up").await else {
+            return;
+        };
+        let options = StoreOptions {
+            max_connections: 2,
+            ..StoreOptions::default()
+        };
+        let store = PgStore::open(&db.url, &options).await.expect("open");
+        let ws = store
+            .ensure_workspace("default")
+            .await
+            .expect("workspace")
+            .id;
+        let mut admin = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        let kept = RunId::new_random();
+        let mut seq = 0;
+        for polls in 1..100 {
+            let finished = poll_then_drop(
+                store.append(ws, &heartbeats(RunId::new_random(), 0..3)),
+                polls,
+            )
+            .await;
+            let left = sessions_in_a_transaction(&mut admin).await;
+            assert_eq!(
+                left, 0,
+                "a write given up after {polls} polls left a transaction open"
+            );
+            // A statement outside any transaction, seen at once by another session.
+            let workspace = format!("given-up-{polls}");
+            store.ensure_workspace(&workspace).await.expect("workspace");
+            let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM workspaces WHERE name = $1")
+                .bind(&workspace)
+                .fetch_one(&mut admin)
+                .await
+                .expect("workspaces");
+            assert_eq!(seen, 1, "a write after one given up after {polls} polls");
+            store
+                .append(ws, &heartbeats(kept, seq..seq + 1))
+                .await
+                .unwrap_or_else(|e| panic!("a write after {polls} polls failed: {e}"));
+            seq += 1;
+            if finished {
+                break;
+            }
+        }
+        assert!(seq > 1, "every write finished at its first poll");
+    }
+}

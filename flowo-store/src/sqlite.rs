@@ -132,7 +132,11 @@ impl SqliteStore {
     /// any point (a timeout, a plugin closing): see [`release_writer`] for the one point sqlx
     /// does not cover.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
-        self.inner.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+        self.inner
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)
     }
 
     /// The single writer connection serializes everything already.
@@ -251,13 +255,12 @@ crate::audit::impl_audit_log!(SqliteStore, Sqlite);
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-    use std::pin::{Pin, pin};
-    use std::task::{Context, Poll, Waker};
+    use std::pin::pin;
 
     use sqlx::{Connection as _, SqliteConnection};
 
     use super::*;
+    use crate::testing::{heartbeats, poll_once, poll_then_drop};
 
     /// Several openers of one new file at once (processes in real life: their own pools
     /// here) all get a migrated store.
@@ -282,18 +285,6 @@ mod tests {
                 assert!(store.head().await.is_ok());
             }
         }
-    }
-
-    fn heartbeats(run_id: RunId, seqs: std::ops::Range<u64>) -> Vec<EventEnvelope> {
-        seqs.map(|seq| EventEnvelope {
-            run_id,
-            seq,
-            recorded_at: chrono::Utc::now(),
-            received_at: None,
-            kind: "heartbeat".into(),
-            data: serde_json::json!({}),
-        })
-        .collect()
     }
 
     async fn open_store(dir: &Path) -> (SqliteStore, WorkspaceId) {
@@ -333,10 +324,6 @@ mod tests {
                 true
             }
         }
-    }
-
-    fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-        fut.poll(&mut Context::from_waker(Waker::noop()))
     }
 
     async fn stored(store: &SqliteStore, run: RunId) -> usize {
@@ -397,19 +384,6 @@ mod tests {
         }
         assert_eq!(stored(&store, kept).await, 2);
         assert_eq!(stored(&store, given_up[0].run_id).await, 0, "rolled back");
-    }
-
-    /// Polls `fut` up to `polls` times, letting the connection's thread move on between polls,
-    /// then drops it; true when it finished first.
-    async fn poll_then_drop(fut: impl Future, polls: usize) -> bool {
-        let mut fut = pin!(fut);
-        for _ in 0..polls {
-            if poll_once(fut.as_mut()).is_ready() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        false
     }
 
     /// Writes given up after any number of polls (a timeout, a closing plugin) leave the store
