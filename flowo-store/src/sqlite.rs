@@ -260,7 +260,7 @@ mod tests {
     use sqlx::{Connection as _, SqliteConnection};
 
     use super::*;
-    use crate::testing::{heartbeats, poll_once, poll_then_drop};
+    use crate::testing::{give_up_appends, heartbeats, poll_once};
 
     /// Several openers of one new file at once (processes in real life: their own pools
     /// here) all get a migrated store.
@@ -393,21 +393,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, ws) = open_store(dir.path()).await;
         let kept = RunId::new_random();
-        let mut seq = 0;
-        for polls in 1..100 {
-            let finished = poll_then_drop(
-                store.append(ws, &heartbeats(RunId::new_random(), 0..3)),
-                polls,
-            )
-            .await;
-            if let Err(e) = store.append(ws, &heartbeats(kept, seq..seq + 1)).await {
-                panic!("a write after one given up after {polls} polls failed: {e}");
-            }
-            seq += 1;
-            if finished {
-                break;
-            }
-        }
-        assert_eq!(stored(&store, kept).await as u64, seq);
+        let appended = give_up_appends(&store, ws, kept, async |_| {}).await;
+        assert_eq!(stored(&store, kept).await as u64, appended);
     }
 }
