@@ -725,14 +725,7 @@ mod tests {
     use super::*;
 
     fn event(run_id: RunId, seq: u64) -> EventEnvelope {
-        EventEnvelope {
-            run_id,
-            seq,
-            recorded_at: chrono::Utc::now(),
-            received_at: None,
-            kind: "heartbeat".into(),
-            data: serde_json::json!({}),
-        }
+        flowo_testkit::fixtures::heartbeats(run_id, seq..seq + 1).remove(0)
     }
 
     #[test]

@@ -6,20 +6,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use flowo_core::store::EventLog;
-use flowo_core::{EventEnvelope, RunId, WorkspaceId};
-
-/// Heartbeats of `run_id` numbered `seqs`.
-pub fn heartbeats(run_id: RunId, seqs: std::ops::Range<u64>) -> Vec<EventEnvelope> {
-    seqs.map(|seq| EventEnvelope {
-        run_id,
-        seq,
-        recorded_at: chrono::Utc::now(),
-        received_at: None,
-        kind: "heartbeat".into(),
-        data: serde_json::json!({}),
-    })
-    .collect()
-}
+use flowo_core::{RunId, WorkspaceId};
+pub use flowo_testkit::fixtures::heartbeats;
 
 /// Polls `fut` once, with a waker that does nothing.
 pub fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {

@@ -54,3 +54,16 @@ pub fn load_capture(name: &str, run_id: RunId) -> Vec<EventEnvelope> {
     }
     events
 }
+
+/// Heartbeats of `run_id` numbered `seqs`: the smallest valid events.
+pub fn heartbeats(run_id: RunId, seqs: std::ops::Range<u64>) -> Vec<EventEnvelope> {
+    seqs.map(|seq| EventEnvelope {
+        run_id,
+        seq,
+        recorded_at: chrono::Utc::now(),
+        received_at: None,
+        kind: "heartbeat".into(),
+        data: serde_json::json!({}),
+    })
+    .collect()
+}
