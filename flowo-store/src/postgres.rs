@@ -22,6 +22,13 @@ pub const CHANNEL: &str = "flowo_events";
 /// the delay after a lost notification or a listener reconnect.
 const POLL: Duration = Duration::from_secs(1);
 
+/// How long PostgreSQL lets a session of the pool sit inside a transaction with nothing to do
+/// before it ends the session. A safety net: FlowO's own transactions never wait on anything
+/// but their next statement (a late event's refold, the longest, folds in memory in seconds),
+/// so a session idle in a transaction for this long was left there by a lost future, and its
+/// locks would otherwise block every write to its runs until the connection is recycled.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+
 /// Key of the advisory lock that orders stream positions (two-int key space, so it never meets
 /// the per-run bigint keys).
 const STREAM_LOCK: (i32, i32) = (0x466c_6f77, 1);
@@ -83,10 +90,13 @@ impl PgStore {
         // One direct connection first: it fails fast with the real cause (refused, unknown
         // database, bad password) where the pool would only say that it timed out.
         // JIT compilation costs more than it saves on FlowO's short queries.
-        let connect = url
-            .parse::<PgConnectOptions>()
-            .map_err(db)?
-            .options([("jit", "off")]);
+        let connect = url.parse::<PgConnectOptions>().map_err(db)?.options([
+            ("jit", "off"),
+            (
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_TIMEOUT,
+            ),
+        ]);
         {
             use sqlx::Connection;
             let conn = sqlx::PgConnection::connect_with(&connect)
@@ -375,5 +385,28 @@ mod tests {
             assert_eq!(seen, 1, "a write after one given up after {polls} polls");
         })
         .await;
+    }
+
+    /// Every session of the pool ends a transaction left idle for a minute (the safety net
+    /// under the fix above), and runs without JIT.
+    #[tokio::test]
+    async fn sessions_end_a_transaction_left_idle() {
+        let Some(db) = TestDatabase::create("flowo_store_idle_timeout").await else {
+            return;
+        };
+        let store = PgStore::open(&db.url, &StoreOptions::default())
+            .await
+            .expect("open");
+        let mut conn = store.inner.pool.acquire().await.expect("acquire");
+        let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("show");
+        assert_eq!(timeout, "1min");
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("show");
+        assert_eq!(jit, "off");
     }
 }
