@@ -161,6 +161,9 @@ pub struct CloseReport {
     /// Deliveries the target acknowledged (batches and spool replays: each one append to a
     /// database or one request to a server), the measure of what the flush interval costs.
     pub deliveries: u64,
+    /// Events that waited in the backlog (the spool, or memory) behind a delivery that failed:
+    /// zero while the target answers, however slowly.
+    pub backlogged: u64,
     /// Events left in the spool (or in memory, when there is none).
     pub pending: u64,
     /// The spool file holding them.
@@ -351,10 +354,14 @@ struct Worker {
     dest: Option<Box<dyn Destination>>,
     spool: Option<Spool>,
     backlog: Option<Backlog>,
+    /// Batches whose delivery the ending interrupted, in order: sent again at once, within
+    /// the close timeout, and only then, if that fails, kept in the backlog.
+    given_up: Vec<Vec<EventEnvelope>>,
     batch: Vec<EventEnvelope>,
     next_seq: u64,
     delivered: u64,
     deliveries: u64,
+    backlogged: u64,
     shared: Arc<Shared>,
     batch_started: Option<Instant>,
     last_event: Instant,
@@ -431,10 +438,12 @@ impl Worker {
             dest,
             spool,
             backlog: None,
+            given_up: Vec::new(),
             batch: Vec::new(),
             next_seq: 0,
             delivered: 0,
             deliveries: 0,
+            backlogged: 0,
             shared,
             batch_started: None,
             last_event: Instant::now(),
@@ -701,16 +710,26 @@ impl Worker {
         }
     }
 
-    /// Sends the batch, or adds it to the backlog when one is pending (to keep the order) or
-    /// the delivery fails. `deadline` bounds the attempt (at close).
+    /// Sends the batch (see [`Worker::deliver`]). `deadline` bounds the attempt (at close).
     fn flush(&mut self, deadline: Option<Instant>) {
         self.batch_started = None;
         if self.batch.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
+        self.deliver(batch, deadline);
+    }
+
+    /// Sends a batch, or adds it to the backlog when one is pending (to keep the order) or the
+    /// delivery fails. A delivery the ending interrupts is not a failure: its batch waits in
+    /// memory for the ending, which sends it again at once.
+    fn deliver(&mut self, batch: Vec<EventEnvelope>, deadline: Option<Instant>) {
         if self.held_back() {
             self.add_to_backlog(&batch);
+            return;
+        }
+        if !self.given_up.is_empty() {
+            self.given_up.push(batch);
             return;
         }
         match self.send(&batch, deadline) {
@@ -718,6 +737,7 @@ impl Worker {
                 self.delivered += batch.len() as u64;
                 self.start_leftovers();
             }
+            Err(Unsent::Interrupted) => self.given_up.push(batch),
             Err(unsent) => {
                 self.warn_unsent(unsent);
                 self.add_to_backlog(&batch);
@@ -825,6 +845,7 @@ impl Worker {
     }
 
     fn add_to_backlog(&mut self, events: &[EventEnvelope]) {
+        self.backlogged += events.len() as u64;
         let backlog = match self.backlog.take() {
             Some(b) => b,
             None => self.open_backlog(),
@@ -984,6 +1005,9 @@ impl Worker {
             // Try once more now rather than wait for the backoff.
             self.replay(Some(deadline));
         }
+        for batch in std::mem::take(&mut self.given_up) {
+            self.deliver(batch, Some(deadline));
+        }
         self.flush(Some(deadline));
         let pending = self.backlog.as_ref().map_or(0, Backlog::pending);
         let dropped = self.shared.dropped.load(Ordering::Relaxed);
@@ -1030,6 +1054,7 @@ impl Worker {
             events: self.next_seq,
             delivered: self.delivered,
             deliveries: self.deliveries,
+            backlogged: self.backlogged,
             pending,
             spool_file,
             dropped,

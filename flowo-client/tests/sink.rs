@@ -404,7 +404,7 @@ fn batches_hold_at_most_batch_max_events() {
                 "the records were not stored while the sink was open"
             );
         }
-        // Closing at once gives up what is in flight: it goes to the spool, replayed at the end.
+        // Closing at once gives up what is in flight: it is sent again at the end.
         let report = sink.close();
         batches_were_bounded(&url, run, &report, 10);
     }
@@ -529,6 +529,71 @@ fn a_server_that_never_answers_cannot_hold_the_ending_past_the_close_timeout() {
     let pending = spool.pending().expect("list");
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].events, report.events);
+}
+
+/// Forwards connections on `listener` to `upstream`, holding every chunk of the answers for
+/// `delay`: a server that answers, slowly.
+async fn slow_proxy(listener: tokio::net::TcpListener, upstream: SocketAddr, delay: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while let Ok((client, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                return;
+            };
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut from_client, &mut to_server).await });
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                tokio::time::sleep(delay).await;
+                if to_client.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Snakemake ending while a delivery is on its way to a slow server: the ending sends that
+/// batch again at once rather than through the backlog, so a spool that cannot be written
+/// (here a file where its directory should be) is never needed, and every event is stored once.
+#[test]
+fn a_delivery_in_flight_at_the_ending_is_sent_again_not_spooled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rt = runtime();
+    let addr = free_addr();
+    let server = rt.block_on(Server::start(dir.path(), addr, Default::default()));
+    let proxy = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let proxy_addr = proxy.local_addr().expect("addr");
+    rt.spawn(slow_proxy(proxy, addr, Duration::from_millis(400)));
+    let not_a_dir = dir.path().join("spool-is-a-file");
+    std::fs::write(&not_a_dir, "").expect("file");
+    let target = Target::Server {
+        url: format!("http://{proxy_addr}"),
+        token: Some(server.token.clone()),
+    };
+    let sink = Sink::start(settings(target, &not_a_dir));
+    let run = sink.run_id();
+    for r in records("success/01-success.jsonl") {
+        sink.record(r);
+    }
+    // The first batch leaves after the 20 ms flush interval; its answer takes 400 ms.
+    std::thread::sleep(Duration::from_millis(150));
+    let report = sink.close();
+    assert!(report.finished, "{report:?}");
+    assert_eq!(
+        report.backlogged, 0,
+        "events went to the backlog: {report:?}"
+    );
+    assert_eq!(report.pending, 0, "{report:?}");
+    assert_eq!(report.delivered, report.events, "{report:?}");
+    rt.block_on(async {
+        let seqs = stored_seqs(&server.store, run).await;
+        assert_eq!(seqs, (0..report.events).collect::<Vec<_>>());
+        server.stop().await;
+    });
 }
 
 /// The default flush interval follows the target: 100 ms into an SQLite file, whose other

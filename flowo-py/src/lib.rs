@@ -652,6 +652,7 @@ impl Sink {
                 "events": report.events,
                 "delivered": report.delivered,
                 "deliveries": report.deliveries,
+                "backlogged": report.backlogged,
                 "spooled": report.pending,
                 "dropped": report.dropped,
                 "emit_ns_p50": all["p50"],

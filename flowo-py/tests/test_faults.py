@@ -228,6 +228,8 @@ def test_full_spool_disk(
     assert not result.undelivered, result.flowo_lines
     if server_up:
         assert not result.warnings, result.flowo_lines
+        # Nothing waited behind a delivery, not even one under way when Snakemake ended.
+        assert result.stats["backlogged"] == 0, result.stats
         api = Api(server.url, admin)
         assert len(assert_every_event_once(api, result.run_id)) == result.stats["events"]
         return
