@@ -532,10 +532,16 @@ fn a_server_that_never_answers_cannot_hold_the_ending_past_the_close_timeout() {
 }
 
 /// Forwards connections on `listener` to `upstream`, holding every chunk of the answers for
-/// `delay`: a server that answers, slowly.
-async fn slow_proxy(listener: tokio::net::TcpListener, upstream: SocketAddr, delay: Duration) {
+/// `delay`: a server that answers, slowly. Says on `accepted` each connection it takes.
+async fn slow_proxy(
+    listener: tokio::net::TcpListener,
+    upstream: SocketAddr,
+    delay: Duration,
+    accepted: std::sync::mpsc::Sender<()>,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     while let Ok((client, _)) = listener.accept().await {
+        let _ = accepted.send(());
         tokio::spawn(async move {
             let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                 return;
@@ -567,7 +573,13 @@ fn a_delivery_in_flight_at_the_ending_is_sent_again_not_spooled() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let proxy_addr = proxy.local_addr().expect("addr");
-    rt.spawn(slow_proxy(proxy, addr, Duration::from_millis(400)));
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    rt.spawn(slow_proxy(
+        proxy,
+        addr,
+        Duration::from_millis(400),
+        accepted_tx,
+    ));
     let not_a_dir = dir.path().join("spool-is-a-file");
     std::fs::write(&not_a_dir, "").expect("file");
     let target = Target::Server {
@@ -579,8 +591,10 @@ fn a_delivery_in_flight_at_the_ending_is_sent_again_not_spooled() {
     for r in records("success/01-success.jsonl") {
         sink.record(r);
     }
-    // The first batch leaves after the 20 ms flush interval; its answer takes 400 ms.
-    std::thread::sleep(Duration::from_millis(150));
+    // The first batch is on its way (its answer takes 400 ms) when Snakemake ends.
+    accepted
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the sink never connected");
     let report = sink.close();
     assert!(report.finished, "{report:?}");
     assert_eq!(

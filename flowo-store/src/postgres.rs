@@ -387,10 +387,10 @@ mod tests {
         .await;
     }
 
-    /// Every session of the pool ends a transaction left idle for a minute (the safety net
-    /// under the fix above), and runs without JIT.
+    /// Every session of the pool is set to end a transaction left idle for a minute (the
+    /// safety net under the fix above; PostgreSQL itself does the ending), and runs without JIT.
     #[tokio::test]
-    async fn sessions_end_a_transaction_left_idle() {
+    async fn sessions_are_set_to_end_a_transaction_left_idle() {
         let Some(db) = TestDatabase::create("flowo_store_idle_timeout").await else {
             return;
         };
