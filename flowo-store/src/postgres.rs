@@ -140,6 +140,10 @@ impl PgStore {
                         tracing::warn!("live stream: listener connection lost, reconnecting");
                         doorbell.notify_one();
                     }
+                    // The pool is closing: it waits for every connection, this one too,
+                    // so the listener ends and gives it back (sqlx answers every later call
+                    // with this error at once, holding the connection).
+                    Err(sqlx::Error::PoolClosed) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "live stream: listener error");
                         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -408,5 +412,38 @@ mod tests {
             .await
             .expect("show");
         assert_eq!(jit, "off");
+    }
+
+    /// Closing the pool of a store still open ends: the live stream's listener gives its
+    /// connection back when told the pool is closing. It held it before, calling again every
+    /// half second, and `close()` waited for it for ever whenever no connection was idle when
+    /// it began (a store test hung in CI that way, once in about 40 runs).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pool_of_an_open_store_closes() {
+        let Some(db) = TestDatabase::create("flowo_store_pool_closes").await else {
+            return;
+        };
+        let store = PgStore::open(&db.url, &StoreOptions::default())
+            .await
+            .expect("open");
+        // Every connection in use (the listener's too) when the closing begins.
+        let mut held = Vec::new();
+        while store.pool().num_idle() > 0 {
+            held.push(store.pool().acquire().await.expect("acquire"));
+        }
+        let pool = store.pool().clone();
+        let closing = tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_secs(20), pool.close())
+                .await
+                .is_ok()
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(held);
+        assert!(
+            closing.await.expect("join"),
+            "the pool closes while the store is open"
+        );
+        drop(store);
+        db.drop_database().await;
     }
 }
