@@ -242,6 +242,9 @@ impl PgStore {
         Ok(())
     }
 
+    /// After an append's commit: PostgreSQL checkpoints by itself.
+    fn committed(&self, _events: &[crate::ingest::Row<'_>]) {}
+
     /// Upserts jobs binding one array per column (see `insert_events`).
     async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
         if jobs.is_empty() {

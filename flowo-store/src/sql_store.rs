@@ -797,6 +797,7 @@ macro_rules! impl_sql_store {
                 tx.commit().await.map_err(db)?;
                 if outcome.inserted > 0 {
                     self.inner.hub.ring();
+                    self.committed(&new_events);
                 }
                 Ok(outcome)
             }

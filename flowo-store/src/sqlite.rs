@@ -6,9 +6,12 @@
 //! back; it never leaves the writer connection inside a transaction. The live stream
 //! rings in-process after each commit and checks the latest position every 250 ms, which is how
 //! commits by other processes (the Snakemake plugin writing while `flowo serve` reads) are seen.
+//! The write-ahead log is checkpointed beside the writer, not inside its commits
+//! (`Checkpoints`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::Sqlite;
@@ -20,6 +23,54 @@ use crate::hub::Hub;
 /// How often the live stream looks for commits made by other processes.
 const POLL: Duration = Duration::from_millis(250);
 
+/// Events' bytes committed (payload text, plus [`ROW_BYTES`] per event) after which the
+/// write-ahead log is checkpointed. A commit writes each page it changed whole into the log, so
+/// the log grows by about twice this: SQLite's own threshold, 1,000 pages of 4 KiB.
+const CHECKPOINT_AFTER: u64 = 2 << 20;
+
+/// What an event adds to the log beside its payload: its other columns, its index entry, its
+/// share of the job and run rows it changes.
+const ROW_BYTES: u64 = 100;
+
+/// Checkpoints of the write-ahead log, beside the writer rather than inside its commits.
+///
+/// SQLite checkpoints in the commit that takes the log past its threshold: that commit copies
+/// the log's pages into the database file and waits for two fsyncs, so one append in a few
+/// hundred took several times as long as the others (the append that the plugin, or an HTTP
+/// client, was waiting for). The writer's automatic checkpoint is off
+/// (`wal_autocheckpoint = 0`); once about [`CHECKPOINT_AFTER`] bytes of events have been
+/// committed, a task runs a `PASSIVE` checkpoint on a reading connection, which copies what no
+/// reader still needs without taking the write lock, while the writer goes on. SQLite reuses
+/// the log from its start once it has all been copied; closing the last connection checkpoints
+/// what is left.
+struct Checkpoints {
+    written: AtomicU64,
+    wake: tokio::sync::Notify,
+}
+
+impl Checkpoints {
+    /// Counts a commit's events; wakes the task once enough has been written.
+    fn committed(&self, events: &[crate::ingest::Row<'_>]) {
+        let bytes: u64 = events.iter().map(|e| e.data.len() as u64 + ROW_BYTES).sum();
+        if self.written.fetch_add(bytes, Ordering::Relaxed) + bytes >= CHECKPOINT_AFTER {
+            self.wake.notify_one();
+        }
+    }
+
+    async fn run(self: Arc<Self>, pool: sqlx::SqlitePool) {
+        loop {
+            self.wake.notified().await;
+            self.written.store(0, Ordering::Relaxed);
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "WAL checkpoint");
+            }
+        }
+    }
+}
+
 /// The embedded store.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -30,8 +81,16 @@ struct Inner {
     pool: sqlx::SqlitePool,
     writer: sqlx::SqlitePool,
     hub: Hub,
+    checkpoints: Arc<Checkpoints>,
+    checkpointer: tokio::task::JoinHandle<()>,
     lost_after: Option<chrono::Duration>,
     path: PathBuf,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.checkpointer.abort();
+    }
 }
 
 /// Whether the writer connection goes back to the pool (true) or is closed (false), which
@@ -89,11 +148,17 @@ impl SqliteStore {
         // Neither pool pings a connection before handing it out (sqlx's default): a
         // connection here is a file opened in this process, with nothing to go stale, and
         // the ping is a round trip to its thread (~0.1 ms) on every write and every query.
+        // The writer leaves checkpoints to [`Checkpoints`].
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(release_writer(conn)))
-            .connect_with(connect.clone().pragma("temp_store", "memory"))
+            .connect_with(
+                connect
+                    .clone()
+                    .pragma("temp_store", "memory")
+                    .pragma("wal_autocheckpoint", "0"),
+            )
             .await
             .map_err(db)?;
         migrate(&writer).await?;
@@ -104,11 +169,18 @@ impl SqliteStore {
             .await
             .map_err(db)?;
         let hub = Hub::start(Arc::new(PoolSource(pool.clone())), POLL).await?;
+        let checkpoints = Arc::new(Checkpoints {
+            written: AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
+        });
+        let checkpointer = tokio::spawn(checkpoints.clone().run(pool.clone()));
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
                 writer,
                 hub,
+                checkpoints,
+                checkpointer,
                 lost_after: options.lost_after,
                 path: path.to_owned(),
             }),
@@ -164,6 +236,11 @@ impl SqliteStore {
 
     async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
         write_jobs_values(tx, jobs).await
+    }
+
+    /// After an append's commit.
+    fn committed(&self, events: &[crate::ingest::Row<'_>]) {
+        self.inner.checkpoints.committed(events);
     }
 }
 
@@ -395,5 +472,48 @@ mod tests {
         let kept = RunId::new_random();
         let appended = give_up_appends(&store, ws, kept, async |_| {}).await;
         assert_eq!(stored(&store, kept).await as u64, appended);
+    }
+
+    /// The writer leaves the write-ahead log to the checkpoints beside it: its own automatic
+    /// checkpoint is off, and what it commits still reaches the database file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_checkpointed_beside_the_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, ws) = open_store(dir.path()).await;
+        let mut writer = store.inner.writer.acquire().await.expect("writer");
+        let automatic: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&mut *writer)
+            .await
+            .expect("pragma");
+        assert_eq!(automatic, 0, "the writer does not checkpoint");
+        drop(writer);
+        let file_len = || std::fs::metadata(store.path()).expect("file").len();
+        let before = file_len();
+        // About 8 MB of payloads, four times the threshold.
+        let run = RunId::new_random();
+        let text = "x".repeat(2_000);
+        for batch in 0..40u64 {
+            let events: Vec<_> = (batch * 100..(batch + 1) * 100)
+                .map(|seq| flowo_core::event::EventEnvelope {
+                    run_id: run,
+                    seq,
+                    recorded_at: chrono::Utc::now(),
+                    received_at: None,
+                    kind: "log".to_owned(),
+                    data: serde_json::json!({ "msg": text }),
+                })
+                .collect();
+            store.append(ws, &events).await.expect("append");
+        }
+        // Only a checkpoint writes pages into the database file.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while file_len() < before + (4 << 20) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file stayed at {} bytes (from {before})",
+                file_len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
