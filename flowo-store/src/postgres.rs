@@ -354,20 +354,30 @@ mod tests {
         }
     }
 
+    /// A store on a new database of its own; `None` where the tests skip PostgreSQL.
+    async fn store_in_new_database(
+        name: &str,
+        options: &StoreOptions,
+    ) -> Option<(TestDatabase, PgStore)> {
+        let db = TestDatabase::create(name).await?;
+        let store = PgStore::open(&db.url, options).await.expect("open");
+        Some((db, store))
+    }
+
     /// Writes given up after any number of polls (a client hanging up, a timeout) leave no
     /// session in a transaction, and what the store writes next is committed. Before the fix,
     /// a write given up while `BEGIN`'s answer was on its way (the second poll, here) left its
     /// session in a transaction for good.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_given_up_anywhere_leave_no_session_in_a_transaction() {
-        let Some(db) = TestDatabase::create("flowo_store_given_up").await else {
-            return;
-        };
         let options = StoreOptions {
             max_connections: 2,
             ..StoreOptions::default()
         };
-        let store = PgStore::open(&db.url, &options).await.expect("open");
+        let Some((db, store)) = store_in_new_database("flowo_store_given_up", &options).await
+        else {
+            return;
+        };
         let ws = store
             .ensure_workspace("default")
             .await
@@ -398,12 +408,11 @@ mod tests {
     /// safety net under the fix above; PostgreSQL itself does the ending), and runs without JIT.
     #[tokio::test]
     async fn sessions_are_set_to_end_a_transaction_left_idle() {
-        let Some(db) = TestDatabase::create("flowo_store_idle_timeout").await else {
+        let Some((_db, store)) =
+            store_in_new_database("flowo_store_idle_timeout", &StoreOptions::default()).await
+        else {
             return;
         };
-        let store = PgStore::open(&db.url, &StoreOptions::default())
-            .await
-            .expect("open");
         let mut conn = store.inner.pool.acquire().await.expect("acquire");
         let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
             .fetch_one(&mut *conn)
@@ -420,15 +429,14 @@ mod tests {
     /// Closing the pool of a store still open ends: the live stream's listener gives its
     /// connection back when told the pool is closing. It held it before, calling again every
     /// half second, and `close()` waited for it for ever whenever no connection was idle when
-    /// it began (a store test hung in CI that way, once in about 40 runs).
+    /// it began (a store test hung in CI that way; alone under load, 4 times in 200 runs).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_pool_of_an_open_store_closes() {
-        let Some(db) = TestDatabase::create("flowo_store_pool_closes").await else {
+        let Some((db, store)) =
+            store_in_new_database("flowo_store_pool_closes", &StoreOptions::default()).await
+        else {
             return;
         };
-        let store = PgStore::open(&db.url, &StoreOptions::default())
-            .await
-            .expect("open");
         // Every connection in use (the listener's too) when the closing begins.
         let mut held = Vec::new();
         while store.pool().num_idle() > 0 {
