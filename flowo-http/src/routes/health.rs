@@ -25,8 +25,13 @@ pub async fn get_healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: 200 when the store answers, 503 when it does not or when the server is draining
-/// before it stops.
+/// How long readiness waits for the store. A database that is down can keep a query waiting
+/// for the pool's whole acquire timeout (10 s, retrying a server that is shutting down), longer
+/// than a probe waits for its answer: the probe then saw no answer at all rather than 503.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Readiness: 200 when the store answers within [`READY_WITHIN`], 503 when it does not or when
+/// the server is draining before it stops.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses(
     (status = 200, description = "ready"),
     (status = 503, description = "store unavailable, or draining before a stop")))]
@@ -34,10 +39,14 @@ pub async fn get_readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.is_draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining");
     }
-    match state.store().head().await {
-        Ok(_) => (StatusCode::OK, "ready"),
-        Err(e) => {
+    match tokio::time::timeout(READY_WITHIN, state.store().head()).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready"),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the store did not answer within {READY_WITHIN:?}");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
         }
     }
