@@ -30,8 +30,8 @@ pub async fn get_healthz() -> &'static str {
 /// than a probe waits for its answer: the probe then saw no answer at all rather than 503.
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Readiness: 200 when the store answers within 3 s, 503 when it does not or when
-/// the server is draining before it stops.
+/// Readiness: 200 when the store answers, 503 when it does not or when the server is draining
+/// before it stops.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses(
     (status = 200, description = "ready"),
     (status = 503, description = "store unavailable, or draining before a stop")))]
