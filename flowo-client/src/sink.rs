@@ -88,14 +88,15 @@ pub struct SinkSettings {
 
 /// The default [`SinkSettings::flush_interval`] for a target: 50 ms to a server or a
 /// PostgreSQL database, whose readers hear of each commit at once (the server's live stream,
-/// `LISTEN`), and 100 ms into an SQLite file. Another process reading that file (`flowo serve`
-/// on the embedded store) sees the plugin's commits only by polling every 250 ms, so a shorter
-/// wait there buys little freshness, while each flush costs about 1 ms of the plugin's CPU
-/// (BENCHMARKS.md): at 100 ms a busy run flushes half as often.
+/// `LISTEN`), and 250 ms into an SQLite file. Another process reading that file (`flowo serve`
+/// on the embedded store) sees the plugin's commits only by looking every 250 ms, so committing
+/// more often than it looks buys little freshness, while each flush costs about 1.5 ms of the
+/// plugin's CPU beside Snakemake (BENCHMARKS.md). The interval only bounds a steady stream of
+/// records: a burst is sent as soon as Snakemake goes quiet.
 pub fn default_flush_interval(target: &Target) -> Duration {
     match target {
         Target::Database { url } if url.trim().to_ascii_lowercase().starts_with("sqlite:") => {
-            Duration::from_millis(100)
+            Duration::from_millis(250)
         }
         Target::Database { .. } | Target::Server { .. } => Duration::from_millis(50),
     }

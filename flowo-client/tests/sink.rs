@@ -610,7 +610,7 @@ fn a_delivery_in_flight_at_the_ending_is_sent_again_not_spooled() {
     });
 }
 
-/// The default flush interval follows the target: 100 ms into an SQLite file, whose other
+/// The default flush interval follows the target: 250 ms into an SQLite file, whose other
 /// readers see its commits by polling every 250 ms; 50 ms to a server or PostgreSQL, whose
 /// readers hear of each commit at once.
 #[test]
@@ -622,7 +622,7 @@ fn the_default_flush_interval_follows_the_target() {
         "SQLite://flowo.db",
         "sqlite::memory:",
     ] {
-        assert_eq!(interval(database(url)), Duration::from_millis(100), "{url}");
+        assert_eq!(interval(database(url)), Duration::from_millis(250), "{url}");
     }
     for url in ["postgres://postgres@127.0.0.1/flowo", "postgresql://h/db"] {
         assert_eq!(interval(database(url)), Duration::from_millis(50), "{url}");

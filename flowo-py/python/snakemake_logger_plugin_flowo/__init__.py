@@ -44,7 +44,7 @@ class LogHandlerSettings(LogHandlerSettingsBase):
         "Directory for events that could not be delivered yet (default: FLOWO_DATA_DIR/spool)."
     )
     flush_interval: Optional[float] = _setting(
-        "Longest time in seconds an event waits before it is sent (default 0.1 into an SQLite file, "
+        "Longest time in seconds an event waits before it is sent (default 0.25 into an SQLite file, "
         "0.05 to a server or PostgreSQL)."
     )
     close_timeout: Optional[float] = _setting(
