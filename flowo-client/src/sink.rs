@@ -2,8 +2,8 @@
 //! Snakemake wait.
 //!
 //! [`Sink::record`] is called on Snakemake's logging thread; it only hands the record to a
-//! bounded queue and returns. A background thread owns everything else: it numbers the events
-//! (one sequence per run, from 0), adds FlowO's own (`run_labels`, `run_context`, `run_source`,
+//! bounded queue and returns. A background thread, scheduled below Snakemake's ([`NICENESS`]),
+//! owns everything else: it numbers the events (one sequence per run, from 0), adds FlowO's own (`run_labels`, `run_context`, `run_source`,
 //! `job_logs`, `job_benchmark`, `heartbeat`, `run_finished`), batches them (a batch goes out
 //! when Snakemake goes quiet, else at [`SinkSettings::flush_interval`] or
 //! [`SinkSettings::batch_max`] events), delivers each batch,
@@ -175,6 +175,30 @@ pub struct CloseReport {
     pub finished: bool,
 }
 
+/// How much lower the sink's threads are scheduled than the thread that started it (a `nice`
+/// increment). Against each busy thread of Snakemake or of its jobs, a thread 10 lower gets
+/// about a tenth of the share of a core: the sink's work (a few percent of one core in the
+/// busiest runs) waits for Snakemake's scheduler and its jobs rather than delaying them, and
+/// it is never starved, so the queue still drains on a machine that stays full.
+pub const NICENESS: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority by [`NICENESS`]; the threads it starts
+/// afterwards (the I/O runtime's, the embedded store's SQLite worker) inherit it. On Linux the
+/// nice value is a thread's own, so Snakemake's threads keep theirs.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn yield_to_snakemake() {
+    // SAFETY: nice(2) takes an integer and touches no memory of ours; on Linux it changes
+    // only the calling thread. A failure (-1) leaves the priority as it was, which is harmless.
+    unsafe {
+        libc::nice(NICENESS);
+    }
+}
+
+/// Elsewhere the nice value is the whole process's: it is left alone.
+#[cfg(not(target_os = "linux"))]
+fn yield_to_snakemake() {}
+
 /// How often the worker looks for new records. A record waits at most this long to be taken
 /// up; a batch is sent at the first look that finds nothing new (so a burst of records goes
 /// out about one poll after it ends), else once it is [`SinkSettings::flush_interval`] old.
@@ -226,7 +250,10 @@ impl Sink {
         let worker_shared = shared.clone();
         let worker = std::thread::Builder::new()
             .name("flowo-sink".into())
-            .spawn(move || Worker::new(run_id, settings, worker_shared.clone()).run(&worker_shared))
+            .spawn(move || {
+                yield_to_snakemake();
+                Worker::new(run_id, settings, worker_shared.clone()).run(&worker_shared)
+            })
             .map_err(|e| eprintln!("flowo: warning: cannot start the delivery thread: {e}"))
             .ok();
         Sink {
