@@ -22,6 +22,8 @@ pub use flowo_http::auth::FIRST_ADMIN;
 
 /// How long open connections (live streams) may take to finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(10);
+/// Longest wait, once the server has stopped, for the store's connections to close.
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
 /// The environment variable holding the JWT signing secret.
 const JWT_SECRET_ENV: &str = "FLOWO_JWT_SECRET";
@@ -166,6 +168,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         tracing::info!("stopping: finishing open requests");
         closing_tx.send_replace(true);
     };
+    let mut last_stop = stops.clone();
     let deadline = async move {
         if closing.wait_for(|c| *c).await.is_err() {
             return std::future::pending().await;
@@ -183,6 +186,15 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     tokio::select! {
         served = server => served.context("the server failed")?,
         () = deadline => {}
+    }
+    // The store's connections closed: the embedded store's write-ahead log is copied into the
+    // database file and removed, and PostgreSQL sees the sessions end rather than drop.
+    tokio::select! {
+        () = store.close() => {}
+        () = tokio::time::sleep(CLOSE_WITHIN) => {
+            tracing::warn!("the store's connections did not close within {CLOSE_WITHIN:?}");
+        }
+        _ = last_stop.wait_for(|n| *n >= 2) => {}
     }
     tracing::info!("stopped");
     Ok(())

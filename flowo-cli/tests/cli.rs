@@ -560,7 +560,7 @@ fn the_log_holds_no_token_or_password() {
 }
 
 #[test]
-fn first_start_prints_a_one_time_login_link_and_sigterm_stops_with_0() {
+fn first_start_prints_a_one_time_login_link_and_sigterm_stops_with_0_leaving_the_file_whole() {
     let s = Sandbox::new();
     let db = s.sqlite("flowo.db");
     let server = Server::start(&s, &db, free_port());
@@ -616,11 +616,17 @@ fn first_start_prints_a_one_time_login_link_and_sigterm_stops_with_0() {
     assert_eq!(default.split_whitespace().nth(1), Some("1"), "{table}");
 
     assert!(server.more_output().is_empty());
+    let log = s.path("flowo.db-wal");
+    assert!(log.exists(), "the server writes through SQLite's log");
     let status = server.terminate();
     assert_eq!(
         status.code(),
         Some(0),
         "SIGTERM ends serve with 0: {status}"
+    );
+    assert!(
+        !log.exists(),
+        "the server closed its connections: the log is copied into the file and removed"
     );
 
     // A second start has users: no new link.

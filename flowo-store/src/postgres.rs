@@ -172,6 +172,12 @@ impl PgStore {
         &self.inner.pool
     }
 
+    /// [`flowo_core::store::EventLog::close`]: the pool, the live stream's listener with it (it ends when it
+    /// hears that the pool is closing).
+    async fn close_connections(&self) {
+        self.inner.pool.close().await;
+    }
+
     /// How a run search that a probe could not answer finds its text: `LIKE`, which the
     /// planner answers from the trigram index (`runs_search_trgm`) where pg_trgm is installed.
     const TEXT_MATCH: crate::sql::TextMatch = crate::sql::TextMatch::Like;
@@ -454,6 +460,48 @@ mod tests {
             closing.await.expect("join"),
             "the pool closes while the store is open"
         );
+        drop(store);
+        db.drop_database().await;
+    }
+
+    /// Closing the store ends every session it had on the server, the live stream's
+    /// listener's included, with a subscriber following the stream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_the_store_ends_its_sessions() {
+        let Some((db, store)) =
+            store_in_new_database("flowo_store_close", &StoreOptions::default()).await
+        else {
+            return;
+        };
+        let _following = store
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("subscribe");
+        let sessions = || async {
+            let mut admin = sqlx::PgConnection::connect(&db.admin).await.expect("admin");
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+                .bind(&db.name)
+                .fetch_one(&mut admin)
+                .await
+                .expect("count")
+        };
+        assert!(sessions().await > 0, "the open store has sessions");
+        let closing = tokio::time::timeout(Duration::from_secs(20), store.close());
+        assert!(closing.await.is_ok(), "the store closes");
+        assert!(store.pool().is_closed());
+        // The server sees a session end a moment after the client's goodbye.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = sessions().await;
+            if left == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{left} sessions left after closing"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         drop(store);
         db.drop_database().await;
     }

@@ -832,6 +832,10 @@ macro_rules! impl_sql_store {
                 convert(rows, EventRow::into_event)
             }
 
+            async fn close(&self) {
+                self.close_connections().await;
+            }
+
             async fn head(&self) -> Result<StreamPos, StoreError> {
                 head(&self.inner.pool).await
             }

@@ -199,6 +199,14 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// [`flowo_core::store::EventLog::close`]: the writer first, then the readers; the last connection to close
+    /// checkpoints the log into the database file and removes it.
+    async fn close_connections(&self) {
+        self.inner.checkpointer.abort();
+        self.inner.writer.close().await;
+        self.inner.pool.close().await;
+    }
+
     /// How a run search that a probe could not answer finds its text: FTS5's trigram index.
     const TEXT_MATCH: crate::sql::TextMatch = crate::sql::TextMatch::Trigrams;
 
@@ -517,5 +525,42 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Closing leaves the database file whole on its own: the log is copied into it and
+    /// removed, and another opener reads every event.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_the_store_folds_the_log_into_the_database_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, ws) = open_store(dir.path()).await;
+        let run = RunId::new_random();
+        let events: Vec<_> = (0..500u64)
+            .map(|seq| flowo_core::event::EventEnvelope {
+                run_id: run,
+                seq,
+                recorded_at: chrono::Utc::now(),
+                received_at: None,
+                kind: "log".to_owned(),
+                data: serde_json::json!({ "msg": format!("line {seq}") }),
+            })
+            .collect();
+        store.append(ws, &events).await.expect("append");
+        let log = dir.path().join("flowo.db-wal");
+        assert!(
+            std::fs::metadata(&log).is_ok_and(|m| m.len() > 0),
+            "the append went to the log"
+        );
+        let closing = tokio::time::timeout(Duration::from_secs(20), store.close());
+        assert!(closing.await.is_ok(), "the store closes");
+        assert!(!log.exists(), "the log is gone after closing");
+        assert!(
+            store.head().await.is_err(),
+            "a closed store answers nothing"
+        );
+        let again = SqliteStore::open(&dir.path().join("flowo.db"), &StoreOptions::default())
+            .await
+            .expect("reopen");
+        let stored = again.get_run(run).await.expect("run").expect("stored");
+        assert_eq!(stored.run.event_count, 500);
     }
 }
