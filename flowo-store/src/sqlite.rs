@@ -374,6 +374,23 @@ mod tests {
         }
     }
 
+    /// `log` events of `run` with these sequences, each with the message `msg(seq)`.
+    fn log_events(
+        run: RunId,
+        seqs: std::ops::Range<u64>,
+        msg: impl Fn(u64) -> String,
+    ) -> Vec<flowo_core::event::EventEnvelope> {
+        seqs.map(|seq| flowo_core::event::EventEnvelope {
+            run_id: run,
+            seq,
+            recorded_at: chrono::Utc::now(),
+            received_at: None,
+            kind: "log".to_owned(),
+            data: serde_json::json!({ "msg": msg(seq) }),
+        })
+        .collect()
+    }
+
     async fn open_store(dir: &Path) -> (SqliteStore, WorkspaceId) {
         let store = SqliteStore::open(&dir.join("flowo.db"), &StoreOptions::default())
             .await
@@ -503,16 +520,7 @@ mod tests {
         let run = RunId::new_random();
         let text = "x".repeat(2_000);
         for batch in 0..40u64 {
-            let events: Vec<_> = (batch * 100..(batch + 1) * 100)
-                .map(|seq| flowo_core::event::EventEnvelope {
-                    run_id: run,
-                    seq,
-                    recorded_at: chrono::Utc::now(),
-                    received_at: None,
-                    kind: "log".to_owned(),
-                    data: serde_json::json!({ "msg": text }),
-                })
-                .collect();
+            let events = log_events(run, batch * 100..(batch + 1) * 100, |_| text.clone());
             store.append(ws, &events).await.expect("append");
         }
         // Only a checkpoint writes pages into the database file.
@@ -534,16 +542,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, ws) = open_store(dir.path()).await;
         let run = RunId::new_random();
-        let events: Vec<_> = (0..500u64)
-            .map(|seq| flowo_core::event::EventEnvelope {
-                run_id: run,
-                seq,
-                recorded_at: chrono::Utc::now(),
-                received_at: None,
-                kind: "log".to_owned(),
-                data: serde_json::json!({ "msg": format!("line {seq}") }),
-            })
-            .collect();
+        let events = log_events(run, 0..500, |seq| format!("line {seq}"));
         store.append(ws, &events).await.expect("append");
         let log = dir.path().join("flowo.db-wal");
         assert!(
