@@ -3,13 +3,13 @@
 //!
 //! [`Sink::record`] is called on Snakemake's logging thread; it only hands the record to a
 //! bounded queue and returns. A background thread, scheduled below Snakemake's ([`NICENESS`]),
-//! owns everything else: it numbers the events (one sequence per run, from 0), adds FlowO's own (`run_labels`, `run_context`, `run_source`,
-//! `job_logs`, `job_benchmark`, `heartbeat`, `run_finished`), batches them (a batch goes out
-//! when Snakemake goes quiet, else at [`SinkSettings::flush_interval`] or
-//! [`SinkSettings::batch_max`] events), delivers each batch,
-//! and on any failure appends it to the run's spool file and retries with backoff, replaying
-//! the spool in order once the target answers again. [`Sink::close`] waits a bounded time for
-//! the last delivery and leaves what is left in the spool, saying where.
+//! owns everything else: it numbers the events (one sequence per run, from 0), adds FlowO's
+//! own (`run_labels`, `run_context`, `run_source`, `job_logs`, `job_benchmark`, `heartbeat`,
+//! `run_finished`), batches them (a batch goes out when Snakemake goes quiet, else at
+//! [`SinkSettings::flush_interval`] or [`SinkSettings::batch_max`] events), delivers each
+//! batch, and on any failure appends it to the run's spool file and retries with backoff,
+//! replaying the spool in order once the target answers again. [`Sink::close`] waits a bounded
+//! time for the last delivery and leaves what is left in the spool, saying where.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -179,7 +179,10 @@ pub struct CloseReport {
 /// increment). Against each busy thread of Snakemake or of its jobs, a thread 10 lower gets
 /// about a tenth of the share of a core: the sink's work (a few percent of one core in the
 /// busiest runs) waits for Snakemake's scheduler and its jobs rather than delaying them, and
-/// it is never starved, so the queue still drains on a machine that stays full.
+/// it is never starved, so the queue still drains on a machine that stays full. The price is
+/// paid where other processes keep the machine full while Snakemake ends: the last delivery
+/// gets the same smaller share (bounded by [`SinkSettings::close_timeout`], after which the
+/// rest waits in the spool).
 pub const NICENESS: i32 = 10;
 
 /// Lowers the calling thread's scheduling priority by [`NICENESS`]; the threads it starts
