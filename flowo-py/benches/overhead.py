@@ -66,12 +66,15 @@ class LogHandler(LogHandlerBase):
 """
 
 
-def write_null_plugin(base: Path) -> Path:
-    """The directory to put on PYTHONPATH for [NULL_PLUGIN]."""
-    package = base / "plugins" / ("snakemake_logger_plugin_" + NULL_PLUGIN.replace("-", "_"))
+def plugins_dir(base: Path) -> Path:
+    """The directory on PYTHONPATH that holds [NULL_PLUGIN]."""
+    return base / "plugins"
+
+
+def write_null_plugin(base: Path) -> None:
+    package = plugins_dir(base) / ("snakemake_logger_plugin_" + NULL_PLUGIN.replace("-", "_"))
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(NULL_PLUGIN_SOURCE)
-    return package.parent
 
 
 @dataclass
@@ -130,9 +133,9 @@ rule touch:
 """
 
 
-def run_once(base: Path, jobs: int, scheduler: str, extra: list[str] | None) -> Run:
-    """One Snakemake run in a fresh working directory: `extra` None means no logger plugin,
-    `[NULL_PLUGIN]` the plugin that does nothing, anything else FlowO's with these options."""
+def run_once(base: Path, jobs: int, scheduler: str, logger: list[str]) -> Run:
+    """One Snakemake run in a fresh working directory, with these `--logger` arguments (none:
+    no logger plugin)."""
     work = Path(tempfile.mkdtemp(dir=base, prefix="run-"))
     (work / "Snakefile").write_text(snakefile(jobs))
     data = work / "flowo-data"
@@ -145,14 +148,10 @@ def run_once(base: Path, jobs: int, scheduler: str, extra: list[str] | None) -> 
         XDG_CONFIG_HOME=str(work / "config"),
         XDG_CACHE_HOME=str(work / "cache"),
         PYTHONPATH=os.pathsep.join(
-            [str(base / "plugins"), *filter(None, [os.environ.get("PYTHONPATH")])]
+            [str(plugins_dir(base)), *filter(None, [os.environ.get("PYTHONPATH")])]
         ),
     )
-    args = [str(SNAKEMAKE), "--cores", "2", "--scheduler", scheduler]
-    if extra == [NULL_PLUGIN]:
-        args += ["--logger", NULL_PLUGIN]
-    elif extra is not None:
-        args += ["--logger", "flowo", *extra]
+    args = [str(SNAKEMAKE), "--cores", "2", "--scheduler", scheduler, *logger]
     log = work / "snakemake.log"
     with open(log, "w") as out:
         start = time.perf_counter()
@@ -205,7 +204,11 @@ def main() -> None:
     without: list[Run] = []
     null: list[Run] = []
     with_: list[Run] = []
-    arms = [(None, without, "without   "), ([NULL_PLUGIN], null, "null plugin"), ([], with_, "with flowo ")]
+    arms = [
+        ([], without, "without   "),
+        (["--logger", NULL_PLUGIN], null, "null plugin"),
+        (["--logger", "flowo"], with_, "with flowo "),
+    ]
     try:
         write_null_plugin(base)
         print(
@@ -216,11 +219,14 @@ def main() -> None:
         )
         for i in range(pairs):
             # Rotate which goes first, so drift (caches, thermal) hits every arm alike.
-            for extra, runs, label in arms[i % 3:] + arms[: i % 3]:
-                run = run_once(base, jobs, opts.scheduler, extra)
+            for logger, runs, label in arms[i % 3:] + arms[: i % 3]:
+                run = run_once(base, jobs, opts.scheduler, logger)
                 runs.append(run)
                 print(f"  round {i + 1} {label}: {run.wall:7.2f} s", flush=True)
-        spool = run_once(base, jobs, opts.scheduler, ["--logger-flowo-url", f"http://127.0.0.1:{closed_port()}"])
+        unreachable = f"http://127.0.0.1:{closed_port()}"
+        spool = run_once(
+            base, jobs, opts.scheduler, ["--logger", "flowo", "--logger-flowo-url", unreachable]
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
