@@ -172,8 +172,8 @@ impl PgStore {
         &self.inner.pool
     }
 
-    /// [`flowo_core::store::EventLog::close`]: the pool, the live stream's listener with it (it ends when it
-    /// hears that the pool is closing).
+    /// [`flowo_core::store::EventLog::close`]: the pool, the live stream's listener with it
+    /// (it ends when it hears that the pool is closing).
     async fn close_connections(&self) {
         self.inner.pool.close().await;
     }
@@ -340,24 +340,38 @@ mod tests {
     use super::*;
     use crate::testing::give_up_appends;
 
-    /// Sessions of the database other than `admin`'s own left in a transaction, waiting up to
-    /// 5 s for those being ended (a dropped transaction's rollback goes out as its connection
-    /// returns to the pool).
-    async fn sessions_in_a_transaction(admin: &mut sqlx::PgConnection) -> i64 {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    /// Sessions of `database` other than `admin`'s own that match `condition` (SQL over
+    /// `pg_stat_activity`), waiting up to `within` for them to end (a session ends on the
+    /// server a moment after the client's goodbye; a dropped transaction's rollback goes out
+    /// as its connection returns to the pool).
+    async fn sessions_left(
+        admin: &mut sqlx::PgConnection,
+        database: &str,
+        condition: &str,
+        within: Duration,
+    ) -> i64 {
+        let deadline = std::time::Instant::now() + within;
+        let sql = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+             AND pid <> pg_backend_pid() AND {condition}"
+        );
         loop {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'",
-            )
-            .fetch_one(&mut *admin)
-            .await
-            .expect("pg_stat_activity");
+            let n: i64 = sqlx::query_scalar(&sql)
+                .bind(database)
+                .fetch_one(&mut *admin)
+                .await
+                .expect("pg_stat_activity");
             if n == 0 || std::time::Instant::now() > deadline {
                 return n;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Sessions of the database `admin` is connected to left in a transaction (up to 5 s).
+    async fn sessions_in_a_transaction(admin: &mut sqlx::PgConnection, database: &str) -> i64 {
+        let idle = "state LIKE 'idle in transaction%'";
+        sessions_left(admin, database, idle, Duration::from_secs(5)).await
     }
 
     /// A store on a new database of its own; `None` where the tests skip PostgreSQL.
@@ -392,7 +406,7 @@ mod tests {
         let mut admin = sqlx::PgConnection::connect(&db.url).await.expect("connect");
         let admin = &mut admin;
         give_up_appends(&store, ws, RunId::new_random(), async |polls| {
-            let left = sessions_in_a_transaction(admin).await;
+            let left = sessions_in_a_transaction(admin, &db.name).await;
             assert_eq!(
                 left, 0,
                 "a write given up after {polls} polls left a transaction open"
@@ -477,31 +491,15 @@ mod tests {
             .subscribe(StreamFilter::default(), None)
             .await
             .expect("subscribe");
-        let sessions = || async {
-            let mut admin = sqlx::PgConnection::connect(&db.admin).await.expect("admin");
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
-                .bind(&db.name)
-                .fetch_one(&mut admin)
-                .await
-                .expect("count")
-        };
-        assert!(sessions().await > 0, "the open store has sessions");
+        let mut admin = sqlx::PgConnection::connect(&db.admin).await.expect("admin");
+        let open = sessions_left(&mut admin, &db.name, "true", Duration::ZERO).await;
+        assert!(open > 0, "the open store has sessions");
         let closing = tokio::time::timeout(Duration::from_secs(20), store.close());
         assert!(closing.await.is_ok(), "the store closes");
         assert!(store.pool().is_closed());
-        // The server sees a session end a moment after the client's goodbye.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = sessions().await;
-            if left == 0 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{left} sessions left after closing"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let left = sessions_left(&mut admin, &db.name, "true", Duration::from_secs(10)).await;
+        assert_eq!(left, 0, "sessions left after closing");
+        drop(admin);
         drop(store);
         db.drop_database().await;
     }

@@ -199,8 +199,8 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// [`flowo_core::store::EventLog::close`]: the writer first, then the readers; the last connection to close
-    /// checkpoints the log into the database file and removes it.
+    /// [`flowo_core::store::EventLog::close`]: the writer first, then the readers; the last
+    /// connection to close checkpoints the log into the database file and removes it.
     async fn close_connections(&self) {
         self.inner.checkpointer.abort();
         self.inner.writer.close().await;
