@@ -151,9 +151,28 @@ fn mask_user_info(url: &str) -> String {
     }
 }
 
+/// Closes a pool and every connection it had, waiting for them.
+///
+/// sqlx 0.8's `Pool::close` may return with connections still open (launchbadge/sqlx#3217,
+/// fixed in a later release): one whose return began before the pool was closed (an append's
+/// writer connection, released just after the append answered) is put back among the idle
+/// ones after `close` has closed those, and stays open in a pool nothing can use any more; and
+/// `close` may stop waiting while a connection is still out. The pool counts every connection
+/// until it is closed, so `close` is called again until that count is zero: each call closes
+/// the idle ones, and none can be taken out of a closed pool. A connection held for ever keeps
+/// this waiting; callers bound it.
+pub(crate) async fn close_pool<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    pool.close().await;
+    while pool.size() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        pool.close().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::mask_password;
+    use super::{close_pool, mask_password};
+    use std::time::Duration;
 
     #[test]
     fn passwords_are_masked() {
@@ -169,5 +188,33 @@ mod tests {
             "postgres://flowo:***@db/flowo?sslmode=require&password=***"
         );
         assert_eq!(mask_password("sqlite:flowo.db"), "sqlite:flowo.db");
+    }
+
+    /// A connection whose return to the pool began before the pool was closed is closed too
+    /// (plain `close` left it open among the idle ones). Its return is held open here by an
+    /// `after_release` that waits, as the writer's does for a round trip to its thread.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_a_pool_closes_a_connection_on_its_way_back() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .after_release(|_, _| {
+                Box::pin(async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Ok(true)
+                })
+            })
+            .connect("sqlite::memory:")
+            .await
+            .expect("pool");
+        let conn = pool.acquire().await.expect("connection");
+        drop(conn);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let closing = tokio::time::timeout(Duration::from_secs(20), close_pool(&pool));
+        assert!(closing.await.is_ok(), "the pool closes");
+        assert_eq!(
+            pool.size(),
+            0,
+            "a connection of the closed pool is left open"
+        );
     }
 }

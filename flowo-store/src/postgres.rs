@@ -175,7 +175,7 @@ impl PgStore {
     /// [`flowo_core::store::EventLog::close`]: the pool, the live stream's listener with it
     /// (it ends when it hears that the pool is closing).
     async fn close_connections(&self) {
-        self.inner.pool.close().await;
+        crate::close_pool(&self.inner.pool).await;
     }
 
     /// How a run search that a probe could not answer finds its text: `LIKE`, which the

@@ -203,8 +203,8 @@ impl SqliteStore {
     /// connection to close checkpoints the log into the database file and removes it.
     async fn close_connections(&self) {
         self.inner.checkpointer.abort();
-        self.inner.writer.close().await;
-        self.inner.pool.close().await;
+        crate::close_pool(&self.inner.writer).await;
+        crate::close_pool(&self.inner.pool).await;
     }
 
     /// How a run search that a probe could not answer finds its text: FTS5's trigram index.
