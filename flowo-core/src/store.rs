@@ -365,9 +365,10 @@ pub trait EventLog: Send + Sync {
     async fn delete_run(&self, run: RunId) -> Result<bool, StoreError>;
 
     /// Closes the store's connections once the calls in flight have given theirs back; calls
-    /// made afterwards fail. For a program that ends: an embedded store's write-ahead log is
-    /// then copied into its database file and removed, and PostgreSQL sees its sessions end.
-    /// Does nothing where there is nothing to close.
+    /// made afterwards fail, and every live stream ([`LiveStream::subscribe`]) ends. For a
+    /// program that ends: an embedded store's write-ahead log is then copied into its database
+    /// file and removed, and PostgreSQL sees its sessions end. Does nothing where there is
+    /// nothing to close.
     async fn close(&self) {}
 }
 

@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -168,7 +169,10 @@ struct Page {
 /// The pump, the broadcast channel and the window of recent events.
 pub(crate) struct Hub {
     doorbell: Arc<Notify>,
-    ranges: broadcast::Sender<Arc<Range>>,
+    /// `None` once the hub is closed: with the pump's copy gone too, a subscriber waiting on
+    /// the broadcast wakes, and sees `closed`.
+    ranges: Mutex<Option<broadcast::Sender<Arc<Range>>>>,
+    closed: Arc<AtomicBool>,
     window: Arc<Mutex<Window>>,
     source: Arc<dyn Source>,
     task: tokio::task::JoinHandle<()>,
@@ -201,11 +205,22 @@ impl Hub {
         ));
         Ok(Self {
             doorbell,
-            ranges,
+            ranges: Mutex::new(Some(ranges)),
+            closed: Arc::new(AtomicBool::new(false)),
             window,
             source,
             task,
         })
+    }
+
+    /// Stops the pump and ends every subscriber's stream: the store is closing. A stream
+    /// reads nothing more; what it holds already it still delivers. Left running, the pump
+    /// would look at a closed store and warn at every safety-net check for as long as anyone
+    /// subscribed.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.task.abort();
+        self.ranges.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// Wakes the pump: something may have been committed.
@@ -225,12 +240,16 @@ impl Hub {
         after: Option<StreamPos>,
     ) -> Result<EventStream, StoreError> {
         // Subscribe before reading the head, so that nothing committed after it is missed.
-        let rx = self.ranges.subscribe();
+        let rx = match &*self.ranges.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(ranges) => ranges.subscribe(),
+            None => return Err(crate::error::db(sqlx::Error::PoolClosed)),
+        };
         let cursor = match after {
             Some(pos) => pos,
             None => self.source.head().await?,
         };
         let state = Subscriber {
+            closed: self.closed.clone(),
             source: self.source.clone(),
             window: self.window.clone(),
             filter,
@@ -341,6 +360,8 @@ async fn pump(
 }
 
 struct Subscriber {
+    /// The hub was closed: the stream ends once `pending` is delivered.
+    closed: Arc<AtomicBool>,
     source: Arc<dyn Source>,
     window: Arc<Mutex<Window>>,
     filter: StreamFilter,
@@ -365,6 +386,9 @@ impl Subscriber {
                     }
                 }
                 return Ok(Some(event));
+            }
+            if self.closed.load(Ordering::Relaxed) {
+                return Ok(None);
             }
             if !self.replayed {
                 // Replay (from the window, else the table) until there is nothing more.
@@ -571,6 +595,36 @@ mod tests {
             got.push(e);
         }
         got
+    }
+
+    /// Closing the hub ends every subscriber's stream, one waiting on the broadcast as well
+    /// as one that has not read yet, and a subscription after it is refused.
+    #[tokio::test]
+    async fn closing_ends_every_stream() {
+        let (table, hub) = empty_hub().await;
+        let run = RunId::new_random();
+        let mut live = hub
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("live");
+        commit(&table, &hub, &mut live, &[run], 3).await;
+        let mut behind = hub
+            .subscribe(StreamFilter::default(), Some(0))
+            .await
+            .expect("behind");
+        hub.close();
+        for stream in [&mut live, &mut behind] {
+            let end = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
+            assert!(
+                matches!(end, Ok(None)),
+                "the stream ends: {:?}",
+                end.map(|e| e.map(|e| e.map(|e| e.pos)))
+            );
+        }
+        assert!(
+            hub.subscribe(StreamFilter::default(), None).await.is_err(),
+            "a closed hub takes no subscriber"
+        );
     }
 
     /// A subscriber that fell behind the broadcast catches up from the window: every event

@@ -172,9 +172,10 @@ impl PgStore {
         &self.inner.pool
     }
 
-    /// [`flowo_core::store::EventLog::close`]: the pool, the live stream's listener with it
-    /// (it ends when it hears that the pool is closing).
+    /// [`flowo_core::store::EventLog::close`]: the live stream ends, then the pool closes, the
+    /// stream's listener with it (it ends when it hears that the pool is closing).
     async fn close_connections(&self) {
+        self.inner.hub.close();
         crate::close_pool(&self.inner.pool).await;
     }
 
@@ -335,6 +336,7 @@ crate::audit::impl_audit_log!(PgStore, Postgres);
 mod tests {
     use flowo_core::RunId;
     use flowo_testkit::postgres::TestDatabase;
+    use futures::StreamExt as _;
     use sqlx::Connection as _;
 
     use super::*;
@@ -487,7 +489,7 @@ mod tests {
         else {
             return;
         };
-        let _following = store
+        let mut following = store
             .subscribe(StreamFilter::default(), None)
             .await
             .expect("subscribe");
@@ -497,6 +499,11 @@ mod tests {
         let closing = tokio::time::timeout(Duration::from_secs(20), store.close());
         assert!(closing.await.is_ok(), "the store closes");
         assert!(store.pool().is_closed());
+        let end = tokio::time::timeout(Duration::from_secs(10), following.next()).await;
+        assert!(
+            matches!(end, Ok(None)),
+            "the live stream ends with the store"
+        );
         let left = sessions_left(&mut admin, &db.name, "true", Duration::from_secs(10)).await;
         assert_eq!(left, 0, "sessions left after closing");
         drop(admin);

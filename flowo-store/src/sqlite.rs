@@ -199,9 +199,11 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// [`flowo_core::store::EventLog::close`]: the writer first, then the readers; the last
-    /// connection to close checkpoints the log into the database file and removes it.
+    /// [`flowo_core::store::EventLog::close`]: the live stream ends, then the writer closes,
+    /// then the readers; the last connection to close checkpoints the log into the database
+    /// file and removes it.
     async fn close_connections(&self) {
+        self.inner.hub.close();
         self.inner.checkpointer.abort();
         crate::close_pool(&self.inner.writer).await;
         crate::close_pool(&self.inner.pool).await;
@@ -344,6 +346,7 @@ crate::audit::impl_audit_log!(SqliteStore, Sqlite);
 mod tests {
     use std::pin::pin;
 
+    use futures::StreamExt as _;
     use sqlx::{Connection as _, SqliteConnection};
 
     use super::*;
@@ -549,8 +552,17 @@ mod tests {
             std::fs::metadata(&log).is_ok_and(|m| m.len() > 0),
             "the append went to the log"
         );
+        let mut following = store
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("subscribe");
         let closing = tokio::time::timeout(Duration::from_secs(20), store.close());
         assert!(closing.await.is_ok(), "the store closes");
+        let end = tokio::time::timeout(Duration::from_secs(10), following.next()).await;
+        assert!(
+            matches!(end, Ok(None)),
+            "the live stream ends with the store"
+        );
         assert!(!log.exists(), "the log is gone after closing");
         assert!(
             store.head().await.is_err(),
