@@ -370,7 +370,7 @@ mod tests {
         }
     }
 
-    /// Sessions of the database `admin` is connected to left in a transaction (up to 5 s).
+    /// Sessions of `database` left in a transaction, waiting up to 5 s for them to end.
     async fn sessions_in_a_transaction(admin: &mut sqlx::PgConnection, database: &str) -> i64 {
         let idle = "state LIKE 'idle in transaction%'";
         sessions_left(admin, database, idle, Duration::from_secs(5)).await
