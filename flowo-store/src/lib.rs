@@ -15,6 +15,7 @@ mod rows;
 mod sql;
 mod sql_store;
 pub mod sqlite;
+mod sqlite_rows;
 #[cfg(test)]
 mod testing;
 

@@ -49,7 +49,7 @@ macro_rules! impl_sql_store {
         use $crate::rows::{
             ERROR_COLUMNS, EVENT_COLUMNS, ErrorRow, EventRow, JOB_COLUMNS, JobRow, RUN_COLUMNS,
             RunRow, RunStateRow, WorkspaceRow, convert, micros, run_search_text, scope_str,
-            stored_word, to_json,
+            stored_word,
         };
         use $crate::sql::{self, Param, Sql};
         use $crate::sql_store::bind_params;
@@ -162,35 +162,6 @@ macro_rules! impl_sql_store {
                 }
             }
             Ok(jobs)
-        }
-
-        /// Upserts jobs with multi-row `VALUES` (SQLite; PostgreSQL binds arrays instead).
-        #[allow(dead_code)]
-        async fn write_jobs_values(tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
-            for chunk in jobs.chunks(INSERT_CHUNK) {
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "INSERT INTO jobs (run_id, job_id, rule, status, attempts, started_at, \
-                     finished_at, detail) ",
-                );
-                qb.push_values(chunk, |mut b, job| {
-                    b.push_bind(job.run_id.0)
-                        .push_bind(job.job_id as i64)
-                        .push_bind(job.rule.clone())
-                        .push_bind(job.status.as_str())
-                        .push_bind(i64::from(job.attempts))
-                        .push_bind(job.started_at.map(micros))
-                        .push_bind(job.finished_at.map(micros))
-                        .push_bind(to_json(&job.detail));
-                });
-                qb.push(
-                    " ON CONFLICT (run_id, job_id) DO UPDATE SET rule = excluded.rule, \
-                     status = excluded.status, attempts = excluded.attempts, \
-                     started_at = excluded.started_at, finished_at = excluded.finished_at, \
-                     detail = excluded.detail",
-                );
-                qb.build().execute(&mut **tx).await.map_err(db)?;
-            }
-            Ok(())
         }
 
         async fn write_errors(tx: &mut Tx, errors: &[RunError]) -> Result<(), StoreError> {
@@ -310,33 +281,6 @@ macro_rules! impl_sql_store {
                     });
                     qb.build().execute(&mut **tx).await.map_err(db)?;
                 }
-            }
-            Ok(())
-        }
-
-        /// Inserts events with multi-row `VALUES` (SQLite; PostgreSQL binds arrays instead).
-        #[allow(dead_code)]
-        async fn insert_events_values(
-            tx: &mut Tx,
-            workspace: WorkspaceId,
-            events: &[ingest::Row<'_>],
-            received_at: i64,
-        ) -> Result<(), StoreError> {
-            for chunk in events.chunks(INSERT_CHUNK) {
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "INSERT INTO events (run_id, seq, workspace_id, kind, recorded_at, \
-                     received_at, data) ",
-                );
-                qb.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.run_id.0)
-                        .push_bind(e.seq as i64)
-                        .push_bind(workspace.0)
-                        .push_bind(e.kind.clone())
-                        .push_bind(micros(e.recorded_at))
-                        .push_bind(received_at)
-                        .push_bind(e.data);
-                });
-                qb.build().execute(&mut **tx).await.map_err(db)?;
             }
             Ok(())
         }

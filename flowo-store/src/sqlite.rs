@@ -243,11 +243,11 @@ impl SqliteStore {
         events: &[crate::ingest::Row<'_>],
         received_at: i64,
     ) -> Result<(), StoreError> {
-        insert_events_values(tx, workspace, events, received_at).await
+        crate::sqlite_rows::insert_events(tx, workspace, events, received_at).await
     }
 
     async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
-        write_jobs_values(tx, jobs).await
+        crate::sqlite_rows::write_jobs(tx, jobs).await
     }
 
     /// After an append's commit.
