@@ -231,11 +231,12 @@ impl PgStore {
             .map(|e| crate::rows::micros(e.recorded_at))
             .collect();
         let data: Vec<&str> = events.iter().map(|e| e.data).collect();
-        sqlx::query(
-            "INSERT INTO events (run_id, seq, workspace_id, kind, recorded_at, received_at, data) \
-             SELECT r, s, $3, k, t, $6, d FROM UNNEST($1::uuid[], $2::int8[], $4::text[], \
-             $5::int8[], $7::text[]) WITH ORDINALITY AS u(r, s, k, t, d, o) ORDER BY o",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO events ({}) SELECT r, s, $3, k, t, $6, d FROM \
+             UNNEST($1::uuid[], $2::int8[], $4::text[], $5::int8[], $7::text[]) \
+             WITH ORDINALITY AS u(r, s, k, t, d, o) ORDER BY o",
+            crate::rows::EVENT_INSERT_COLUMNS
+        ))
         .bind(runs)
         .bind(seqs)
         .bind(workspace.0)
@@ -274,15 +275,12 @@ impl PgStore {
             .iter()
             .map(|j| crate::rows::to_json(&j.detail))
             .collect();
-        sqlx::query(
-            "INSERT INTO jobs (run_id, job_id, rule, status, attempts, started_at, finished_at, \
-             detail) SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::text[], \
-             $5::int8[], $6::int8[], $7::int8[], $8::text[]) \
-             ON CONFLICT (run_id, job_id) DO UPDATE SET rule = excluded.rule, \
-             status = excluded.status, attempts = excluded.attempts, \
-             started_at = excluded.started_at, finished_at = excluded.finished_at, \
-             detail = excluded.detail",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO jobs ({}) SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], \
+             $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::text[]) {}",
+            crate::rows::JOB_COLUMNS,
+            crate::rows::JOB_UPSERT
+        ))
         .bind(runs)
         .bind(ids)
         .bind(rules)

@@ -208,6 +208,11 @@ pub(crate) fn run_search_text(run: &Run) -> String {
 pub(crate) const JOB_COLUMNS: &str =
     "run_id, job_id, rule, status, attempts, started_at, finished_at, detail";
 
+/// How a job's row replaces the stored row of the same job (both backends' upserts end with it).
+pub(crate) const JOB_UPSERT: &str = "ON CONFLICT (run_id, job_id) DO UPDATE SET \
+    rule = excluded.rule, status = excluded.status, attempts = excluded.attempts, \
+    started_at = excluded.started_at, finished_at = excluded.finished_at, detail = excluded.detail";
+
 /// A row of `jobs`.
 #[derive(sqlx::FromRow)]
 pub(crate) struct JobRow {
@@ -281,6 +286,10 @@ pub(crate) fn scope_str(scope: ErrorScope) -> &'static str {
 /// Columns of `events` in the order of [`EventRow`].
 pub(crate) const EVENT_COLUMNS: &str =
     "pos, run_id, seq, workspace_id, kind, recorded_at, received_at, data";
+
+/// The columns an event is inserted with: [`EVENT_COLUMNS`] but `pos`, which the store gives.
+pub(crate) const EVENT_INSERT_COLUMNS: &str =
+    "run_id, seq, workspace_id, kind, recorded_at, received_at, data";
 
 /// A row of `events`.
 #[derive(sqlx::FromRow)]

@@ -9,7 +9,8 @@
 //! trip) and `rusqlite`, on the same `libsqlite3-sys` as sqlx, binds the rows straight into
 //! short prepared statements of [`ROWS_PER_STATEMENT`] rows. The writes stay inside the
 //! append's transaction, which sqlx still owns, and run on the appending task's own thread, as
-//! its fold does (an append of 500 events spends one to two milliseconds here).
+//! its fold does (in the store suite's SQLite ingest, appends of 500 events, these writes
+//! took a median 1.0 ms of an append's 2.8 ms: 0.55 ms the events, 0.44 ms the jobs).
 //!
 //! The handle is never locked twice without an awaited sqlx statement between. sqlx 0.8.6's
 //! `lock_handle` sends the connection's thread an unlock command and waits for the lock; called
@@ -27,7 +28,7 @@ use sqlx::sqlite::{LockedSqliteHandle, SqliteConnection};
 
 use crate::error::db;
 use crate::ingest::Row;
-use crate::rows::{micros, to_json};
+use crate::rows::{EVENT_INSERT_COLUMNS, JOB_COLUMNS, JOB_UPSERT, micros, to_json};
 
 /// Rows per prepared statement. Each statement executed has a cost of its own (for `events`,
 /// whose positions are `AUTOINCREMENT`, a read and a write of `sqlite_sequence`), and each
@@ -35,10 +36,6 @@ use crate::rows::{micros, to_json};
 /// over the store suite's SQLite ingest (callgrind, 20,000 events) 1 row per statement took
 /// 815 M instructions, 8 rows 803 M, 16 771 M, 32 780 M, 64 814 M.
 const ROWS_PER_STATEMENT: usize = 16;
-
-const EVENT_COLUMNS: usize = 7;
-
-const JOB_COLUMNS: usize = 8;
 
 /// Inserts an append's new events (the caller has left out those already stored).
 pub(crate) async fn insert_events(
@@ -53,22 +50,15 @@ pub(crate) async fn insert_events(
     let mut handle = conn.lock_handle().await.map_err(db)?;
     with_handle(&mut handle, |c| {
         let workspace = workspace.0.as_bytes().as_slice();
-        insert_rows(
-            c,
-            "INSERT INTO events (run_id, seq, workspace_id, kind, recorded_at, received_at, data)",
-            EVENT_COLUMNS,
-            "",
-            events,
-            |s, at, e| {
-                s.raw_bind_parameter(at, e.run_id.0.as_bytes().as_slice())?;
-                s.raw_bind_parameter(at + 1, e.seq as i64)?;
-                s.raw_bind_parameter(at + 2, workspace)?;
-                s.raw_bind_parameter(at + 3, e.kind.as_str())?;
-                s.raw_bind_parameter(at + 4, micros(e.recorded_at))?;
-                s.raw_bind_parameter(at + 5, received_at)?;
-                s.raw_bind_parameter(at + 6, e.data)
-            },
-        )
+        insert_rows(c, "events", EVENT_INSERT_COLUMNS, "", events, |s, at, e| {
+            s.raw_bind_parameter(at, e.run_id.0.as_bytes().as_slice())?;
+            s.raw_bind_parameter(at + 1, e.seq as i64)?;
+            s.raw_bind_parameter(at + 2, workspace)?;
+            s.raw_bind_parameter(at + 3, e.kind.as_str())?;
+            s.raw_bind_parameter(at + 4, micros(e.recorded_at))?;
+            s.raw_bind_parameter(at + 5, received_at)?;
+            s.raw_bind_parameter(at + 6, e.data)
+        })
     })
 }
 
@@ -84,13 +74,9 @@ pub(crate) async fn write_jobs(
     with_handle(&mut handle, |c| {
         insert_rows(
             c,
-            "INSERT INTO jobs (run_id, job_id, rule, status, attempts, started_at, finished_at, \
-             detail)",
+            "jobs",
             JOB_COLUMNS,
-            " ON CONFLICT (run_id, job_id) DO UPDATE SET rule = excluded.rule, \
-             status = excluded.status, attempts = excluded.attempts, \
-             started_at = excluded.started_at, finished_at = excluded.finished_at, \
-             detail = excluded.detail",
+            &format!(" {JOB_UPSERT}"),
             jobs,
             |s, at, job| {
                 s.raw_bind_parameter(at, job.run_id.0.as_bytes().as_slice())?;
@@ -106,19 +92,24 @@ pub(crate) async fn write_jobs(
     })
 }
 
-/// Runs `head VALUES (?, ...), ... tail` over `rows`, [`ROWS_PER_STATEMENT`] at a time, each
-/// row's `columns` values bound by `bind` from the (1-based) parameter index given.
+/// Runs `INSERT INTO table (columns) VALUES (?, ...), ... tail` over `rows`,
+/// [`ROWS_PER_STATEMENT`] at a time, each row's values (one per name in `columns`, a
+/// comma-separated list) bound by `bind` from the (1-based) parameter index given.
 fn insert_rows<T>(
     c: &rusqlite::Connection,
-    head: &str,
-    columns: usize,
+    table: &str,
+    columns: &str,
     tail: &str,
     rows: &[T],
     bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<()> {
+    let width = columns.split(',').count();
     let sql = |n: usize| {
-        let row = format!("({})", vec!["?"; columns].join(", "));
-        format!("{head} VALUES {}{tail}", vec![row; n].join(", "))
+        let row = format!("({})", vec!["?"; width].join(", "));
+        format!(
+            "INSERT INTO {table} ({columns}) VALUES {}{tail}",
+            vec![row; n].join(", ")
+        )
     };
     let mut full = None;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -133,7 +124,7 @@ fn insert_rows<T>(
             &mut partial
         };
         for (i, row) in chunk.iter().enumerate() {
-            bind(statement, i * columns + 1, row)?;
+            bind(statement, i * width + 1, row)?;
         }
         statement.raw_execute()?;
     }
