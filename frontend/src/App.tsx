@@ -1,5 +1,5 @@
 // Routes, providers and the login guard.
-import { Suspense, useEffect } from "react";
+import { useEffect } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
 import { QueryClient, QueryClientProvider, useQueryClient } from "@tanstack/react-query";
 import { App as AntApp, ConfigProvider, Spin } from "antd";
@@ -11,11 +11,20 @@ import { AppLayout } from "./components/AppLayout";
 import { LoginPage } from "./pages/LoginPage";
 import { preloadable } from "./lib/preloadable";
 
+function Loading() {
+  return (
+    <div style={{ display: "grid", placeItems: "center", height: "60vh" }}>
+      <Spin size="large" />
+    </div>
+  );
+}
+
+// Each page's code loads apart, and never suspends the app (see preloadable).
 const pages = {
-  runs: preloadable(() => import("./pages/runs/RunsPage")),
-  run: preloadable(() => import("./pages/run/RunPage")),
-  dashboard: preloadable(() => import("./pages/dashboard/DashboardPage")),
-  settings: preloadable(() => import("./pages/settings/SettingsPage")),
+  runs: preloadable(() => import("./pages/runs/RunsPage"), <Loading />),
+  run: preloadable(() => import("./pages/run/RunPage"), <Loading />),
+  dashboard: preloadable(() => import("./pages/dashboard/DashboardPage"), <Loading />),
+  settings: preloadable(() => import("./pages/settings/SettingsPage"), <Loading />),
 };
 const RunsPage = pages.runs.Component;
 const RunPage = pages.run.Component;
@@ -45,14 +54,6 @@ const queryClient = new QueryClient({
     void queryClient.prefetchQuery(meQuery);
     preopenStream(STREAM_URL);
   }
-}
-
-function Loading() {
-  return (
-    <div style={{ display: "grid", placeItems: "center", height: "60vh" }}>
-      <Spin size="large" />
-    </div>
-  );
 }
 
 /** Starts loading the data of the page at the address, once the live stream is synced. */
@@ -93,16 +94,14 @@ function LoggedIn() {
   return (
     <AppLayout me={me.data}>
       <WhenSynced fallback={<Loading />}>
-        <Suspense fallback={<Loading />}>
-          <Routes>
-            <Route path="/" element={<Navigate to="/runs" replace />} />
-            <Route path="/runs" element={<RunsPage />} />
-            <Route path="/runs/:runId" element={<RunPage />} />
-            <Route path="/dashboard" element={<DashboardPage />} />
-            <Route path="/settings/*" element={<SettingsPage me={me.data} />} />
-            <Route path="*" element={<Navigate to="/runs" replace />} />
-          </Routes>
-        </Suspense>
+        <Routes>
+          <Route path="/" element={<Navigate to="/runs" replace />} />
+          <Route path="/runs" element={<RunsPage />} />
+          <Route path="/runs/:runId" element={<RunPage />} />
+          <Route path="/dashboard" element={<DashboardPage />} />
+          <Route path="/settings/*" element={<SettingsPage me={me.data} />} />
+          <Route path="*" element={<Navigate to="/runs" replace />} />
+        </Routes>
       </WhenSynced>
     </AppLayout>
   );

@@ -3,13 +3,14 @@
 // jobs stream in page by page behind them, and from then on the DAG's counts are derived from the
 // jobs, which the live layer keeps current in place. Tab, rule and job live in the URL
 // (`?tab=&rule=&job=`) so that every view can be shared.
-import { lazy, Suspense, useCallback, useLayoutEffect, useMemo, useRef } from "react";
+import { useCallback, useLayoutEffect, useMemo, useRef } from "react";
 import { useParams, useSearchParams } from "react-router";
 import { Alert, Badge, Button, Card, Result, Skeleton, Tabs, Tag } from "antd";
 import { Link } from "react-router";
 import { ApiError, errorMessage } from "../../api/client";
 import { useErrors, useGraph, useJobs, useRules, useRun } from "../../api/queries";
 import type { RunView } from "../../api/types";
+import { preloadable } from "../../lib/preloadable";
 import { deriveRuleSummaries } from "../../lib/rules";
 import { RunHeader } from "./RunHeader";
 import { RuleDag } from "./RuleDag";
@@ -19,7 +20,7 @@ import { ErrorsPanel } from "./ErrorsPanel";
 import { CodePanel } from "./CodePanel";
 
 // ECharts (and the chart) load only when the Timeline tab first opens.
-const Timeline = lazy(() => import("./Timeline"));
+const Timeline = preloadable(() => import("./Timeline"), <Skeleton active />).Component;
 
 export const TAB_KEYS = ["jobs", "timeline", "errors", "code"] as const;
 export type TabKey = (typeof TAB_KEYS)[number];
@@ -136,15 +137,13 @@ function RunDetail({ run }: { run: RunView }) {
       key: "timeline",
       label: <span data-testid="tab-timeline">Timeline</span>,
       children: (
-        <Suspense fallback={<Skeleton active />}>
-          <Timeline
-            runId={runId}
-            rule={rule}
-            live={run.status === "running"}
-            endedAt={run.finished_at ?? run.last_event_at}
-            onOpenJob={openJob}
-          />
-        </Suspense>
+        <Timeline
+          runId={runId}
+          rule={rule}
+          live={run.status === "running"}
+          endedAt={run.finished_at ?? run.last_event_at}
+          onOpenJob={openJob}
+        />
       ),
     },
     {
