@@ -1,7 +1,7 @@
 // Test fixtures: one real `flowo serve` per Playwright worker (a fresh embedded store), its
-// administrator, API clients, a browser page already logged in, and a finished failing run of
-// the demo workflow that several tests read.
-import { test as base, expect, type Page } from "@playwright/test";
+// administrator, API clients, a browser page already logged in (one session per worker), and
+// a finished failing run of the demo workflow that several tests read.
+import { test as base, expect, request, type Cookie, type Page } from "@playwright/test";
 import { join } from "node:path";
 import { Api, FRONTEND, FlowoServer, runDemo, type Finished } from "./support/flowo";
 
@@ -33,13 +33,29 @@ export function administer(server: FlowoServer): Flowo {
   return { server, admin, ingestToken };
 }
 
+/**
+ * The administrator's session cookies, from one password login (through the API). Logins are
+ * limited per account (10 in a few minutes, successful ones included), so the pages of a
+ * worker's tests share one session instead of logging in each.
+ */
+async function sessionOf(server: FlowoServer): Promise<Cookie[]> {
+  const context = await request.newContext();
+  try {
+    const res = await context.post(`${server.url}/api/v1/auth/login`, { data: ADMIN });
+    expect(res.ok(), `login as ${ADMIN.email}: ${res.status()} ${await res.text()}`).toBe(true);
+    return (await context.storageState()).cookies;
+  } finally {
+    await context.dispose();
+  }
+}
+
 /** Logs the page's browser context in with e-mail and password (through the API). */
 export async function logIn(page: Page, server: FlowoServer, who = ADMIN): Promise<void> {
   const res = await page.request.post(`${server.url}/api/v1/auth/login`, { data: who });
   expect(res.ok(), `login as ${who.email}: ${res.status()} ${await res.text()}`).toBe(true);
 }
 
-export const test = base.extend<{ loggedIn: boolean; page: Page }, { flowo: Flowo; failedRun: FailedRun }>({
+export const test = base.extend<{ loggedIn: boolean; page: Page }, { flowo: Flowo; adminSession: Cookie[]; failedRun: FailedRun }>({
   /** Whether `page` starts logged in as the administrator (`test.use({ loggedIn: false })`). */
   loggedIn: [true, { option: true }],
 
@@ -57,6 +73,8 @@ export const test = base.extend<{ loggedIn: boolean; page: Page }, { flowo: Flow
     { scope: "worker", timeout: 120_000 },
   ],
 
+  adminSession: [async ({ flowo }, provide) => provide(await sessionOf(flowo.server)), { scope: "worker" }],
+
   failedRun: [
     async ({ flowo }, provide) => {
       const { snakemake } = runDemo(flowo.server, flowo.ingestToken, "demo-failing", {
@@ -72,8 +90,8 @@ export const test = base.extend<{ loggedIn: boolean; page: Page }, { flowo: Flow
 
   baseURL: async ({ flowo }, provide) => provide(flowo.server.url),
 
-  page: async ({ page, flowo, loggedIn }, provide) => {
-    if (loggedIn) await logIn(page, flowo.server);
+  page: async ({ page, adminSession, loggedIn }, provide) => {
+    if (loggedIn) await page.context().addCookies(adminSession);
     await provide(page);
   },
 });
