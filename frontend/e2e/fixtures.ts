@@ -1,7 +1,7 @@
 // Test fixtures: one real `flowo serve` per Playwright worker (a fresh embedded store), its
 // administrator, API clients, a browser page already logged in (one session per worker), and
 // a finished failing run of the demo workflow that several tests read.
-import { test as base, expect, request, type Cookie, type Page } from "@playwright/test";
+import { test as base, expect, request, type APIRequestContext, type Cookie, type Page } from "@playwright/test";
 import { join } from "node:path";
 import { Api, FRONTEND, FlowoServer, runDemo, type Finished } from "./support/flowo";
 
@@ -41,8 +41,7 @@ export function administer(server: FlowoServer): Flowo {
 async function sessionOf(server: FlowoServer): Promise<Cookie[]> {
   const context = await request.newContext();
   try {
-    const res = await context.post(`${server.url}/api/v1/auth/login`, { data: ADMIN });
-    expect(res.ok(), `login as ${ADMIN.email}: ${res.status()} ${await res.text()}`).toBe(true);
+    await postLogin(context, server, ADMIN);
     return (await context.storageState()).cookies;
   } finally {
     await context.dispose();
@@ -51,7 +50,12 @@ async function sessionOf(server: FlowoServer): Promise<Cookie[]> {
 
 /** Logs the page's browser context in with e-mail and password (through the API). */
 export async function logIn(page: Page, server: FlowoServer, who = ADMIN): Promise<void> {
-  const res = await page.request.post(`${server.url}/api/v1/auth/login`, { data: who });
+  await postLogin(page.request, server, who);
+}
+
+/** Logs `context` in with e-mail and password; its cookies then carry the session. */
+async function postLogin(context: APIRequestContext, server: FlowoServer, who: typeof ADMIN): Promise<void> {
+  const res = await context.post(`${server.url}/api/v1/auth/login`, { data: who });
   expect(res.ok(), `login as ${who.email}: ${res.status()} ${await res.text()}`).toBe(true);
 }
 
