@@ -5,6 +5,7 @@
 //! (the `flowo` binary, the Python module) call it; everything else takes `Arc<dyn Store>`.
 
 mod accounts;
+mod append;
 mod audit;
 mod error;
 mod hub;
@@ -15,7 +16,7 @@ mod rows;
 mod sql;
 mod sql_store;
 pub mod sqlite;
-mod sqlite_rows;
+mod sqlite_write;
 #[cfg(test)]
 mod testing;
 

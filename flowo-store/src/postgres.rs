@@ -253,6 +253,16 @@ impl PgStore {
     /// After an append's commit: PostgreSQL checkpoints by itself.
     fn committed(&self, _events: &[crate::ingest::Row<'_>]) {}
 
+    /// Appends a batch grouped by run (`append.rs`), through sqlx.
+    async fn append_groups<'a>(
+        &self,
+        workspace: WorkspaceId,
+        groups: &[crate::ingest::RunBatch<'a>],
+        received_at: i64,
+    ) -> Result<crate::append::Appended<'a>, StoreError> {
+        self.append_with_sqlx(workspace, groups, received_at).await
+    }
+
     /// Upserts jobs binding one array per column (see `insert_events`).
     async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
         if jobs.is_empty() {

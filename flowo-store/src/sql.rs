@@ -16,6 +16,9 @@ pub(crate) enum Param {
     I64(i64),
     Text(String),
     Uuid(Uuid),
+    Bool(bool),
+    OptI64(Option<i64>),
+    OptText(Option<String>),
 }
 
 /// A query under construction.

@@ -15,6 +15,9 @@ macro_rules! bind_params {
                 $crate::sql::Param::I64(v) => q.bind(v),
                 $crate::sql::Param::Text(v) => q.bind(v),
                 $crate::sql::Param::Uuid(v) => q.bind(v),
+                $crate::sql::Param::Bool(v) => q.bind(v),
+                $crate::sql::Param::OptI64(v) => q.bind(v),
+                $crate::sql::Param::OptText(v) => q.bind(v),
             };
         }
         q
@@ -26,8 +29,6 @@ pub(crate) use bind_params;
 /// and `lost_after: Option<chrono::Duration>`.
 macro_rules! impl_sql_store {
     ($store:ident, $db:ty) => {
-        use std::collections::HashSet;
-
         use async_trait::async_trait;
         use flowo_core::event::{EventEnvelope, RuleGraph};
         use flowo_core::fold::{JobMap, RunState};
@@ -44,11 +45,12 @@ macro_rules! impl_sql_store {
         use uuid::Uuid;
 
         use $crate::error::db;
+        use $crate::append;
         use $crate::ingest;
         use $crate::rollups;
         use $crate::rows::{
             ERROR_COLUMNS, EVENT_COLUMNS, ErrorRow, EventRow, JOB_COLUMNS, JobRow, RUN_COLUMNS,
-            RunRow, RunStateRow, WorkspaceRow, convert, micros, run_search_text, scope_str,
+            RunRow, RunStateRow, WorkspaceRow, convert, micros,
             stored_word,
         };
         use $crate::sql::{self, Param, Sql};
@@ -107,41 +109,6 @@ macro_rules! impl_sql_store {
             row.map(RunStateRow::into_state).transpose()
         }
 
-        /// The batch's sequences that are stored already. Without a query where the run's state
-        /// tells: a new run has none, and a run that holds as many events as its highest
-        /// sequence says holds exactly `0..=last_seq` (sequences are unique), which is every
-        /// run whose events came without a gap.
-        async fn stored_seqs(
-            tx: &mut Tx,
-            state: Option<&RunState>,
-            run: RunId,
-            events: &[ingest::Row<'_>],
-        ) -> Result<HashSet<u64>, StoreError> {
-            let (Some(first), Some(last)) = (events.first(), events.last()) else {
-                return Ok(HashSet::new());
-            };
-            let Some(state) = state else {
-                return Ok(HashSet::new());
-            };
-            match state.run.last_seq {
-                None => return Ok(HashSet::new()),
-                Some(top) if state.run.event_count == top.saturating_add(1) => {
-                    return Ok(events.iter().map(|e| e.seq).filter(|s| *s <= top).collect());
-                }
-                Some(_) => {}
-            }
-            let seqs: Vec<i64> = sqlx::query_scalar(
-                "SELECT seq FROM events WHERE run_id = $1 AND seq BETWEEN $2 AND $3",
-            )
-            .bind(run.0)
-            .bind(first.seq as i64)
-            .bind(last.seq as i64)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(db)?;
-            Ok(seqs.into_iter().map(|s| s as u64).collect())
-        }
-
         async fn load_jobs(
             conn: &mut <$db as sqlx::Database>::Connection,
             run: RunId,
@@ -150,139 +117,13 @@ macro_rules! impl_sql_store {
             let ids: Vec<JobId> = ids.into_iter().collect();
             let mut jobs = JobMap::with_capacity(ids.len());
             for chunk in ids.chunks(INSERT_CHUNK) {
-                let mut sql =
-                    Sql::new(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = "));
-                sql.bind(Param::Uuid(run.0)).push(" AND job_id IN (");
-                sql.bind_list(chunk.iter().map(|id| Param::I64(*id as i64)));
-                sql.push(")");
-                let rows: Vec<JobRow> = fetch_as(&mut *conn, sql).await?;
+                let rows: Vec<JobRow> = fetch_as(&mut *conn, append::jobs_sql(run, chunk)).await?;
                 for row in rows {
                     let job = row.into_job()?;
                     jobs.insert(job.job_id, job);
                 }
             }
             Ok(jobs)
-        }
-
-        async fn write_errors(tx: &mut Tx, errors: &[RunError]) -> Result<(), StoreError> {
-            for chunk in errors.chunks(INSERT_CHUNK) {
-                let mut qb: QueryBuilder<$db> =
-                    QueryBuilder::new(format!("INSERT INTO run_errors ({ERROR_COLUMNS}) "));
-                qb.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.run_id.0)
-                        .push_bind(e.seq as i64)
-                        .push_bind(micros(e.recorded_at))
-                        .push_bind(scope_str(e.scope))
-                        .push_bind(e.exception.clone())
-                        .push_bind(e.message.clone())
-                        .push_bind(e.rule.clone())
-                        .push_bind(e.job_id.map(|j| j as i64));
-                });
-                qb.push(" ON CONFLICT (run_id, seq) DO NOTHING");
-                qb.build().execute(&mut **tx).await.map_err(db)?;
-            }
-            Ok(())
-        }
-
-        /// Writes a run's row and its tag rows; `old` is the stored run's tags and start, if
-        /// it was stored before.
-        async fn write_run(
-            tx: &mut Tx,
-            state: &RunState,
-            old: Option<(&[String], Option<flowo_core::Timestamp>)>,
-        ) -> Result<(), StoreError> {
-            let RunStateRow { run: v, detail, fold_cursor } = RunStateRow::from_state(state);
-            let search = run_search_text(&state.run);
-            sqlx::query(
-                "INSERT INTO runs (id, workspace_id, status, dry_run, name, description, tags, \
-                 workflow_id, snakemake_version, host, \"user\", command_line, workdir, snakefile, \
-                 cores, started_at, finished_at, last_event_at, done, total, jobs_running, \
-                 jobs_succeeded, jobs_failed, jobs_incomplete, jobs_planned, error_count, \
-                 event_count, last_seq, search, detail, fold_cursor) VALUES ($1, $2, $3, $4, $5, \
-                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-                 $23, $24, $25, $26, $27, $28, $29, $30, $31) ON CONFLICT (id) DO UPDATE SET \
-                 status = excluded.status, dry_run = excluded.dry_run, name = excluded.name, \
-                 description = excluded.description, tags = excluded.tags, \
-                 workflow_id = excluded.workflow_id, snakemake_version = excluded.snakemake_version, \
-                 host = excluded.host, \"user\" = excluded.\"user\", \
-                 command_line = excluded.command_line, workdir = excluded.workdir, \
-                 snakefile = excluded.snakefile, cores = excluded.cores, \
-                 started_at = excluded.started_at, finished_at = excluded.finished_at, \
-                 last_event_at = excluded.last_event_at, done = excluded.done, \
-                 total = excluded.total, jobs_running = excluded.jobs_running, \
-                 jobs_succeeded = excluded.jobs_succeeded, jobs_failed = excluded.jobs_failed, \
-                 jobs_incomplete = excluded.jobs_incomplete, jobs_planned = excluded.jobs_planned, \
-                 error_count = excluded.error_count, event_count = excluded.event_count, \
-                 last_seq = excluded.last_seq, search = excluded.search, detail = excluded.detail, \
-                 fold_cursor = excluded.fold_cursor",
-            )
-            .bind(v.id)
-            .bind(v.workspace_id)
-            .bind(v.status)
-            .bind(v.dry_run)
-            .bind(v.name)
-            .bind(v.description)
-            .bind(v.tags)
-            .bind(v.workflow_id)
-            .bind(v.snakemake_version)
-            .bind(v.host)
-            .bind(v.user)
-            .bind(v.command_line)
-            .bind(v.workdir)
-            .bind(v.snakefile)
-            .bind(v.cores)
-            .bind(v.started_at)
-            .bind(v.finished_at)
-            .bind(v.last_event_at)
-            .bind(v.done)
-            .bind(v.total)
-            .bind(v.jobs_running)
-            .bind(v.jobs_succeeded)
-            .bind(v.jobs_failed)
-            .bind(v.jobs_incomplete)
-            .bind(v.jobs_planned)
-            .bind(v.error_count)
-            .bind(v.event_count)
-            .bind(v.last_seq)
-            .bind(search)
-            .bind(detail)
-            .bind(fold_cursor)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
-            let tags = &state.run.tags;
-            // A run not stored before has no tag rows to replace.
-            let unchanged = old.map_or(tags.is_empty(), |(old_tags, _)| old_tags == tags.as_slice());
-            if unchanged {
-                // The tag rows keep the run's start beside them (the runs of a tag in start
-                // order, from one index).
-                if old.is_some_and(|(_, started_at)| started_at != state.run.started_at) && !tags.is_empty() {
-                    sqlx::query("UPDATE run_tags SET run_started_at = $1 WHERE run_id = $2")
-                        .bind(v.started_at)
-                        .bind(state.run.id.0)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db)?;
-                }
-            } else {
-                sqlx::query("DELETE FROM run_tags WHERE run_id = $1")
-                    .bind(state.run.id.0)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db)?;
-                let mut unique: Vec<&String> = tags.iter().collect();
-                unique.sort();
-                unique.dedup();
-                if !unique.is_empty() {
-                    let mut qb: QueryBuilder<$db> =
-                        QueryBuilder::new("INSERT INTO run_tags (tag, run_id, run_started_at) ");
-                    qb.push_values(unique, |mut b, tag| {
-                        b.push_bind(tag.clone()).push_bind(state.run.id.0).push_bind(v.started_at);
-                    });
-                    qb.build().execute(&mut **tx).await.map_err(db)?;
-                }
-            }
-            Ok(())
         }
 
         async fn all_run_events(tx: &mut Tx, run: RunId) -> Result<Vec<EventEnvelope>, StoreError> {
@@ -295,6 +136,96 @@ macro_rules! impl_sql_store {
             rows.into_iter()
                 .map(|r| r.into_event().map(|e| e.envelope))
                 .collect()
+        }
+
+        /// sqlx's write transaction as an append's (`append.rs`): PostgreSQL's appends, and
+        /// the SQLite store's other writes.
+        struct SqlxWrite<'s> {
+            store: &'s $store,
+            tx: Tx,
+        }
+
+        impl<'s> SqlxWrite<'s> {
+            async fn begin(store: &'s $store) -> Result<Self, StoreError> {
+                Ok(Self { store, tx: store.begin_write().await? })
+            }
+
+            async fn commit(self) -> Result<(), StoreError> {
+                self.tx.commit().await.map_err(db)
+            }
+        }
+
+        #[async_trait]
+        impl append::WriteTx for SqlxWrite<'_> {
+            async fn lock_run(&mut self, run: RunId) -> Result<(), StoreError> {
+                self.store.lock_run(&mut self.tx, run).await
+            }
+
+            async fn load_state(&mut self, run: RunId) -> Result<Option<RunState>, StoreError> {
+                load_state(&mut self.tx, run).await
+            }
+
+            async fn fetch_i64s(&mut self, sql: Sql) -> Result<Vec<i64>, StoreError> {
+                let q = bind_params!(sqlx::query_scalar::<_, i64>(&sql.text), sql.params);
+                q.fetch_all(&mut *self.tx).await.map_err(db)
+            }
+
+            async fn run_events(&mut self, run: RunId) -> Result<Vec<EventEnvelope>, StoreError> {
+                all_run_events(&mut self.tx, run).await
+            }
+
+            async fn fetch_jobs(&mut self, sql: Sql) -> Result<Vec<Job>, StoreError> {
+                let rows: Vec<JobRow> = fetch_as(&mut *self.tx, sql).await?;
+                convert(rows, JobRow::into_job)
+            }
+
+            async fn fetch_rollups(&mut self, sql: Sql) -> Result<Vec<append::RollupRow>, StoreError> {
+                fetch_as(&mut *self.tx, sql).await
+            }
+
+            async fn execute(&mut self, sql: Sql) -> Result<u64, StoreError> {
+                let q = bind_params!(sqlx::query(&sql.text), sql.params);
+                Ok(q.execute(&mut *self.tx).await.map_err(db)?.rows_affected())
+            }
+
+            async fn write_jobs(&mut self, jobs: &[Job]) -> Result<(), StoreError> {
+                self.store.write_jobs(&mut self.tx, jobs).await
+            }
+
+            async fn before_events(
+                &mut self,
+                announce: Option<(WorkspaceId, &[RunId])>,
+            ) -> Result<(), StoreError> {
+                self.store.before_events(&mut self.tx, announce).await
+            }
+
+            fn upserts_in_one_statement(&self) -> bool {
+                <$db as sqlx::Database>::NAME == "PostgreSQL"
+            }
+
+            async fn insert_events(
+                &mut self,
+                workspace: WorkspaceId,
+                events: &[ingest::Row<'_>],
+                received_at: i64,
+            ) -> Result<(), StoreError> {
+                self.store.insert_events(&mut self.tx, workspace, events, received_at).await
+            }
+        }
+
+        impl $store {
+            /// Appends a batch grouped by run through sqlx, in a transaction of its own.
+            async fn append_with_sqlx<'a>(
+                &self,
+                workspace: WorkspaceId,
+                groups: &[ingest::RunBatch<'a>],
+                received_at: i64,
+            ) -> Result<append::Appended<'a>, StoreError> {
+                let mut tx = SqlxWrite::begin(self).await?;
+                let appended = append::append(&mut tx, workspace, groups, received_at).await?;
+                tx.commit().await?;
+                Ok(appended)
+            }
         }
 
 
@@ -328,286 +259,6 @@ macro_rules! impl_sql_store {
             Ok(out)
         }
 
-        const ROLLUP_UPDATE: &str = "jobs_running = excluded.jobs_running, \
-            jobs_succeeded = excluded.jobs_succeeded, jobs_failed = excluded.jobs_failed, \
-            jobs_incomplete = excluded.jobs_incomplete, jobs_planned = excluded.jobs_planned, \
-            durations = excluded.durations";
-
-        /// Rows of a rollup table to write (replacing any with the same key; `run_days` adds).
-        #[derive(Clone, Copy)]
-        enum Upsert<'r> {
-            RunRules(&'r [(RunId, String, flowo_core::rollup::RuleRollup)]),
-            /// `rule_days` or `rule_months`, whose period column is `column`.
-            Periods {
-                table: &'static str,
-                column: &'static str,
-                rows: &'r [((Uuid, i64, String), flowo_core::rollup::RuleRollup)],
-            },
-            RunDays(&'r [((WorkspaceId, i64, &'static str), i64)]),
-        }
-
-        impl<'r> Upsert<'r> {
-            fn len(&self) -> usize {
-                match self {
-                    Upsert::RunRules(rows) => rows.len(),
-                    Upsert::Periods { rows, .. } => rows.len(),
-                    Upsert::RunDays(rows) => rows.len(),
-                }
-            }
-
-            /// The same rows in pieces of at most `n`.
-            fn pieces(self, n: usize) -> Vec<Upsert<'r>> {
-                match self {
-                    Upsert::RunRules(rows) => rows.chunks(n).map(Upsert::RunRules).collect(),
-                    Upsert::Periods { table, column, rows } => rows
-                        .chunks(n)
-                        .map(|rows| Upsert::Periods { table, column, rows })
-                        .collect(),
-                    Upsert::RunDays(rows) => rows.chunks(n).map(Upsert::RunDays).collect(),
-                }
-            }
-
-            /// Pushes the statement (`INSERT ... ON CONFLICT ...`).
-            fn push(self, qb: &mut QueryBuilder<'r, $db>) {
-                let columns = $crate::rows::ROLLUP_COLUMNS;
-                match self {
-                    Upsert::RunRules(rows) => {
-                        qb.push(format!("INSERT INTO run_rules (run_id, rule, {columns}) "));
-                        qb.push_values(rows, |mut b, (run, rule, r)| {
-                            let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
-                            b.push_bind(run.0).push_bind(rule.as_str()).push_bind(n1).push_bind(n2)
-                                .push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
-                        });
-                        qb.push(format!(" ON CONFLICT (run_id, rule) DO UPDATE SET {ROLLUP_UPDATE}"));
-                    }
-                    Upsert::Periods { table, column, rows } => {
-                        qb.push(format!("INSERT INTO {table} (workspace_id, {column}, rule, {columns}) "));
-                        qb.push_values(rows, |mut b, ((ws, start, rule), r)| {
-                            let (n1, n2, n3, n4, n5, d) = $crate::rows::rollup_values(r);
-                            b.push_bind(*ws).push_bind(*start).push_bind(rule.as_str()).push_bind(n1)
-                                .push_bind(n2).push_bind(n3).push_bind(n4).push_bind(n5).push_bind(d);
-                        });
-                        qb.push(format!(
-                            " ON CONFLICT (workspace_id, {column}, rule) DO UPDATE SET {ROLLUP_UPDATE}"
-                        ));
-                    }
-                    Upsert::RunDays(rows) => {
-                        qb.push("INSERT INTO run_days (workspace_id, day, status, runs) ");
-                        qb.push_values(rows, |mut b, ((ws, day, status), n)| {
-                            b.push_bind(ws.0).push_bind(*day).push_bind(*status).push_bind(*n);
-                        });
-                        qb.push(
-                            " ON CONFLICT (workspace_id, day, status) DO UPDATE \
-                             SET runs = run_days.runs + excluded.runs",
-                        );
-                    }
-                }
-            }
-        }
-
-        /// Writes rollup rows in one round trip instead of one per table: PostgreSQL takes them
-        /// all in one statement (every table's rows but the last in a `WITH` of its own), SQLite
-        /// as one string of statements (its binds are positional, so each statement takes the
-        /// next ones).
-        async fn write_upserts(tx: &mut Tx, upserts: &[Upsert<'_>]) -> Result<(), StoreError> {
-            let upserts: Vec<Upsert<'_>> = upserts.iter().copied().filter(|u| u.len() > 0).collect();
-            if <$db as sqlx::Database>::NAME == "SQLite" {
-                if upserts.is_empty() {
-                    return Ok(());
-                }
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new("");
-                for (i, piece) in upserts.iter().flat_map(|u| u.pieces(INSERT_CHUNK)).enumerate() {
-                    if i > 0 {
-                        qb.push("; ");
-                    }
-                    piece.push(&mut qb);
-                }
-                qb.build().execute(&mut **tx).await.map_err(db)?;
-                return Ok(());
-            }
-            let together = <$db as sqlx::Database>::NAME == "PostgreSQL"
-                && upserts.len() > 1
-                && upserts.iter().all(|u| u.len() <= INSERT_CHUNK);
-            if together {
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new("WITH ");
-                let (last, first) = upserts.split_last().expect("more than one");
-                for (i, u) in first.iter().enumerate() {
-                    if i > 0 {
-                        qb.push(", ");
-                    }
-                    qb.push(format!("written_{i} AS ("));
-                    u.push(&mut qb);
-                    qb.push(")");
-                }
-                qb.push(" ");
-                last.push(&mut qb);
-                qb.build().execute(&mut **tx).await.map_err(db)?;
-                return Ok(());
-            }
-            for u in upserts {
-                for piece in u.pieces(INSERT_CHUNK) {
-                    let mut qb: QueryBuilder<$db> = QueryBuilder::new("");
-                    piece.push(&mut qb);
-                    qb.build().execute(&mut **tx).await.map_err(db)?;
-                }
-            }
-            Ok(())
-        }
-
-        /// Stored rollup rows by (workspace, first day of the period), then rule.
-        type PeriodRows = std::collections::HashMap<(WorkspaceId, i64), std::collections::HashMap<String, flowo_core::rollup::RuleRollup>>;
-
-        /// The stored rollups an append changes, in one query: the runs' `run_rules` rows and
-        /// the `rule_days` and `rule_months` rows of the periods given.
-        async fn load_changed_rollups(
-            tx: &mut Tx,
-            runs: &[RunId],
-            days: &std::collections::BTreeSet<(WorkspaceId, i64)>,
-            months: &std::collections::BTreeSet<(WorkspaceId, i64)>,
-        ) -> Result<(std::collections::HashMap<RunId, rollups::RunRollups>, PeriodRows, PeriodRows), StoreError> {
-            let columns = $crate::rows::ROLLUP_COLUMNS;
-            let mut sql = Sql::new("");
-            let mut parts = 0;
-            if !runs.is_empty() {
-                sql.push(&format!(
-                    "SELECT CAST(0 AS BIGINT), run_id, CAST(0 AS BIGINT), rule, {columns} \
-                     FROM run_rules WHERE run_id IN ("
-                ));
-                sql.bind_list(runs.iter().map(|run| Param::Uuid(run.0)));
-                sql.push(")");
-                parts += 1;
-            }
-            for (table, column, which, periods) in
-                [("rule_days", "day", 1, days), ("rule_months", "month", 2, months)]
-            {
-                if periods.is_empty() {
-                    continue;
-                }
-                if parts > 0 {
-                    sql.push(" UNION ALL ");
-                }
-                sql.push(&format!(
-                    "SELECT CAST({which} AS BIGINT), workspace_id, {column}, rule, {columns} \
-                     FROM {table} WHERE "
-                ));
-                for (i, (ws, start)) in periods.iter().enumerate() {
-                    sql.push(if i > 0 { " OR (workspace_id = " } else { "(workspace_id = " });
-                    sql.bind(Param::Uuid(ws.0)).push(&format!(" AND {column} = "));
-                    sql.bind(Param::I64(*start)).push(")");
-                }
-                parts += 1;
-            }
-            let mut run_rows = std::collections::HashMap::new();
-            let mut day_rows = PeriodRows::new();
-            let mut month_rows = PeriodRows::new();
-            if parts == 0 {
-                return Ok((run_rows, day_rows, month_rows));
-            }
-            type Row = (i64, Uuid, i64, String, i64, i64, i64, i64, i64, String);
-            let rows: Vec<Row> = fetch_as(&mut **tx, sql).await?;
-            for (which, key, start, rule, a, b, c, d, e, durations) in rows {
-                let rollup = $crate::rows::rollup_from((a, b, c, d, e, durations))?;
-                let into = match which {
-                    0 => {
-                        run_rows
-                            .entry(RunId(key))
-                            .or_insert_with(rollups::RunRollups::new)
-                            .insert(rule, rollup);
-                        continue;
-                    }
-                    1 => &mut day_rows,
-                    _ => &mut month_rows,
-                };
-                into.entry((WorkspaceId(key), start)).or_default().insert(rule, rollup);
-            }
-            Ok((run_rows, day_rows, month_rows))
-        }
-
-        /// Writes what `changes` do to the rollup tables; called with the stream lock held.
-        /// The rows it changes are read first, all in one query: the periods a change touches
-        /// are the days (and months) of its run's places before and after.
-        async fn write_rollups(tx: &mut Tx, changes: Vec<rollups::RunChange>) -> Result<(), StoreError> {
-            if changes.is_empty() {
-                return Ok(());
-            }
-            let known: Vec<RunId> = changes
-                .iter()
-                .filter(|c| c.before.is_some())
-                .map(|c| c.run_id)
-                .collect();
-            let days: std::collections::BTreeSet<(WorkspaceId, i64)> = changes
-                .iter()
-                .flat_map(|c| c.before.iter().chain(c.after.iter()))
-                .map(|p| (p.workspace, p.day))
-                .collect();
-            let months = days
-                .iter()
-                .map(|(ws, day)| (*ws, flowo_core::rollup::month_start(*day)))
-                .collect();
-            let (stored, mut day_rows, mut month_rows) =
-                load_changed_rollups(tx, &known, &days, &months).await?;
-            let plan = rollups::plan(changes, stored);
-            let (keep, gone): (Vec<_>, Vec<_>) =
-                plan.run_rules.into_iter().partition(|(_, _, r)| !r.is_empty());
-            for (run, rule, _) in &gone {
-                sqlx::query("DELETE FROM run_rules WHERE run_id = $1 AND rule = $2")
-                    .bind(run.0)
-                    .bind(rule)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db)?;
-            }
-            let (day_deltas, month_deltas) = rollups::by_day_and_month(plan.rule_days);
-            let days = period_rows(day_deltas, &mut day_rows);
-            let months = period_rows(month_deltas, &mut month_rows);
-            for (table, column, (_, gone)) in [("rule_days", "day", &days), ("rule_months", "month", &months)] {
-                for (ws, start, rule) in gone {
-                    sqlx::query(&format!(
-                        "DELETE FROM {table} WHERE workspace_id = $1 AND {column} = $2 AND rule = $3"
-                    ))
-                    .bind(ws)
-                    .bind(start)
-                    .bind(rule)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db)?;
-                }
-            }
-            let run_days: Vec<_> = plan.run_days.into_iter().collect();
-            write_upserts(tx, &[
-                Upsert::RunRules(&keep),
-                Upsert::Periods { table: "rule_days", column: "day", rows: &days.0 },
-                Upsert::Periods { table: "rule_months", column: "month", rows: &months.0 },
-                Upsert::RunDays(&run_days),
-            ])
-            .await?;
-            Ok(())
-        }
-
-        /// A period table's rows after the deltas, given its stored rows `current` (of every
-        /// period with a delta): the rows to write, and the keys of rows left empty (to delete).
-        #[allow(clippy::type_complexity)]
-        fn period_rows(
-            periods: rollups::PeriodDeltas,
-            current: &mut PeriodRows,
-        ) -> (Vec<((Uuid, i64, String), flowo_core::rollup::RuleRollup)>, Vec<(Uuid, i64, String)>) {
-            let mut upserts = Vec::new();
-            let mut gone = Vec::new();
-            for ((ws, start), deltas) in periods {
-                let mut current = current.remove(&(ws, start)).unwrap_or_default();
-                for (rule, delta) in deltas {
-                    let mut row = current.remove(&rule).unwrap_or_default();
-                    rollups::apply(&mut row, &delta);
-                    if row.is_empty() {
-                        gone.push((ws.0, start, rule));
-                    } else {
-                        upserts.push(((ws.0, start, rule), row));
-                    }
-                }
-            }
-            (upserts, gone)
-        }
-
         /// Pushes ` AND <column> >= from AND <column> < to` for the bounds given.
         fn push_range(sql: &mut Sql, column: &str, from: Option<i64>, to: Option<i64>) {
             if let Some(f) = from {
@@ -615,86 +266,6 @@ macro_rules! impl_sql_store {
             }
             if let Some(t) = to {
                 sql.push(&format!(" AND {column} < ")).bind(Param::I64(t));
-            }
-        }
-
-        impl $store {
-            /// Folds one run's part of a batch and writes its state; returns the new events (to
-            /// be inserted by the caller) and the number of duplicates.
-            async fn append_run<'a>(
-                &self,
-                tx: &mut Tx,
-                workspace: WorkspaceId,
-                workspace_known: &mut bool,
-                batch: &ingest::RunBatch<'a>,
-            ) -> Result<(Vec<ingest::Row<'a>>, u64, Option<rollups::RunChange>), StoreError> {
-                let run_id = batch.run_id;
-                self.lock_run(tx, run_id).await?;
-                let existing = load_state(tx, run_id).await?;
-                // The workspace is looked up once per append, and not at all when the run is
-                // stored in it already (workspaces are never deleted).
-                let in_workspace = existing.as_ref().map(|s| s.run.workspace_id == workspace);
-                if in_workspace != Some(true) && !*workspace_known {
-                    let exists: i64 =
-                        sqlx::query_scalar("SELECT COUNT(*) FROM workspaces WHERE id = $1")
-                            .bind(workspace.0)
-                            .fetch_one(&mut **tx)
-                            .await
-                            .map_err(db)?;
-                    if exists == 0 {
-                        return Err(StoreError::NotFound(format!("workspace {workspace}")));
-                    }
-                    *workspace_known = true;
-                }
-                if in_workspace == Some(false) {
-                    return Err(StoreError::WorkspaceMismatch { run: run_id });
-                }
-                let stored = stored_seqs(tx, existing.as_ref(), run_id, &batch.events).await?;
-                let new = ingest::without_stored(&batch.events, &stored);
-                let duplicates = batch.repeated + (batch.events.len() - new.len()) as u64;
-                if new.is_empty() {
-                    return Ok((new, duplicates, None));
-                }
-                let old = existing.as_ref().map(|s| (s.run.tags.clone(), s.run.started_at));
-                let before = existing.as_ref().map(|s| rollups::Place::of(&s.run));
-                let mut state = existing.unwrap_or_else(|| RunState::new(run_id, workspace));
-                let changes = if ingest::needs_refold(&state, &new) {
-                    // A late event: fold the whole run again from its events.
-                    let mut all = all_run_events(tx, run_id).await?;
-                    all.extend(new.iter().map(|e| e.event.clone()));
-                    let folded = flowo_core::fold_events(run_id, workspace, &all);
-                    sqlx::query("DELETE FROM jobs WHERE run_id = $1")
-                        .bind(run_id.0)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db)?;
-                    sqlx::query("DELETE FROM run_errors WHERE run_id = $1")
-                        .bind(run_id.0)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db)?;
-                    let jobs: Vec<Job> = folded.jobs.into_values().collect();
-                    self.write_jobs(tx, &jobs).await?;
-                    write_errors(tx, &folded.errors).await?;
-                    state = folded.state;
-                    rollups::JobChanges::of_all(&jobs)
-                } else {
-                    let decoded = ingest::decode(&state, &new);
-                    let jobs = load_jobs(&mut **tx, run_id, decoded.jobs_needed.iter().copied()).await?;
-                    let marks = rollups::marks(jobs.values());
-                    let folded = ingest::fold(&mut state, jobs, &new, &decoded);
-                    self.write_jobs(tx, &folded.jobs).await?;
-                    write_errors(tx, &folded.errors).await?;
-                    rollups::JobChanges::between(&marks, &folded.jobs)
-                };
-                write_run(tx, &state, old.as_ref().map(|(tags, started_at)| (tags.as_slice(), *started_at))).await?;
-                let change = rollups::RunChange {
-                    run_id,
-                    before,
-                    after: Some(rollups::Place::of(&state.run)),
-                    jobs: changes,
-                };
-                Ok((new, duplicates, Some(change)))
             }
         }
 
@@ -712,38 +283,12 @@ macro_rules! impl_sql_store {
                 let prepared = ingest::prepare(events);
                 let groups = ingest::group_by_run(events, &prepared);
                 let received_at = micros(chrono::Utc::now());
-                let mut tx = self.begin_write().await?;
-                let mut workspace_known = false;
-                let mut outcome = AppendOutcome::default();
-                let mut new_events = Vec::new();
-                let mut runs = Vec::new();
-                let mut changes = Vec::new();
-                for group in &groups {
-                    let (new, dup, change) = self.append_run(&mut tx, workspace, &mut workspace_known, group).await?;
-                    outcome.inserted += new.len() as u64;
-                    outcome.duplicates += dup;
-                    if !new.is_empty() {
-                        runs.push(group.run_id);
-                    }
-                    new_events.extend(new);
-                    changes.extend(change);
-                }
-                if !new_events.is_empty() {
-                    // Stream positions are taken last, so that the lock that orders them is held
-                    // for as short a time as possible. The rollups are written under it too:
-                    // rows shared by many runs (a workspace's day) are then never written by
-                    // two appends at once, and a rebuild (which holds it) sees no half-counted
-                    // append.
-                    self.before_events(&mut tx, Some((workspace, &runs))).await?;
-                    self.insert_events(&mut tx, workspace, &new_events, received_at).await?;
-                    write_rollups(&mut tx, changes).await?;
-                }
-                tx.commit().await.map_err(db)?;
-                if outcome.inserted > 0 {
+                let appended = self.append_groups(workspace, &groups, received_at).await?;
+                if appended.outcome.inserted > 0 {
                     self.inner.hub.ring();
-                    self.committed(&new_events);
+                    self.committed(&appended.inserted);
                 }
-                Ok(outcome)
+                Ok(appended.outcome)
             }
 
             async fn events_since(
@@ -785,31 +330,32 @@ macro_rules! impl_sql_store {
             }
 
             async fn delete_run(&self, run: RunId) -> Result<bool, StoreError> {
-                let mut tx = self.begin_write().await?;
-                self.lock_run(&mut tx, run).await?;
-                if let Some(state) = load_state(&mut tx, run).await? {
-                    self.before_events(&mut tx, None).await?;
+                use append::WriteTx as _;
+                let mut w = SqlxWrite::begin(self).await?;
+                w.lock_run(run).await?;
+                if let Some(state) = w.load_state(run).await? {
+                    w.before_events(None).await?;
                     let change = rollups::RunChange {
                         run_id: run,
                         before: Some(rollups::Place::of(&state.run)),
                         after: None,
                         jobs: rollups::JobChanges::Replace(Default::default()),
                     };
-                    write_rollups(&mut tx, vec![change]).await?;
+                    append::write_rollups(&mut w, vec![change]).await?;
                 }
                 for table in ["events", "jobs", "run_errors", "run_tags"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1"))
                         .bind(run.0)
-                        .execute(&mut *tx)
+                        .execute(&mut *w.tx)
                         .await
                         .map_err(db)?;
                 }
                 let done = sqlx::query("DELETE FROM runs WHERE id = $1")
                     .bind(run.0)
-                    .execute(&mut *tx)
+                    .execute(&mut *w.tx)
                     .await
                     .map_err(db)?;
-                tx.commit().await.map_err(db)?;
+                w.commit().await?;
                 Ok(done.rows_affected() > 0)
             }
         }
@@ -1240,17 +786,17 @@ macro_rules! impl_sql_store {
             /// meanwhile. Returns the runs counted.
             pub async fn rebuild_rollups(&self) -> Result<u64, StoreError> {
                 use flowo_core::rollup::{JobMark, day_of};
-                let mut tx = self.begin_write().await?;
-                self.before_events(&mut tx, None).await?;
+                let mut w = SqlxWrite::begin(self).await?;
+                self.before_events(&mut w.tx, None).await?;
                 for table in ["run_rules", "rule_days", "rule_months", "run_days"] {
                     sqlx::query(&format!("DELETE FROM {table}"))
-                        .execute(&mut *tx)
+                        .execute(&mut *w.tx)
                         .await
                         .map_err(db)?;
                 }
                 let runs: Vec<(Uuid, Uuid, String, i64)> =
                     sqlx::query_as("SELECT id, workspace_id, status, started_at FROM runs ORDER BY id")
-                        .fetch_all(&mut *tx)
+                        .fetch_all(&mut *w.tx)
                         .await
                         .map_err(db)?;
                 let mut changes = Vec::new();
@@ -1269,7 +815,7 @@ macro_rules! impl_sql_store {
                     }
                     sql.push(")");
                     let jobs: Vec<(Uuid, String, String, Option<i64>, Option<i64>)> =
-                        fetch_as(&mut *tx, sql).await?;
+                        fetch_as(&mut *w.tx, sql).await?;
                     let mut by_run: std::collections::HashMap<Uuid, rollups::RunRollups> = Default::default();
                     for (run, rule, status, started, finished) in jobs {
                         let status: JobStatus = stored_word(&status)?;
@@ -1288,11 +834,11 @@ macro_rules! impl_sql_store {
                         }
                     }
                     if changes.len() >= INSERT_CHUNK {
-                        write_upserts(&mut tx, &[Upsert::RunRules(&changes)]).await?;
+                        append::write_upserts(&mut w, &[append::Upsert::RunRules(&changes)]).await?;
                         changes.clear();
                     }
                 }
-                write_upserts(&mut tx, &[Upsert::RunRules(&changes)]).await?;
+                append::write_upserts(&mut w, &[append::Upsert::RunRules(&changes)]).await?;
                 let mut rule_months: std::collections::BTreeMap<(Uuid, i64, String), flowo_core::rollup::RuleRollup> =
                     Default::default();
                 for ((ws, day, rule), r) in &rule_days {
@@ -1302,9 +848,9 @@ macro_rules! impl_sql_store {
                         .merge(r);
                 }
                 let rule_days: Vec<_> = rule_days.into_iter().collect();
-                write_upserts(&mut tx, &[Upsert::Periods { table: "rule_days", column: "day", rows: &rule_days }]).await?;
+                append::write_upserts(&mut w, &[append::Upsert::Periods { table: "rule_days", column: "day", rows: &rule_days }]).await?;
                 let rule_months: Vec<_> = rule_months.into_iter().collect();
-                write_upserts(&mut tx, &[Upsert::Periods { table: "rule_months", column: "month", rows: &rule_months }]).await?;
+                append::write_upserts(&mut w, &[append::Upsert::Periods { table: "rule_months", column: "month", rows: &rule_months }]).await?;
                 let run_days: Vec<_> = run_days.into_iter().collect();
                 for chunk in run_days.chunks(INSERT_CHUNK) {
                     let mut qb: QueryBuilder<$db> =
@@ -1312,13 +858,13 @@ macro_rules! impl_sql_store {
                     qb.push_values(chunk, |mut b, ((ws, day, status), n)| {
                         b.push_bind(*ws).push_bind(*day).push_bind(status.clone()).push_bind(*n);
                     });
-                    qb.build().execute(&mut *tx).await.map_err(db)?;
+                    qb.build().execute(&mut *w.tx).await.map_err(db)?;
                 }
                 sqlx::query("DELETE FROM settings WHERE key = 'store.rollups'")
-                    .execute(&mut *tx)
+                    .execute(&mut *w.tx)
                     .await
                     .map_err(db)?;
-                tx.commit().await.map_err(db)?;
+                w.commit().await?;
                 Ok(runs.len() as u64)
             }
 

@@ -1,9 +1,11 @@
 //! The embedded SQLite store: one file, WAL mode, several processes may share it.
 //!
-//! Writes go through a single connection with `BEGIN IMMEDIATE`, so a batch never fails half
-//! way on a lock upgrade; other processes wait on the file lock (busy timeout), and so does this
-//! one while another process holds it. A write whose caller gives up (a timeout) is rolled
-//! back; it never leaves the writer connection inside a transaction. The live stream
+//! Writes take the write lock at once (`BEGIN IMMEDIATE`), so a batch never fails half way on a
+//! lock upgrade. Appends run whole on a `rusqlite` connection of their own (the `Appender` in
+//! `sqlite_write.rs`); every other write, and an append that finds the lock taken, goes through
+//! sqlx's single writer connection, whose thread waits on the file lock (busy timeout) while
+//! another process (or the appender) holds it. A write whose caller gives up (a timeout) is
+//! rolled back; it never leaves a connection inside a transaction. The live stream
 //! rings in-process after each commit and checks the latest position every 250 ms, which is how
 //! commits by other processes (the Snakemake plugin writing while `flowo serve` reads) are seen.
 //! The write-ahead log is checkpointed beside the writer, not inside its commits
@@ -85,6 +87,7 @@ struct Inner {
     hub: Hub,
     checkpoints: Arc<Checkpoints>,
     checkpointer: tokio::task::JoinHandle<()>,
+    appender: crate::sqlite_write::Appender,
     lost_after: Option<chrono::Duration>,
     path: PathBuf,
 }
@@ -170,6 +173,7 @@ impl SqliteStore {
             .connect_with(connect.read_only(false))
             .await
             .map_err(db)?;
+        let appender = crate::sqlite_write::Appender::open(path, options.busy_timeout)?;
         let hub = Hub::start(Arc::new(PoolSource(pool.clone())), POLL).await?;
         let checkpoints = Arc::new(Checkpoints {
             written: AtomicU64::new(0),
@@ -183,6 +187,7 @@ impl SqliteStore {
                 hub,
                 checkpoints,
                 checkpointer,
+                appender,
                 lost_after: options.lost_after,
                 path: path.to_owned(),
             }),
@@ -205,6 +210,7 @@ impl SqliteStore {
     async fn close_connections(&self) {
         self.inner.hub.close();
         self.inner.checkpointer.abort();
+        self.inner.appender.close().await;
         crate::close_pool(&self.inner.writer).await;
         crate::close_pool(&self.inner.pool).await;
     }
@@ -243,11 +249,30 @@ impl SqliteStore {
         events: &[crate::ingest::Row<'_>],
         received_at: i64,
     ) -> Result<(), StoreError> {
-        crate::sqlite_rows::insert_events(tx, workspace, events, received_at).await
+        crate::sqlite_write::insert_events(tx, workspace, events, received_at).await
     }
 
     async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
-        crate::sqlite_rows::write_jobs(tx, jobs).await
+        crate::sqlite_write::write_jobs(tx, jobs).await
+    }
+
+    /// Appends a batch grouped by run (`append.rs`).
+    async fn append_groups<'a>(
+        &self,
+        workspace: WorkspaceId,
+        groups: &[crate::ingest::RunBatch<'a>],
+        received_at: i64,
+    ) -> Result<crate::append::Appended<'a>, StoreError> {
+        let appended = self
+            .inner
+            .appender
+            .append(workspace, groups, received_at)
+            .await?;
+        match appended {
+            Some(appended) => Ok(appended),
+            // Another connection holds the write lock: sqlx's thread waits for it.
+            None => self.append_with_sqlx(workspace, groups, received_at).await,
+        }
     }
 
     /// After an append's commit.
@@ -493,12 +518,69 @@ mod tests {
         assert_eq!(stored(&store, given_up[0].run_id).await, 0, "rolled back");
     }
 
-    /// Writes given up after any number of polls (a timeout, a closing plugin) leave the store
-    /// writable.
+    /// An append on the appender runs from its `BEGIN` to its `COMMIT` in the poll that starts
+    /// it: it never waits in between, so it cannot be given up half way (a timeout, a closing
+    /// plugin) and leave its transaction open.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_finishes_in_the_poll_that_starts_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, ws) = open_store(dir.path()).await;
+        let run = RunId::new_random();
+        for batch in 0..20u64 {
+            let events = log_events(run, batch * 50..(batch + 1) * 50, |seq| format!("{seq}"));
+            let mut append = pin!(store.append(ws, &events));
+            match poll_once(append.as_mut()) {
+                std::task::Poll::Ready(done) => {
+                    assert_eq!(done.expect("append").inserted, 50);
+                }
+                std::task::Poll::Pending => panic!("append {batch} waited"),
+            }
+        }
+        assert_eq!(stored(&store, run).await, 1000);
+    }
+
+    /// An append made while another process holds the file's write lock waits for it (through
+    /// sqlx, whose thread waits) rather than failing or blocking its caller's thread, and is
+    /// stored once the lock is released.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_append_waits_for_another_process_write_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, ws) = open_store(dir.path()).await;
+        let mut holder = other_connection(&store).await;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .expect("lock");
+        let run = RunId::new_random();
+        let events = log_events(run, 0..10, |seq| format!("{seq}"));
+        let append = tokio::spawn({
+            let store = store.clone();
+            async move { store.append(ws, &events).await }
+        });
+        // On this one thread, the sleep only ends if the append left the thread to others.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!append.is_finished(), "the append waits for the lock");
+        sqlx::query("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .expect("unlock");
+        let done = tokio::time::timeout(Duration::from_secs(30), append)
+            .await
+            .expect("the append ends once the lock is released")
+            .expect("join")
+            .expect("append");
+        assert_eq!(done.inserted, 10);
+        assert_eq!(stored(&store, run).await, 10);
+    }
+
+    /// Appends through sqlx (as when another connection holds the write lock) given up after
+    /// any number of polls leave the store writable.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_given_up_anywhere_leave_the_store_writable() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, ws) = open_store(dir.path()).await;
+        // Every append goes through sqlx from now on.
+        store.inner.appender.close().await;
         let kept = RunId::new_random();
         let appended = give_up_appends(&store, ws, kept, async |_| {}).await;
         assert_eq!(stored(&store, kept).await as u64, appended);
