@@ -2,11 +2,11 @@
 //! ([`WriteTx`]): which rows an append reads, what it folds, what it writes and in which order.
 //!
 //! Two transactions implement it: sqlx's (PostgreSQL's appends, and the SQLite store's other
-//! writes: deleting a run, rebuilding rollups), in `sql_store.rs`; and the SQLite writer's own
-//! handle through `rusqlite` (`sqlite_write.rs`), on which an SQLite append runs whole, from its
-//! `BEGIN` to its `COMMIT`, with one round trip to sqlx's connection thread instead of one per
-//! statement. The statements both run alike are built here as [`Sql`]; a backend writes the
-//! many-row statements (events, jobs) its own way.
+//! writes: deleting a run, rebuilding rollups, an append that finds the write lock taken), in
+//! `sql_store.rs`; and the SQLite appender's `rusqlite` connection (`sqlite_write.rs`), on which
+//! an SQLite append runs whole on the caller's thread, from its `BEGIN` to its `COMMIT`, without
+//! a round trip to another thread. The statements both run alike are built here as [`Sql`]; a
+//! backend writes the many-row statements (events, jobs) its own way.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 

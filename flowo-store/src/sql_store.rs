@@ -50,8 +50,7 @@ macro_rules! impl_sql_store {
         use $crate::rollups;
         use $crate::rows::{
             ERROR_COLUMNS, EVENT_COLUMNS, ErrorRow, EventRow, JOB_COLUMNS, JobRow, RUN_COLUMNS,
-            RunRow, RunStateRow, WorkspaceRow, convert, micros,
-            stored_word,
+            RunRow, RunStateRow, WorkspaceRow, convert, micros, stored_word,
         };
         use $crate::sql::{self, Param, Sql};
         use $crate::sql_store::bind_params;
