@@ -599,6 +599,11 @@ mod tests {
             .expect("pragma");
         assert_eq!(automatic, 0, "the writer does not checkpoint");
         drop(writer);
+        assert_eq!(
+            store.inner.appender.pragma("wal_autocheckpoint").await,
+            Some(0),
+            "the appender does not checkpoint"
+        );
         let file_len = || std::fs::metadata(store.path()).expect("file").len();
         let before = file_len();
         // About 8 MB of payloads, four times the threshold.

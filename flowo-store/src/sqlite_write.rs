@@ -86,6 +86,15 @@ impl Appender {
         })
     }
 
+    /// A pragma's value on the connection (`None` once closed).
+    #[cfg(test)]
+    pub(crate) async fn pragma(&self, name: &str) -> Option<i64> {
+        let conn = self.conn.lock().await;
+        let sql = format!("PRAGMA {name}");
+        conn.as_ref()
+            .map(|c| c.query_row(&sql, [], |row| row.get(0)).expect("pragma"))
+    }
+
     /// Closes the connection; appends go through sqlx from now on (which fails once the store
     /// is closed).
     pub(crate) async fn close(&self) {
@@ -158,7 +167,7 @@ impl WriteTx for LockedWrite<'_> {
     }
 
     async fn load_state(&mut self, run: RunId) -> Result<Option<RunState>, StoreError> {
-        let sql = format!("SELECT {RUN_COLUMNS}, detail, fold_cursor FROM runs WHERE id = ?1");
+        let sql = format!("SELECT {RUN_COLUMNS}, detail, fold_cursor FROM runs WHERE id = $1");
         let mut statement = self.c.prepare_cached(&sql).map_err(backend)?;
         statement
             .raw_bind_parameter(1, run.0.as_bytes().as_slice())
