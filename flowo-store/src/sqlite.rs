@@ -539,6 +539,39 @@ mod tests {
         assert_eq!(stored(&store, run).await, 1000);
     }
 
+    /// An append that stopped half way on the appender (a panic under it) leaves its
+    /// transaction open, holding the file's write lock: the next append rolls it back first,
+    /// and nothing of the stopped one is kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_after_one_stopped_half_way_rolls_it_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, ws) = open_store(dir.path()).await;
+        let stopped = RunId::new_random();
+        store
+            .inner
+            .appender
+            .run(&format!(
+                "BEGIN IMMEDIATE; INSERT INTO events (run_id, seq, workspace_id, kind, \
+                 recorded_at, received_at, data) VALUES (x'{}', 0, x'{}', 'log', 0, 0, '{{}}')",
+                stopped.0.simple(),
+                ws.0.simple()
+            ))
+            .await;
+        let kept = RunId::new_random();
+        let done = store
+            .append(ws, &log_events(kept, 0..5, |seq| format!("{seq}")))
+            .await
+            .expect("the next append");
+        assert_eq!(done.inserted, 5);
+        assert_eq!(stored(&store, kept).await, 5);
+        assert_eq!(stored(&store, stopped).await, 0, "rolled back");
+        let mut probe = other_connection(&store).await;
+        assert!(
+            !write_locked(&mut probe).await,
+            "the write lock is released"
+        );
+    }
+
     /// An append made while another process holds the file's write lock waits for it (through
     /// sqlx, whose thread waits) rather than failing or blocking its caller's thread, and is
     /// stored once the lock is released.

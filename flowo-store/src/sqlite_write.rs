@@ -95,6 +95,16 @@ impl Appender {
             .map(|c| c.query_row(&sql, [], |row| row.get(0)).expect("pragma"))
     }
 
+    /// Runs `sql` on the connection, as if an append had stopped after it.
+    #[cfg(test)]
+    pub(crate) async fn run(&self, sql: &str) {
+        let conn = self.conn.lock().await;
+        conn.as_ref()
+            .expect("open")
+            .execute_batch(sql)
+            .expect("run");
+    }
+
     /// Closes the connection; appends go through sqlx from now on (which fails once the store
     /// is closed).
     pub(crate) async fn close(&self) {
@@ -127,6 +137,11 @@ impl Appender {
         groups: &[RunBatch<'a>],
         received_at: i64,
     ) -> Result<Option<Appended<'a>>, StoreError> {
+        if !tx.c.is_autocommit() {
+            // An append that stopped half way (a panic under it) left its transaction open:
+            // nothing of it was committed.
+            tx.c.execute_batch("ROLLBACK").map_err(backend)?;
+        }
         tx.c.busy_timeout(Duration::ZERO).map_err(backend)?;
         let begun = tx.c.execute_batch("BEGIN IMMEDIATE");
         tx.c.busy_timeout(self.busy_timeout).map_err(backend)?;
