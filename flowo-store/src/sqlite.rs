@@ -173,7 +173,7 @@ impl SqliteStore {
             .connect_with(connect.read_only(false))
             .await
             .map_err(db)?;
-        let appender = crate::sqlite_write::Appender::open(path, options.busy_timeout)?;
+        let appender = crate::sqlite_write::Appender::open(path)?;
         let hub = Hub::start(Arc::new(PoolSource(pool.clone())), POLL).await?;
         let checkpoints = Arc::new(Checkpoints {
             written: AtomicU64::new(0),

@@ -65,15 +65,16 @@ const STATEMENTS_KEPT: usize = 64;
 /// The store's connection for appends. `None` once the store is closed.
 pub(crate) struct Appender {
     conn: tokio::sync::Mutex<Option<rusqlite::Connection>>,
-    busy_timeout: Duration,
 }
 
 impl Appender {
     /// Opens the file at `path` (migrated already) with the writer's settings: no automatic
-    /// checkpoints (`Checkpoints` in `sqlite.rs`), statement journals in memory.
-    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
+    /// checkpoints (`Checkpoints` in `sqlite.rs`), statement journals in memory. It never
+    /// waits for a lock (no busy timeout): only its `BEGIN IMMEDIATE` takes one, and a lock
+    /// held elsewhere sends the append through sqlx.
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = rusqlite::Connection::open(path).map_err(backend)?;
-        conn.busy_timeout(busy_timeout).map_err(backend)?;
+        conn.busy_timeout(Duration::ZERO).map_err(backend)?;
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; \
              PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;",
@@ -82,7 +83,6 @@ impl Appender {
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
         Ok(Self {
             conn: tokio::sync::Mutex::new(Some(conn)),
-            busy_timeout,
         })
     }
 
@@ -142,10 +142,7 @@ impl Appender {
             // nothing of it was committed.
             tx.c.execute_batch("ROLLBACK").map_err(backend)?;
         }
-        tx.c.busy_timeout(Duration::ZERO).map_err(backend)?;
-        let begun = tx.c.execute_batch("BEGIN IMMEDIATE");
-        tx.c.busy_timeout(self.busy_timeout).map_err(backend)?;
-        match begun {
+        match tx.c.execute_batch("BEGIN IMMEDIATE") {
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::DatabaseBusy =>
             {
