@@ -9,6 +9,7 @@
 //! backend writes the many-row statements (events, jobs) its own way.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use flowo_core::event::EventEnvelope;
@@ -315,6 +316,23 @@ const RUN_WRITE_COLUMNS: [&str; 31] = [
     "fold_cursor",
 ];
 
+/// The run's upsert around its values, made once: `INSERT INTO runs (...) VALUES (` and
+/// `) ON CONFLICT (id) DO UPDATE SET ...` (every column but the key).
+static RUN_UPSERT: LazyLock<(String, String)> = LazyLock::new(|| {
+    let set: Vec<String> = RUN_WRITE_COLUMNS
+        .iter()
+        .skip(1)
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect();
+    (
+        format!(
+            "INSERT INTO runs ({}) VALUES (",
+            RUN_WRITE_COLUMNS.join(", ")
+        ),
+        format!(") ON CONFLICT (id) DO UPDATE SET {}", set.join(", ")),
+    )
+});
+
 /// Writes a run's row and its tag rows; `old` is the stored run's tags and start, if it was
 /// stored before.
 async fn write_run(
@@ -328,10 +346,8 @@ async fn write_run(
         fold_cursor,
     } = RunStateRow::from_state(state);
     let started_at = v.started_at;
-    let mut sql = Sql::new(&format!(
-        "INSERT INTO runs ({}) VALUES (",
-        RUN_WRITE_COLUMNS.join(", ")
-    ));
+    let (insert, on_conflict) = &*RUN_UPSERT;
+    let mut sql = Sql::new(insert);
     sql.bind_list([
         Param::Uuid(v.id),
         Param::Uuid(v.workspace_id),
@@ -365,13 +381,7 @@ async fn write_run(
         Param::Text(detail),
         Param::Text(fold_cursor),
     ]);
-    sql.push(") ON CONFLICT (id) DO UPDATE SET ");
-    for (i, column) in RUN_WRITE_COLUMNS.iter().skip(1).enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.push(&format!("{column} = excluded.{column}"));
-    }
+    sql.push(on_conflict);
     tx.execute(sql).await?;
     let run = state.run.id.0;
     let tags = &state.run.tags;
