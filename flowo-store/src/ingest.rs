@@ -66,37 +66,48 @@ fn replace_nul_in(value: &mut Value) {
 /// A batch's payloads as JSON text, each made once, and copies of the events whose payload held
 /// a NUL character (with each NUL replaced by U+FFFD), by their index in the batch (in order).
 ///
-/// JSON escapes a NUL as `\u0000`, so only a payload whose text holds that is walked to tell;
-/// for a batch without any, nothing is copied.
+/// The texts are written one after the other into one string (one allocation for the batch,
+/// not one per event), event `i`'s ending at `ends[i]`. JSON escapes a NUL as `\u0000`, so only
+/// a payload whose text holds that is walked to tell; for a batch without any, nothing is copied.
 pub(crate) struct Prepared {
-    data: Vec<String>,
+    text: String,
+    ends: Vec<usize>,
     replaced: Vec<(usize, EventEnvelope)>,
 }
 
-pub(crate) fn prepare(events: &[EventEnvelope]) -> Prepared {
-    let mut replaced = Vec::new();
-    let data = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let text = json_text(&e.data);
-            if !text.contains("\\u0000") || !has_nul(&e.data) {
-                return text;
-            }
-            let mut clean = e.clone();
-            replace_nul_in(&mut clean.data);
-            let text = json_text(&clean.data);
-            replaced.push((i, clean));
-            text
-        })
-        .collect();
-    Prepared { data, replaced }
+impl Prepared {
+    /// Event `i`'s payload text.
+    pub(crate) fn data(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
 }
 
-/// A payload's JSON text, as it is stored.
-fn json_text(value: &Value) -> String {
-    // `Value`'s `Display` writes through `fmt::Formatter`, at twice the cost.
-    serde_json::to_string(value).unwrap_or_else(|_| value.to_string())
+pub(crate) fn prepare(events: &[EventEnvelope]) -> Prepared {
+    use flowo_core::record::write_json_value;
+    let mut replaced = Vec::new();
+    let mut out = Vec::with_capacity(events.len() * 256);
+    let mut ends = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let start = out.len();
+        write_json_value(&mut out, &e.data);
+        if memchr::memmem::find(&out[start..], b"\\u0000").is_some() && has_nul(&e.data) {
+            out.truncate(start);
+            let mut clean = e.clone();
+            replace_nul_in(&mut clean.data);
+            write_json_value(&mut out, &clean.data);
+            replaced.push((i, clean));
+        }
+        ends.push(out.len());
+    }
+    // Always UTF-8: every string written comes from a `str`, cut at a value's end.
+    let text = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Prepared {
+        text,
+        ends,
+        replaced,
+    }
 }
 
 /// An event on its way into a store, with its payload's JSON text.
@@ -130,8 +141,9 @@ pub(crate) fn group_by_run<'a>(
 ) -> Vec<RunBatch<'a>> {
     let mut groups: BTreeMap<RunId, Vec<Row<'a>>> = BTreeMap::new();
     let mut replaced = prepared.replaced.iter().peekable();
-    for (i, (e, data)) in events.iter().zip(&prepared.data).enumerate() {
+    for (i, e) in events.iter().enumerate() {
         let event = replaced.next_if(|(at, _)| *at == i).map_or(e, |(_, r)| r);
+        let data = prepared.data(i);
         groups
             .entry(event.run_id)
             .or_default()
@@ -256,10 +268,8 @@ mod tests {
         assert_eq!(prepared.replaced[0].0, 1);
         let clean = json!({"msg": "a\u{FFFD}b", "k\u{FFFD}": ["\u{FFFD}"]});
         assert_eq!(prepared.replaced[0].1.data, clean);
-        let texts: Vec<Value> = prepared
-            .data
-            .iter()
-            .map(|t| serde_json::from_str(t).expect("JSON"))
+        let texts: Vec<Value> = (0..events.len())
+            .map(|i| serde_json::from_str(prepared.data(i)).expect("JSON"))
             .collect();
         assert_eq!(
             texts,
@@ -273,6 +283,6 @@ mod tests {
             rows[1].event.data, prepared.replaced[0].1.data,
             "the copy is folded"
         );
-        assert_eq!(rows[1].data, prepared.data[1]);
+        assert_eq!(rows[1].data, prepared.data(1));
     }
 }
