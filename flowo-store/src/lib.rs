@@ -16,6 +16,7 @@ mod rows;
 mod sql;
 mod sql_store;
 pub mod sqlite;
+mod sqlite_raw;
 mod sqlite_write;
 #[cfg(test)]
 mod testing;

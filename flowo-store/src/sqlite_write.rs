@@ -8,7 +8,8 @@
 //! the same file (on the same `libsqlite3-sys` as sqlx), kept open beside sqlx's pools, with
 //! the writer's settings: an append runs whole on the appending task's own thread, from its
 //! `BEGIN IMMEDIATE` to its `COMMIT`, through [`LockedWrite`], the `rusqlite` side of
-//! [`WriteTx`], and its statements stay prepared from one append to the next. Nothing in
+//! [`WriteTx`], and its statements stay prepared from one append to the next (the rows'
+//! `INSERT`s by hand, `sqlite_raw.rs`, so that their texts are bound without a copy). Nothing in
 //! between waits: the append's future never yields between `BEGIN` and `COMMIT`, so a caller
 //! that gives up (a timeout, a closing plugin) cannot leave the transaction open.
 //!
@@ -29,6 +30,8 @@
 //! the lock again. In an append one always comes between: the run's upsert after its jobs, the
 //! rollups' and the commit after the events, the next append's begin and reads before its jobs.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::Path;
 use std::time::Duration;
 
@@ -46,25 +49,34 @@ use crate::error::db;
 use crate::ingest::{Row, RunBatch};
 use crate::rows::{
     EVENT_COLUMNS, EVENT_INSERT_COLUMNS, EventRow, JOB_COLUMNS, JOB_UPSERT, JobRow, RUN_COLUMNS,
-    RunRow, RunStateRow, micros, to_json,
+    RunRow, RunStateRow, micros,
 };
 use crate::sql::{Param, Sql};
+use crate::sqlite_raw::{Binds, RawStatement};
 
 /// Rows per prepared statement. Each statement executed has a cost of its own (for `events`,
 /// whose positions are `AUTOINCREMENT`, a read and a write of `sqlite_sequence`), and each
 /// prepared one a cost of parsing that grows with its rows. With statements prepared per append
 /// (callgrind over the store suite's SQLite ingest, 20,000 events) 1 row per statement took
 /// 815 M instructions, 8 rows 803 M, 16 771 M, 32 780 M, 64 814 M; on the appender, whose
-/// statements stay prepared, 16 rows 771 M, 64 744 M, 128 753 M.
+/// statements stay prepared, 16 rows 771 M, 64 744 M, 128 753 M. A power of two: the rows left
+/// after the full statements go in statements of the smaller powers of two ([`RowInserts`]).
 const ROWS_PER_STATEMENT: usize = 64;
 
-/// Prepared statements kept: an append's dozen, and the shorter `INSERT`s of a batch's last
-/// rows.
+/// Statements `rusqlite` keeps prepared on the appender: an append's reads and its upserts of
+/// the run and the rollups (the rows' `INSERT`s are [`RowInserts`]).
 const STATEMENTS_KEPT: usize = 64;
 
 /// The store's connection for appends. `None` once the store is closed.
 pub(crate) struct Appender {
-    conn: tokio::sync::Mutex<Option<rusqlite::Connection>>,
+    conn: tokio::sync::Mutex<Option<Open>>,
+}
+
+/// The appender's open connection and the statements it keeps prepared by hand (declared
+/// first: dropped, so finalized, before the connection closes).
+struct Open {
+    inserts: RowInserts,
+    conn: rusqlite::Connection,
 }
 
 impl Appender {
@@ -82,7 +94,10 @@ impl Appender {
         .map_err(backend)?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
         Ok(Self {
-            conn: tokio::sync::Mutex::new(Some(conn)),
+            conn: tokio::sync::Mutex::new(Some(Open {
+                inserts: RowInserts::default(),
+                conn,
+            })),
         })
     }
 
@@ -91,8 +106,11 @@ impl Appender {
     pub(crate) async fn pragma(&self, name: &str) -> Option<i64> {
         let conn = self.conn.lock().await;
         let sql = format!("PRAGMA {name}");
-        conn.as_ref()
-            .map(|c| c.query_row(&sql, [], |row| row.get(0)).expect("pragma"))
+        conn.as_ref().map(|o| {
+            o.conn
+                .query_row(&sql, [], |row| row.get(0))
+                .expect("pragma")
+        })
     }
 
     /// Runs `sql` on the connection, as if an append had stopped after it.
@@ -101,6 +119,7 @@ impl Appender {
         let conn = self.conn.lock().await;
         conn.as_ref()
             .expect("open")
+            .conn
             .execute_batch(sql)
             .expect("run");
     }
@@ -108,7 +127,8 @@ impl Appender {
     /// Closes the connection; appends go through sqlx from now on (which fails once the store
     /// is closed).
     pub(crate) async fn close(&self) {
-        if let Some(conn) = self.conn.lock().await.take() {
+        if let Some(Open { inserts, conn }) = self.conn.lock().await.take() {
+            drop(inserts);
             let _ = conn.close();
         }
     }
@@ -123,11 +143,16 @@ impl Appender {
         received_at: i64,
     ) -> Result<Option<Appended<'a>>, StoreError> {
         let mut conn = self.conn.lock().await;
-        let Some(c) = conn.as_mut() else {
+        let Some(Open { inserts, conn: c }) = conn.as_mut() else {
             return Ok(None);
         };
-        self.append_on(&mut LockedWrite { c }, workspace, groups, received_at)
-            .await
+        self.append_on(
+            &mut LockedWrite { c, inserts },
+            workspace,
+            groups,
+            received_at,
+        )
+        .await
     }
 
     async fn append_on<'a>(
@@ -169,6 +194,7 @@ impl Appender {
 /// The appender's connection inside an append's transaction.
 struct LockedWrite<'c> {
     c: &'c mut rusqlite::Connection,
+    inserts: &'c mut RowInserts,
 }
 
 #[async_trait]
@@ -257,7 +283,7 @@ impl WriteTx for LockedWrite<'_> {
     }
 
     async fn write_jobs(&mut self, jobs: &[Job]) -> Result<(), StoreError> {
-        write_job_rows(self.c, jobs).map_err(backend)
+        write_job_rows(self.c, self.inserts, jobs).map_err(backend)
     }
 
     async fn before_events(
@@ -278,7 +304,7 @@ impl WriteTx for LockedWrite<'_> {
         events: &[Row<'_>],
         received_at: i64,
     ) -> Result<(), StoreError> {
-        insert_event_rows(self.c, workspace, events, received_at).map_err(backend)
+        insert_event_rows(self.c, self.inserts, workspace, events, received_at).map_err(backend)
     }
 }
 
@@ -384,7 +410,9 @@ pub(crate) async fn insert_events(
     }
     let mut handle = conn.lock_handle().await.map_err(db)?;
     let c = connection(&mut handle)?;
-    insert_event_rows(&c, workspace, events, received_at).map_err(backend)
+    // Declared after `c`, dropped (finalized) before it.
+    let mut inserts = RowInserts::default();
+    insert_event_rows(&c, &mut inserts, workspace, events, received_at).map_err(backend)
 }
 
 /// Writes jobs through sqlx's connection, replacing the stored rows of the same jobs.
@@ -397,80 +425,132 @@ pub(crate) async fn write_jobs(
     }
     let mut handle = conn.lock_handle().await.map_err(db)?;
     let c = connection(&mut handle)?;
-    write_job_rows(&c, jobs).map_err(backend)
+    // Declared after `c`, dropped (finalized) before it.
+    let mut inserts = RowInserts::default();
+    write_job_rows(&c, &mut inserts, jobs).map_err(backend)
 }
 
 fn insert_event_rows(
     c: &rusqlite::Connection,
+    inserts: &mut RowInserts,
     workspace: WorkspaceId,
     events: &[Row<'_>],
     received_at: i64,
 ) -> rusqlite::Result<()> {
     let workspace = workspace.0.as_bytes().as_slice();
-    insert_rows(c, "events", EVENT_INSERT_COLUMNS, "", events, |s, at, e| {
-        s.raw_bind_parameter(at, e.run_id.0.as_bytes().as_slice())?;
-        s.raw_bind_parameter(at + 1, e.seq as i64)?;
-        s.raw_bind_parameter(at + 2, workspace)?;
-        s.raw_bind_parameter(at + 3, e.kind.as_str())?;
-        s.raw_bind_parameter(at + 4, micros(e.recorded_at))?;
-        s.raw_bind_parameter(at + 5, received_at)?;
-        s.raw_bind_parameter(at + 6, e.data)
-    })
-}
-
-fn write_job_rows(c: &rusqlite::Connection, jobs: &[Job]) -> rusqlite::Result<()> {
     insert_rows(
         c,
-        "jobs",
-        JOB_COLUMNS,
-        &format!(" {JOB_UPSERT}"),
-        jobs,
-        |s, at, job| {
-            s.raw_bind_parameter(at, job.run_id.0.as_bytes().as_slice())?;
-            s.raw_bind_parameter(at + 1, job.job_id as i64)?;
-            s.raw_bind_parameter(at + 2, job.rule.as_str())?;
-            s.raw_bind_parameter(at + 3, job.status.as_str())?;
-            s.raw_bind_parameter(at + 4, i64::from(job.attempts))?;
-            s.raw_bind_parameter(at + 5, job.started_at.map(micros))?;
-            s.raw_bind_parameter(at + 6, job.finished_at.map(micros))?;
-            s.raw_bind_parameter(at + 7, to_json(&job.detail))
+        inserts,
+        "events",
+        EVENT_INSERT_COLUMNS,
+        "",
+        events,
+        |b, at, e| {
+            b.blob(at, e.event.run_id.0.as_bytes().as_slice());
+            b.int(at + 1, e.seq as i64);
+            b.blob(at + 2, workspace);
+            b.text(at + 3, e.event.kind.as_str());
+            b.int(at + 4, micros(e.recorded_at));
+            b.int(at + 5, received_at);
+            b.text(at + 6, e.data);
         },
     )
 }
 
+fn write_job_rows(
+    c: &rusqlite::Connection,
+    inserts: &mut RowInserts,
+    jobs: &[Job],
+) -> rusqlite::Result<()> {
+    // The details' JSON, one after the other in one buffer, bound from there.
+    let mut details = Vec::with_capacity(jobs.len() * 512);
+    let mut ends = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        // Our own types serialize infallibly (string keys, no non-finite floats from parsing).
+        if serde_json::to_writer(&mut details, &job.detail).is_err() {
+            details.extend_from_slice(b"null");
+        }
+        ends.push(details.len());
+    }
+    let details = String::from_utf8(details)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let rows: Vec<(&Job, &str)> = jobs
+        .iter()
+        .zip(&ends)
+        .scan(0, |start, (job, &end)| {
+            let detail = &details[*start..end];
+            *start = end;
+            Some((job, detail))
+        })
+        .collect();
+    insert_rows(
+        c,
+        inserts,
+        "jobs",
+        JOB_COLUMNS,
+        &format!(" {JOB_UPSERT}"),
+        &rows,
+        |b, at, (job, detail)| {
+            b.blob(at, job.run_id.0.as_bytes().as_slice());
+            b.int(at + 1, job.job_id as i64);
+            b.text(at + 2, job.rule.as_str());
+            b.text(at + 3, job.status.as_str());
+            b.int(at + 4, i64::from(job.attempts));
+            b.opt_int(at + 5, job.started_at.map(micros));
+            b.opt_int(at + 6, job.finished_at.map(micros));
+            b.text(at + 7, detail);
+        },
+    )
+}
+
+/// Multi-row `INSERT` statements kept prepared, by table and rows: [`ROWS_PER_STATEMENT`] and
+/// each smaller power of two, so that whatever a batch's size, no statement is parsed again
+/// (a batch's last rows go in at most six more statements). Dropped before their connection.
+#[derive(Default)]
+pub(crate) struct RowInserts {
+    kept: HashMap<(&'static str, usize), RawStatement>,
+}
+
 /// Runs `INSERT INTO table (columns) VALUES (?, ...), ... tail` over `rows`,
 /// [`ROWS_PER_STATEMENT`] at a time, each row's values (one per name in `columns`, a
-/// comma-separated list) bound by `bind` from the (1-based) parameter index given.
-fn insert_rows<T>(
+/// comma-separated list) bound by `bind` from the (1-based) parameter index given, without a
+/// copy of their texts.
+fn insert_rows<'d, T>(
     c: &rusqlite::Connection,
-    table: &str,
+    inserts: &mut RowInserts,
+    table: &'static str,
     columns: &str,
     tail: &str,
-    rows: &[T],
-    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+    rows: &'d [T],
+    bind: impl Fn(&mut Binds<'_, 'd>, usize, &'d T),
 ) -> rusqlite::Result<()> {
     let width = columns.split(',').count();
-    let sql = |n: usize| {
-        let row = format!("({})", vec!["?"; width].join(", "));
-        format!(
-            "INSERT INTO {table} ({columns}) VALUES {}{tail}",
-            vec![row; n].join(", ")
-        )
-    };
-    let full = sql(ROWS_PER_STATEMENT);
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let partial;
-        let text = if chunk.len() == ROWS_PER_STATEMENT {
-            &full
+    let mut rest = rows;
+    while !rest.is_empty() {
+        // The largest statement that the rows left fill.
+        let n = if rest.len() >= ROWS_PER_STATEMENT {
+            ROWS_PER_STATEMENT
         } else {
-            partial = sql(chunk.len());
-            &partial
+            1 << rest.len().ilog2()
         };
-        let mut statement = c.prepare_cached(text)?;
-        for (i, row) in chunk.iter().enumerate() {
-            bind(&mut statement, i * width + 1, row)?;
-        }
-        statement.raw_execute()?;
+        let (chunk, after) = rest.split_at(n);
+        let statement = match inserts.kept.entry((table, n)) {
+            Entry::Occupied(kept) => kept.into_mut(),
+            Entry::Vacant(slot) => {
+                let row = format!("({})", vec!["?"; width].join(", "));
+                let sql = format!(
+                    "INSERT INTO {table} ({columns}) VALUES {}{tail}",
+                    vec![row; n].join(", ")
+                );
+                slot.insert(RawStatement::prepare(c, &sql)?)
+            }
+        };
+        statement.execute(|b| {
+            for (i, row) in chunk.iter().enumerate() {
+                bind(b, i * width + 1, row);
+            }
+        })?;
+        rest = after;
     }
     Ok(())
 }
@@ -490,4 +570,49 @@ fn connection(handle: &mut LockedSqliteHandle<'_>) -> Result<rusqlite::Connectio
 /// out the events stored, and upserts the other rows), so any error is the backend's.
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ROWS_PER_STATEMENT, RowInserts, insert_rows};
+
+    /// Rows of any number go in once each and in order, in the statements of
+    /// [`ROWS_PER_STATEMENT`] rows and of smaller powers of two, which are kept prepared: at
+    /// most one per size, whatever the sizes of the batches.
+    #[test]
+    fn rows_of_any_number_go_in_once_in_order() {
+        let c = rusqlite::Connection::open_in_memory().expect("open");
+        c.execute_batch(
+            "CREATE TABLE r (pos INTEGER PRIMARY KEY, k INTEGER NOT NULL, s TEXT NOT NULL)",
+        )
+        .expect("table");
+        let mut inserts = RowInserts::default();
+        let mut next = 0i64;
+        for n in [1usize, 2, 3, 5, 63, 64, 65, 127, 128, 129, 200, 0, 7] {
+            let rows: Vec<(i64, String)> = (0..n as i64)
+                .map(|i| (next + i, format!("row {}", next + i)))
+                .collect();
+            insert_rows(&c, &mut inserts, "r", "k, s", "", &rows, |b, at, (k, s)| {
+                b.int(at, *k);
+                b.text(at + 1, s);
+            })
+            .expect("insert");
+            next += n as i64;
+        }
+        let stored: Vec<(i64, String)> = c
+            .prepare("SELECT k, s FROM r ORDER BY pos")
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let expected: Vec<(i64, String)> = (0..next).map(|k| (k, format!("row {k}"))).collect();
+        assert_eq!(stored, expected);
+        let sizes = ROWS_PER_STATEMENT.ilog2() as usize + 1;
+        assert_eq!(
+            inserts.kept.len(),
+            sizes,
+            "one statement per power of two up to the full one"
+        );
+    }
 }
