@@ -64,23 +64,24 @@ pub(crate) trait WriteTx: Send {
     /// Writes jobs, replacing the stored rows of the same jobs.
     async fn write_jobs(&mut self, jobs: &[Job]) -> Result<(), StoreError>;
 
-    /// Takes the lock that orders stream positions (held to the commit) and, with `announce`,
-    /// tells live streams which runs are written.
-    async fn before_events(
-        &mut self,
-        announce: Option<(WorkspaceId, &[RunId])>,
-    ) -> Result<(), StoreError>;
+    /// Takes the lock that orders stream positions (held to the commit), for a write that
+    /// inserts no events (deleting a run, rebuilding rollups); an append takes it with its
+    /// events ([`WriteTx::insert_events`]).
+    async fn lock_stream(&mut self) -> Result<(), StoreError>;
 
     /// Whether rollup rows of several tables go in one statement (PostgreSQL, in `WITH`s;
     /// SQLite's `WITH` holds no `INSERT`).
     fn upserts_in_one_statement(&self) -> bool;
 
-    /// Inserts an append's new events.
+    /// Takes the lock that orders stream positions (held to the commit), tells live streams
+    /// that `runs` are written and inserts an append's new events (at least one), in that
+    /// order: their positions are taken under the lock.
     async fn insert_events(
         &mut self,
         workspace: WorkspaceId,
         events: &[Row<'_>],
         received_at: i64,
+        runs: &[RunId],
     ) -> Result<(), StoreError>;
 }
 
@@ -119,8 +120,8 @@ pub(crate) async fn append<'a>(
         // short a time as possible. The rollups are written under it too: rows shared by many
         // runs (a workspace's day) are then never written by two appends at once, and a
         // rebuild (which holds it) sees no half-counted append.
-        tx.before_events(Some((workspace, &runs))).await?;
-        tx.insert_events(workspace, &inserted, received_at).await?;
+        tx.insert_events(workspace, &inserted, received_at, &runs)
+            .await?;
         write_rollups(tx, changes).await?;
     }
     Ok(Appended { outcome, inserted })

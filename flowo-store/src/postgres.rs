@@ -213,7 +213,12 @@ impl PgStore {
         Ok(())
     }
 
-    /// One statement binding one array per column: PostgreSQL parses and plans it once
+    /// Takes the stream lock, tells listeners (other replicas' hubs) of the new events and
+    /// inserts them, in one statement: the lock and the notification in a `WITH` that the
+    /// insert's rows are joined to, so the lock is held before the first row, hence its
+    /// position, is made (a notification is sent at commit, whatever its place).
+    ///
+    /// The rows bind one array per column: PostgreSQL parses and plans the statement once
     /// whatever the batch's size, where multi-row `VALUES` binds thousands of parameters.
     /// `WITH ORDINALITY ... ORDER BY` keeps the batch's order, so positions follow it.
     async fn insert_events(
@@ -222,8 +227,12 @@ impl PgStore {
         workspace: WorkspaceId,
         events: &[crate::ingest::Row<'_>],
         received_at: i64,
+        runs: &[RunId],
     ) -> Result<(), StoreError> {
-        let runs: Vec<uuid::Uuid> = events.iter().map(|e| e.run_id.0).collect();
+        if events.is_empty() {
+            return Ok(());
+        }
+        let run_ids: Vec<uuid::Uuid> = events.iter().map(|e| e.run_id.0).collect();
         let seqs: Vec<i64> = events.iter().map(|e| e.seq as i64).collect();
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
         let recorded: Vec<i64> = events
@@ -231,19 +240,28 @@ impl PgStore {
             .map(|e| crate::rows::micros(e.recorded_at))
             .collect();
         let data: Vec<&str> = events.iter().map(|e| e.data).collect();
+        let announced: Vec<String> = runs.iter().take(50).map(|r| r.to_string()).collect();
+        let payload =
+            serde_json::json!({ "workspace_id": workspace, "runs": announced }).to_string();
         sqlx::query(&format!(
-            "INSERT INTO events ({}) SELECT r, s, $3, k, t, $6, d FROM \
+            "WITH stream AS MATERIALIZED (SELECT pg_advisory_xact_lock($8, $9), \
+             pg_notify($10, $11)) \
+             INSERT INTO events ({}) SELECT r, s, $3, k, t, $6, d FROM \
              UNNEST($1::uuid[], $2::int8[], $4::text[], $5::int8[], $7::text[]) \
-             WITH ORDINALITY AS u(r, s, k, t, d, o) ORDER BY o",
+             WITH ORDINALITY AS u(r, s, k, t, d, o) CROSS JOIN stream ORDER BY o",
             crate::rows::EVENT_INSERT_COLUMNS
         ))
-        .bind(runs)
+        .bind(run_ids)
         .bind(seqs)
         .bind(workspace.0)
         .bind(kinds)
         .bind(recorded)
         .bind(received_at)
         .bind(data)
+        .bind(STREAM_LOCK.0)
+        .bind(STREAM_LOCK.1)
+        .bind(CHANNEL)
+        .bind(payload)
         .execute(&mut **tx)
         .await
         .map_err(db)?;
@@ -305,30 +323,11 @@ impl PgStore {
         Ok(())
     }
 
-    /// Takes the stream lock; with `announce`, also tells listeners (other replicas' hubs) of
-    /// the new events, in the same round trip (a notification is sent at commit, whatever its
-    /// place in the transaction).
-    async fn before_events(
-        &self,
-        tx: &mut Tx,
-        announce: Option<(WorkspaceId, &[RunId])>,
-    ) -> Result<(), StoreError> {
-        let Some((workspace, runs)) = announce else {
-            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-                .bind(STREAM_LOCK.0)
-                .bind(STREAM_LOCK.1)
-                .execute(&mut **tx)
-                .await
-                .map_err(db)?;
-            return Ok(());
-        };
-        let runs: Vec<String> = runs.iter().take(50).map(|r| r.to_string()).collect();
-        let payload = serde_json::json!({ "workspace_id": workspace, "runs": runs }).to_string();
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2), pg_notify($3, $4)")
+    /// Takes the stream lock, for a write that inserts no events.
+    async fn lock_stream(&self, tx: &mut Tx) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
             .bind(STREAM_LOCK.0)
             .bind(STREAM_LOCK.1)
-            .bind(CHANNEL)
-            .bind(payload)
             .execute(&mut **tx)
             .await
             .map_err(db)?;

@@ -4,7 +4,7 @@
 //! are unwieldy, so the shared code is a macro expanded once per backend with its concrete
 //! database type. What differs (opening, transactions and locks, notifications) lives in
 //! `sqlite.rs` and `postgres.rs` as inherent methods the macro calls:
-//! `begin_write`, `lock_run`, `before_events`, `insert_events` and `write_jobs`.
+//! `begin_write`, `lock_run`, `lock_stream`, `insert_events` and `write_jobs`.
 
 /// Binds [`crate::sql::Param`]s to a query.
 macro_rules! bind_params {
@@ -191,11 +191,8 @@ macro_rules! impl_sql_store {
                 self.store.write_jobs(&mut self.tx, jobs).await
             }
 
-            async fn before_events(
-                &mut self,
-                announce: Option<(WorkspaceId, &[RunId])>,
-            ) -> Result<(), StoreError> {
-                self.store.before_events(&mut self.tx, announce).await
+            async fn lock_stream(&mut self) -> Result<(), StoreError> {
+                self.store.lock_stream(&mut self.tx).await
             }
 
             fn upserts_in_one_statement(&self) -> bool {
@@ -207,8 +204,11 @@ macro_rules! impl_sql_store {
                 workspace: WorkspaceId,
                 events: &[ingest::Row<'_>],
                 received_at: i64,
+                runs: &[RunId],
             ) -> Result<(), StoreError> {
-                self.store.insert_events(&mut self.tx, workspace, events, received_at).await
+                self.store
+                    .insert_events(&mut self.tx, workspace, events, received_at, runs)
+                    .await
             }
         }
 
@@ -333,7 +333,7 @@ macro_rules! impl_sql_store {
                 let mut w = SqlxWrite::begin(self).await?;
                 w.lock_run(run).await?;
                 if let Some(state) = w.load_state(run).await? {
-                    w.before_events(None).await?;
+                    w.lock_stream().await?;
                     let change = rollups::RunChange {
                         run_id: run,
                         before: Some(rollups::Place::of(&state.run)),
@@ -786,7 +786,7 @@ macro_rules! impl_sql_store {
             pub async fn rebuild_rollups(&self) -> Result<u64, StoreError> {
                 use flowo_core::rollup::{JobMark, day_of};
                 let mut w = SqlxWrite::begin(self).await?;
-                self.before_events(&mut w.tx, None).await?;
+                self.lock_stream(&mut w.tx).await?;
                 for table in ["run_rules", "rule_days", "rule_months", "run_days"] {
                     sqlx::query(&format!("DELETE FROM {table}"))
                         .execute(&mut *w.tx)

@@ -234,11 +234,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn before_events(
-        &self,
-        _tx: &mut Tx,
-        _announce: Option<(WorkspaceId, &[RunId])>,
-    ) -> Result<(), StoreError> {
+    /// The write lock orders positions; commits ring the live stream.
+    async fn lock_stream(&self, _tx: &mut Tx) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -248,6 +245,7 @@ impl SqliteStore {
         workspace: WorkspaceId,
         events: &[crate::ingest::Row<'_>],
         received_at: i64,
+        _runs: &[RunId],
     ) -> Result<(), StoreError> {
         crate::sqlite_write::insert_events(tx, workspace, events, received_at).await
     }

@@ -286,11 +286,8 @@ impl WriteTx for LockedWrite<'_> {
         write_job_rows(self.c, self.inserts, jobs).map_err(backend)
     }
 
-    async fn before_events(
-        &mut self,
-        _announce: Option<(WorkspaceId, &[RunId])>,
-    ) -> Result<(), StoreError> {
-        // The write lock orders positions; commits ring the live stream.
+    /// The write lock orders positions; commits ring the live stream.
+    async fn lock_stream(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -303,6 +300,7 @@ impl WriteTx for LockedWrite<'_> {
         workspace: WorkspaceId,
         events: &[Row<'_>],
         received_at: i64,
+        _runs: &[RunId],
     ) -> Result<(), StoreError> {
         insert_event_rows(self.c, self.inserts, workspace, events, received_at).map_err(backend)
     }

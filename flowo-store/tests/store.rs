@@ -201,6 +201,66 @@ mod conformance {
         assert_matches_fold(&store, ws, &events).await;
     }
 
+    /// Writers of different runs append at once while a subscriber follows the live stream:
+    /// it gets every event exactly once, in position order. Positions must become visible in
+    /// commit order for that: a position committed after a larger one was read would be
+    /// behind the subscriber's cursor and never delivered.
+    pub async fn live_subscribers_see_concurrent_writers_once(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let mut following = store
+            .subscribe(StreamFilter::default(), None)
+            .await
+            .expect("subscribe");
+        let runs: Vec<Vec<EventEnvelope>> = (0..6)
+            .map(|_| load_capture("large/10-large.jsonl", RunId::new_random()))
+            .collect();
+        let total: usize = runs.iter().map(Vec::len).sum();
+        let mut writers = Vec::new();
+        for (i, events) in runs.iter().enumerate() {
+            let store = store.clone();
+            let events = events.clone();
+            writers.push(tokio::spawn(async move {
+                for batch in events.chunks(20 + 7 * i) {
+                    store.append(ws, batch).await.expect("append");
+                }
+            }));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut last_pos = 0;
+        let received = tokio::time::timeout(Duration::from_secs(60), async {
+            while seen.len() < total {
+                let e = following.next().await.expect("stream open").expect("event");
+                assert!(e.pos > last_pos, "positions in order");
+                last_pos = e.pos;
+                assert!(
+                    seen.insert((e.envelope.run_id, e.envelope.seq)),
+                    "an event delivered twice"
+                );
+            }
+        })
+        .await;
+        for w in writers {
+            w.await.expect("writer");
+        }
+        for events in &runs {
+            let view = store
+                .get_run(events[0].run_id)
+                .await
+                .expect("get")
+                .expect("stored");
+            assert_eq!(
+                view.run.event_count,
+                events.len() as u64,
+                "every event stored"
+            );
+        }
+        assert!(
+            received.is_ok(),
+            "the subscriber got {} of {total} events",
+            seen.len()
+        );
+    }
+
     pub async fn late_events_refold_the_run(store: Arc<dyn Store>) {
         let ws = default_ws(&store).await;
         let run = RunId::new_random();
@@ -1407,6 +1467,7 @@ conformance!(
     every_capture_folds_the_same_in_batches,
     append_is_idempotent,
     concurrent_writers_store_each_event_once,
+    live_subscribers_see_concurrent_writers_once,
     late_events_refold_the_run,
     runs_stay_in_their_workspace,
     run_search_filters_sorts_and_pages,
