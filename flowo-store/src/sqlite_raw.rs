@@ -132,37 +132,29 @@ impl<'d> Binds<'_, 'd> {
 
     /// Binds a text without copying it.
     pub(crate) fn text(&mut self, at: usize, value: &'d str) {
-        let Ok(len) = c_int::try_from(value.len()) else {
-            return self.record(ffi::SQLITE_TOOBIG);
-        };
-        // SAFETY: `value` is valid UTF-8 for `len` bytes and outlives the execution ('d);
-        // the bindings are cleared before it ends.
-        let rc = unsafe {
-            ffi::sqlite3_bind_text(
-                self.stmt(),
-                at as c_int,
-                value.as_ptr().cast(),
-                len,
-                ffi::SQLITE_STATIC(),
-            )
-        };
-        self.record(rc);
+        self.bytes(at, value.as_bytes(), true);
     }
 
     /// Binds a blob without copying it.
     pub(crate) fn blob(&mut self, at: usize, value: &'d [u8]) {
+        self.bytes(at, value, false);
+    }
+
+    /// Binds `value` as a text (valid UTF-8) or a blob, without copying it.
+    fn bytes(&mut self, at: usize, value: &'d [u8], text: bool) {
         let Ok(len) = c_int::try_from(value.len()) else {
             return self.record(ffi::SQLITE_TOOBIG);
         };
-        // SAFETY: as in `text`.
+        let (stmt, at, data) = (self.stmt(), at as c_int, value.as_ptr());
+        // SAFETY: `value` is valid for `len` bytes (UTF-8 where it is bound as a text, which
+        // only `text` asks for) and outlives the execution ('d); the bindings are cleared
+        // before it ends.
         let rc = unsafe {
-            ffi::sqlite3_bind_blob(
-                self.stmt(),
-                at as c_int,
-                value.as_ptr().cast(),
-                len,
-                ffi::SQLITE_STATIC(),
-            )
+            if text {
+                ffi::sqlite3_bind_text(stmt, at, data.cast(), len, ffi::SQLITE_STATIC())
+            } else {
+                ffi::sqlite3_bind_blob(stmt, at, data.cast(), len, ffi::SQLITE_STATIC())
+            }
         };
         self.record(rc);
     }
