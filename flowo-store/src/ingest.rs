@@ -100,9 +100,25 @@ pub(crate) fn prepare(events: &[EventEnvelope]) -> Prepared {
         }
         ends.push(out.len());
     }
-    // Always UTF-8: every string written comes from a `str`, cut at a value's end.
-    let text = String::from_utf8(out)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    // Always UTF-8: every string written comes from a `str`, and each text ends at a value's
+    // end. Were it not, the texts are made again one by one by serde_json, so that `ends`
+    // stays true to the text (a lossy conversion would move them).
+    let text = match String::from_utf8(out) {
+        Ok(text) => text,
+        Err(_) => {
+            let mut text = String::new();
+            ends.clear();
+            for (i, e) in events.iter().enumerate() {
+                let data = match replaced.iter().find(|(at, _)| *at == i) {
+                    Some((_, clean)) => &clean.data,
+                    None => &e.data,
+                };
+                text.push_str(&serde_json::to_string(data).unwrap_or_else(|_| "null".into()));
+                ends.push(text.len());
+            }
+            text
+        }
+    };
     Prepared {
         text,
         ends,
