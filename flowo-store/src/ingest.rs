@@ -14,6 +14,8 @@ use flowo_core::store::StoreError;
 use flowo_core::{Job, JobId, RunError, RunId, Seq};
 use serde_json::Value;
 
+use crate::rows::Texts;
+
 /// Rejects events that no store can keep.
 pub(crate) fn validate(events: &[EventEnvelope]) -> Result<(), StoreError> {
     for e in events {
@@ -63,67 +65,39 @@ fn replace_nul_in(value: &mut Value) {
     }
 }
 
-/// A batch's payloads as JSON text, each made once, and copies of the events whose payload held
-/// a NUL character (with each NUL replaced by U+FFFD), by their index in the batch (in order).
+/// A batch's payloads as JSON text, each made once (all in one string), and copies of the
+/// events whose payload held a NUL character (with each NUL replaced by U+FFFD), by their index
+/// in the batch (in order).
 ///
-/// The texts are written one after the other into one string (one allocation for the batch,
-/// not one per event), event `i`'s ending at `ends[i]`. JSON escapes a NUL as `\u0000`, so only
-/// a payload whose text holds that is walked to tell; for a batch without any, nothing is copied.
+/// JSON escapes a NUL as `\u0000`, so only a payload whose text holds that is walked to tell;
+/// for a batch without any, nothing is copied.
 pub(crate) struct Prepared {
-    text: String,
-    ends: Vec<usize>,
+    texts: Texts,
     replaced: Vec<(usize, EventEnvelope)>,
 }
 
 impl Prepared {
     /// Event `i`'s payload text.
     pub(crate) fn data(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        self.texts.get(i)
     }
 }
 
 pub(crate) fn prepare(events: &[EventEnvelope]) -> Prepared {
     use flowo_core::record::write_json_value;
     let mut replaced = Vec::new();
-    let mut out = Vec::with_capacity(events.len() * 256);
-    let mut ends = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
+    let texts = Texts::build(events, |out, i, e| {
         let start = out.len();
-        write_json_value(&mut out, &e.data);
+        write_json_value(out, &e.data);
         if memchr::memmem::find(&out[start..], b"\\u0000").is_some() && has_nul(&e.data) {
             out.truncate(start);
             let mut clean = e.clone();
             replace_nul_in(&mut clean.data);
-            write_json_value(&mut out, &clean.data);
+            write_json_value(out, &clean.data);
             replaced.push((i, clean));
         }
-        ends.push(out.len());
-    }
-    // Always UTF-8: every string written comes from a `str`, and each text ends at a value's
-    // end. Were it not, the texts are made again one by one by serde_json, so that `ends`
-    // stays true to the text (a lossy conversion would move them).
-    let text = match String::from_utf8(out) {
-        Ok(text) => text,
-        Err(_) => {
-            let mut text = String::new();
-            ends.clear();
-            for (i, e) in events.iter().enumerate() {
-                let data = match replaced.iter().find(|(at, _)| *at == i) {
-                    Some((_, clean)) => &clean.data,
-                    None => &e.data,
-                };
-                text.push_str(&serde_json::to_string(data).unwrap_or_else(|_| "null".into()));
-                ends.push(text.len());
-            }
-            text
-        }
-    };
-    Prepared {
-        text,
-        ends,
-        replaced,
-    }
+    });
+    Prepared { texts, replaced }
 }
 
 /// An event on its way into a store, with its payload's JSON text.

@@ -54,6 +54,61 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
+/// [`to_json`], appended to `out`.
+pub(crate) fn write_json<T: serde::Serialize>(out: &mut Vec<u8>, value: &T) {
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Texts written one after the other into one string (one allocation for a batch, not one per
+/// item), each read back by its index.
+pub(crate) struct Texts {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    /// The texts `write` appends to the buffer, one per item, in order.
+    pub(crate) fn build<T>(items: &[T], mut write: impl FnMut(&mut Vec<u8>, usize, &T)) -> Self {
+        let mut out = Vec::with_capacity(items.len() * 256);
+        let mut ends = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            write(&mut out, i, item);
+            ends.push(out.len());
+        }
+        match String::from_utf8(out) {
+            Ok(text) => Self { text, ends },
+            // Writers write whole strings, so this is not reached; were a text not UTF-8,
+            // each is converted on its own, and the ends follow the converted texts.
+            Err(e) => {
+                let out = e.into_bytes();
+                let mut text = String::with_capacity(out.len());
+                let mut start = 0;
+                for end in &mut ends {
+                    text.push_str(&String::from_utf8_lossy(&out[start..*end]));
+                    start = *end;
+                    *end = text.len();
+                }
+                Self { text, ends }
+            }
+        }
+    }
+
+    /// Item `i`'s text.
+    pub(crate) fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    /// The texts, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.ends.len()).map(|i| self.get(i))
+    }
+}
+
 /// Columns of `runs` in the order of [`RunRow`].
 pub(crate) const RUN_COLUMNS: &str = "id, workspace_id, status, dry_run, name, description, tags, \
     workflow_id, snakemake_version, host, \"user\", command_line, workdir, snakefile, cores, \
@@ -451,4 +506,30 @@ pub(crate) fn rollup_values(r: &flowo_core::rollup::RuleRollup) -> RollupValues 
         n(r.jobs.planned),
         to_json(&r.durations),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Texts;
+
+    /// Each item's text is read back by its index, empty ones too; and were a writer to write
+    /// bytes that are not UTF-8, each text is converted on its own and the others stay whole.
+    #[test]
+    fn texts_are_read_back_by_index() {
+        let items = ["first", "", "é third", "fourth"];
+        let texts = Texts::build(&items, |out, _, s| out.extend_from_slice(s.as_bytes()));
+        assert_eq!(texts.iter().collect::<Vec<_>>(), items);
+        assert_eq!(texts.get(2), "é third");
+
+        let texts = Texts::build(&items, |out, i, s| {
+            out.extend_from_slice(s.as_bytes());
+            if i == 1 {
+                out.push(0xff);
+            }
+        });
+        assert_eq!(
+            texts.iter().collect::<Vec<_>>(),
+            ["first", "\u{fffd}", "é third", "fourth"]
+        );
+    }
 }

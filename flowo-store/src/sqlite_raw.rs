@@ -61,7 +61,7 @@ impl RawStatement {
     /// clears the bindings.
     pub(crate) fn execute<'d>(
         &mut self,
-        bind: impl FnOnce(&mut Binds<'_, 'd>),
+        bind: impl FnOnce(&mut Binds<'d>),
     ) -> rusqlite::Result<()> {
         let mut binds = Binds {
             stmt: self.stmt,
@@ -92,15 +92,15 @@ impl Drop for RawStatement {
 
 /// The parameters of one execution, bound from data that lives at least as long as `'d`.
 /// Dropping it resets the statement and clears its bindings.
-pub(crate) struct Binds<'s, 'd> {
-    /// The statement, borrowed for `'s` from its [`RawStatement`].
+pub(crate) struct Binds<'d> {
+    /// The statement of the [`RawStatement::execute`] that made it (and holds it).
     stmt: NonNull<ffi::sqlite3_stmt>,
     /// The first failed binding's code.
     failed: c_int,
-    data: PhantomData<(&'s mut RawStatement, &'d [u8])>,
+    data: PhantomData<&'d [u8]>,
 }
 
-impl<'d> Binds<'_, 'd> {
+impl<'d> Binds<'d> {
     fn record(&mut self, rc: c_int) {
         if self.failed == ffi::SQLITE_OK {
             self.failed = rc;
@@ -160,7 +160,7 @@ impl<'d> Binds<'_, 'd> {
     }
 }
 
-impl Drop for Binds<'_, '_> {
+impl Drop for Binds<'_> {
     fn drop(&mut self) {
         // SAFETY: a prepared statement; after this SQLite holds no pointer to bound data.
         unsafe {

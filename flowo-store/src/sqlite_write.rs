@@ -49,7 +49,7 @@ use crate::error::db;
 use crate::ingest::{Row, RunBatch};
 use crate::rows::{
     EVENT_COLUMNS, EVENT_INSERT_COLUMNS, EventRow, JOB_COLUMNS, JOB_UPSERT, JobRow, RUN_COLUMNS,
-    RunRow, RunStateRow, micros,
+    RunRow, RunStateRow, Texts, micros, write_json,
 };
 use crate::sql::{Param, Sql};
 use crate::sqlite_raw::{Binds, RawStatement};
@@ -406,11 +406,10 @@ pub(crate) async fn insert_events(
     if events.is_empty() {
         return Ok(());
     }
-    let mut handle = conn.lock_handle().await.map_err(db)?;
-    let c = connection(&mut handle)?;
-    // Declared after `c`, dropped (finalized) before it.
-    let mut inserts = RowInserts::default();
-    insert_event_rows(&c, &mut inserts, workspace, events, received_at).map_err(backend)
+    on_sqlx_handle(conn, |c, inserts| {
+        insert_event_rows(c, inserts, workspace, events, received_at)
+    })
+    .await
 }
 
 /// Writes jobs through sqlx's connection, replacing the stored rows of the same jobs.
@@ -421,11 +420,20 @@ pub(crate) async fn write_jobs(
     if jobs.is_empty() {
         return Ok(());
     }
+    on_sqlx_handle(conn, |c, inserts| write_job_rows(c, inserts, jobs)).await
+}
+
+/// Runs `write` on sqlx's connection handle, locked out of its thread, with row statements
+/// prepared for this call only (finalized before the handle goes back).
+async fn on_sqlx_handle(
+    conn: &mut SqliteConnection,
+    write: impl FnOnce(&rusqlite::Connection, &mut RowInserts) -> rusqlite::Result<()>,
+) -> Result<(), StoreError> {
     let mut handle = conn.lock_handle().await.map_err(db)?;
     let c = connection(&mut handle)?;
     // Declared after `c`, dropped (finalized) before it.
     let mut inserts = RowInserts::default();
-    write_job_rows(&c, &mut inserts, jobs).map_err(backend)
+    write(&c, &mut inserts).map_err(backend)
 }
 
 fn insert_event_rows(
@@ -460,33 +468,15 @@ fn write_job_rows(
     inserts: &mut RowInserts,
     jobs: &[Job],
 ) -> rusqlite::Result<()> {
-    // The details' JSON, one after the other in one buffer, bound from there.
-    let mut details = Vec::with_capacity(jobs.len() * 512);
-    let mut ends = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        // Our own types serialize infallibly (string keys, no non-finite floats from parsing).
-        if serde_json::to_writer(&mut details, &job.detail).is_err() {
-            details.extend_from_slice(b"null");
-        }
-        ends.push(details.len());
-    }
-    let details = String::from_utf8(details)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let rows: Vec<(&Job, &str)> = jobs
-        .iter()
-        .zip(&ends)
-        .scan(0, |start, (job, &end)| {
-            let detail = &details[*start..end];
-            *start = end;
-            Some((job, detail))
-        })
-        .collect();
+    // The details' JSON in one buffer, bound from there.
+    let details = Texts::build(jobs, |out, _, job| write_json(out, &job.detail));
+    let rows: Vec<(&Job, &str)> = jobs.iter().zip(details.iter()).collect();
     insert_rows(
         c,
         inserts,
         "jobs",
         JOB_COLUMNS,
-        &format!(" {JOB_UPSERT}"),
+        JOB_UPSERT,
         &rows,
         |b, at, (job, detail)| {
             b.blob(at, job.run_id.0.as_bytes().as_slice());
@@ -520,7 +510,7 @@ fn insert_rows<'d, T>(
     columns: &str,
     tail: &str,
     rows: &'d [T],
-    bind: impl Fn(&mut Binds<'_, 'd>, usize, &'d T),
+    bind: impl Fn(&mut Binds<'d>, usize, &'d T),
 ) -> rusqlite::Result<()> {
     let width = columns.split(',').count();
     let mut rest = rows;
@@ -537,7 +527,7 @@ fn insert_rows<'d, T>(
             Entry::Vacant(slot) => {
                 let row = format!("({})", vec!["?"; width].join(", "));
                 let sql = format!(
-                    "INSERT INTO {table} ({columns}) VALUES {}{tail}",
+                    "INSERT INTO {table} ({columns}) VALUES {} {tail}",
                     vec![row; n].join(", ")
                 );
                 slot.insert(RawStatement::prepare(c, &sql)?)
