@@ -61,8 +61,10 @@ pub(crate) trait WriteTx: Send {
     /// Runs a statement that answers no rows; returns the rows it changed.
     async fn execute(&mut self, sql: Sql) -> Result<u64, StoreError>;
 
-    /// Writes jobs, replacing the stored rows of the same jobs.
-    async fn write_jobs(&mut self, jobs: &[Job]) -> Result<(), StoreError>;
+    /// Runs the run's upsert `run` (a statement that answers no rows) and writes the run's
+    /// changed jobs, replacing the stored rows of the same jobs: in one statement where the
+    /// backend can (PostgreSQL: the jobs' upsert in a `WITH`), which saves a round trip.
+    async fn write_run_and_jobs(&mut self, run: Sql, jobs: &[Job]) -> Result<(), StoreError>;
 
     /// Takes the lock that orders stream positions (held to the commit), for a write that
     /// inserts no events (deleting a run, rebuilding rollups); an append takes it with its
@@ -163,7 +165,7 @@ async fn append_run<'a>(
         .map(|s| (s.run.tags.clone(), s.run.started_at));
     let before = existing.as_ref().map(|s| rollups::Place::of(&s.run));
     let mut state = existing.unwrap_or_else(|| RunState::new(run_id, workspace));
-    let changes = if ingest::needs_refold(&state, &new) {
+    let (jobs, changes) = if ingest::needs_refold(&state, &new) {
         // A late event: fold the whole run again from its events.
         let mut all = tx.run_events(run_id).await?;
         all.extend(new.iter().map(|e| e.event.clone()));
@@ -174,24 +176,25 @@ async fn append_run<'a>(
             tx.execute(sql).await?;
         }
         let jobs: Vec<Job> = folded.jobs.into_values().collect();
-        tx.write_jobs(&jobs).await?;
         write_errors(tx, &folded.errors).await?;
         state = folded.state;
-        rollups::JobChanges::of_all(&jobs)
+        let changes = rollups::JobChanges::of_all(&jobs);
+        (jobs, changes)
     } else {
         let decoded = ingest::decode(&state, &new);
         let jobs = load_jobs(tx, run_id, &decoded.jobs_needed).await?;
         let marks = rollups::marks(jobs.values());
         let folded = ingest::fold(&mut state, jobs, &new, &decoded);
-        tx.write_jobs(&folded.jobs).await?;
         write_errors(tx, &folded.errors).await?;
-        rollups::JobChanges::between(&marks, &folded.jobs)
+        let changes = rollups::JobChanges::between(&marks, &folded.jobs);
+        (folded.jobs, changes)
     };
     write_run(
         tx,
         &state,
         old.as_ref()
             .map(|(tags, started_at)| (tags.as_slice(), *started_at)),
+        &jobs,
     )
     .await?;
     let change = rollups::RunChange {
@@ -334,12 +337,13 @@ static RUN_UPSERT: LazyLock<(String, String)> = LazyLock::new(|| {
     )
 });
 
-/// Writes a run's row and its tag rows; `old` is the stored run's tags and start, if it was
-/// stored before.
+/// Writes a run's row, its changed `jobs` and its tag rows; `old` is the stored run's tags and
+/// start, if it was stored before.
 async fn write_run(
     tx: &mut dyn WriteTx,
     state: &RunState,
     old: Option<(&[String], Option<Timestamp>)>,
+    jobs: &[Job],
 ) -> Result<(), StoreError> {
     let RunStateRow {
         run: v,
@@ -383,7 +387,7 @@ async fn write_run(
         Param::Text(fold_cursor),
     ]);
     sql.push(on_conflict);
-    tx.execute(sql).await?;
+    tx.write_run_and_jobs(sql, jobs).await?;
     let run = state.run.id.0;
     let tags = &state.run.tags;
     // A run not stored before has no tag rows to replace.

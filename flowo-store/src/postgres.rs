@@ -271,21 +271,64 @@ impl PgStore {
     /// After an append's commit: PostgreSQL checkpoints by itself.
     fn committed(&self, _events: &[crate::ingest::Row<'_>]) {}
 
-    /// Appends a batch grouped by run (`append.rs`), through sqlx.
+    /// Starts an append whose first run is `first`: a task of its own begins the transaction,
+    /// locks the run and reads its state, three round trips that overlap with the caller's
+    /// preparing the batch. Dropped unawaited (a caller gone), the task still ends, and the
+    /// transaction it made is rolled back with its output.
+    fn start_append(&self, first: RunId) -> tokio::task::JoinHandle<Result<Begun, StoreError>> {
+        let store = self.clone();
+        tokio::spawn(async move { Begun::new(&store, first).await })
+    }
+
+    /// Appends a batch grouped by run (`append.rs`), through sqlx, in the transaction
+    /// [`Self::start_append`] began.
     async fn append_groups<'a>(
         &self,
         workspace: WorkspaceId,
         groups: &[crate::ingest::RunBatch<'a>],
         received_at: i64,
+        started: tokio::task::JoinHandle<Result<Begun, StoreError>>,
     ) -> Result<crate::append::Appended<'a>, StoreError> {
-        self.append_with_sqlx(workspace, groups, received_at).await
+        let begun = started
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))??;
+        self.append_with_sqlx(begun, workspace, groups, received_at)
+            .await
     }
 
-    /// Upserts jobs binding one array per column (see `insert_events`).
-    async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
+    /// Runs the run's upsert `run` and upserts its jobs, in one statement: the jobs' upsert in
+    /// a `WITH` before the run's (the two write different tables, so their order inside the
+    /// statement does not matter). The jobs bind one array per column (see `insert_events`),
+    /// after the run's parameters.
+    async fn write_run_and_jobs(
+        &self,
+        tx: &mut Tx,
+        run: Sql,
+        jobs: &[Job],
+    ) -> Result<(), StoreError> {
         if jobs.is_empty() {
+            bind_params!(sqlx::query(&run.text), run.params)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
             return Ok(());
         }
+        let first = run.params.len() + 1;
+        let types = [
+            "uuid", "int8", "text", "text", "int8", "int8", "int8", "text",
+        ];
+        let arrays: Vec<String> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("${}::{t}[]", first + i))
+            .collect();
+        let text = format!(
+            "WITH jobs_written AS (INSERT INTO jobs ({}) SELECT * FROM UNNEST({}) {}) {}",
+            crate::rows::JOB_COLUMNS,
+            arrays.join(", "),
+            crate::rows::JOB_UPSERT,
+            run.text
+        );
         let runs: Vec<uuid::Uuid> = jobs.iter().map(|j| j.run_id.0).collect();
         let ids: Vec<i64> = jobs.iter().map(|j| j.job_id as i64).collect();
         let rules: Vec<&str> = jobs.iter().map(|j| j.rule.as_str()).collect();
@@ -303,23 +346,18 @@ impl PgStore {
             .iter()
             .map(|j| crate::rows::to_json(&j.detail))
             .collect();
-        sqlx::query(&format!(
-            "INSERT INTO jobs ({}) SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], \
-             $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::text[]) {}",
-            crate::rows::JOB_COLUMNS,
-            crate::rows::JOB_UPSERT
-        ))
-        .bind(runs)
-        .bind(ids)
-        .bind(rules)
-        .bind(statuses)
-        .bind(attempts)
-        .bind(started)
-        .bind(finished)
-        .bind(details)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
+        bind_params!(sqlx::query(&text), run.params)
+            .bind(runs)
+            .bind(ids)
+            .bind(rules)
+            .bind(statuses)
+            .bind(attempts)
+            .bind(started)
+            .bind(finished)
+            .bind(details)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //! are unwieldy, so the shared code is a macro expanded once per backend with its concrete
 //! database type. What differs (opening, transactions and locks, notifications) lives in
 //! `sqlite.rs` and `postgres.rs` as inherent methods the macro calls:
-//! `begin_write`, `lock_run`, `lock_stream`, `insert_events` and `write_jobs`.
+//! `begin_write`, `start_append`, `append_groups`, `lock_run`, `lock_stream`, `insert_events`
+//! and `write_run_and_jobs`.
 
 /// Binds [`crate::sql::Param`]s to a query.
 macro_rules! bind_params {
@@ -142,11 +143,34 @@ macro_rules! impl_sql_store {
         struct SqlxWrite<'s> {
             store: &'s $store,
             tx: Tx,
+            /// The run locked, and its state read, when the transaction began ([`Begun`]).
+            ahead: Option<(RunId, Option<Option<RunState>>)>,
+        }
+
+        /// A write transaction begun with its first run locked and that run's state read.
+        struct Begun {
+            tx: Tx,
+            run: RunId,
+            state: Option<RunState>,
+        }
+
+        impl Begun {
+            /// Begins a transaction, locks `run` and reads its state.
+            async fn new(store: &$store, run: RunId) -> Result<Self, StoreError> {
+                let mut tx = store.begin_write().await?;
+                store.lock_run(&mut tx, run).await?;
+                let state = load_state(&mut tx, run).await?;
+                Ok(Self { tx, run, state })
+            }
         }
 
         impl<'s> SqlxWrite<'s> {
             async fn begin(store: &'s $store) -> Result<Self, StoreError> {
-                Ok(Self { store, tx: store.begin_write().await? })
+                Ok(Self { store, tx: store.begin_write().await?, ahead: None })
+            }
+
+            fn begun(store: &'s $store, begun: Begun) -> Self {
+                Self { store, tx: begun.tx, ahead: Some((begun.run, Some(begun.state))) }
             }
 
             async fn commit(self) -> Result<(), StoreError> {
@@ -157,10 +181,19 @@ macro_rules! impl_sql_store {
         #[async_trait]
         impl append::WriteTx for SqlxWrite<'_> {
             async fn lock_run(&mut self, run: RunId) -> Result<(), StoreError> {
+                if self.ahead.as_ref().is_some_and(|(locked, _)| *locked == run) {
+                    return Ok(());
+                }
                 self.store.lock_run(&mut self.tx, run).await
             }
 
             async fn load_state(&mut self, run: RunId) -> Result<Option<RunState>, StoreError> {
+                if let Some((locked, state)) = &mut self.ahead
+                    && *locked == run
+                    && let Some(state) = state.take()
+                {
+                    return Ok(state);
+                }
                 load_state(&mut self.tx, run).await
             }
 
@@ -187,8 +220,8 @@ macro_rules! impl_sql_store {
                 Ok(q.execute(&mut *self.tx).await.map_err(db)?.rows_affected())
             }
 
-            async fn write_jobs(&mut self, jobs: &[Job]) -> Result<(), StoreError> {
-                self.store.write_jobs(&mut self.tx, jobs).await
+            async fn write_run_and_jobs(&mut self, run: Sql, jobs: &[Job]) -> Result<(), StoreError> {
+                self.store.write_run_and_jobs(&mut self.tx, run, jobs).await
             }
 
             async fn lock_stream(&mut self) -> Result<(), StoreError> {
@@ -213,14 +246,16 @@ macro_rules! impl_sql_store {
         }
 
         impl $store {
-            /// Appends a batch grouped by run through sqlx, in a transaction of its own.
+            /// Appends a batch grouped by run through sqlx, in the transaction `begun`, whose
+            /// run is the first group's.
             async fn append_with_sqlx<'a>(
                 &self,
+                begun: Begun,
                 workspace: WorkspaceId,
                 groups: &[ingest::RunBatch<'a>],
                 received_at: i64,
             ) -> Result<append::Appended<'a>, StoreError> {
-                let mut tx = SqlxWrite::begin(self).await?;
+                let mut tx = SqlxWrite::begun(self, begun);
                 let appended = append::append(&mut tx, workspace, groups, received_at).await?;
                 tx.commit().await?;
                 Ok(appended)
@@ -276,13 +311,19 @@ macro_rules! impl_sql_store {
                 events: &[EventEnvelope],
             ) -> Result<AppendOutcome, StoreError> {
                 ingest::validate(events)?;
-                if events.is_empty() {
+                // The backend may begin the append's transaction now (PostgreSQL does, in a
+                // task of its own), so that its first round trips overlap with the batch's
+                // preparing. Groups are in run id order: the first is the smallest.
+                let Some(first) = events.iter().map(|e| e.run_id).min() else {
                     return Ok(AppendOutcome::default());
-                }
+                };
+                let started = self.start_append(first);
                 let prepared = ingest::prepare(events);
                 let groups = ingest::group_by_run(events, &prepared);
                 let received_at = micros(chrono::Utc::now());
-                let appended = self.append_groups(workspace, &groups, received_at).await?;
+                let appended = self
+                    .append_groups(workspace, &groups, received_at, started)
+                    .await?;
                 if appended.outcome.inserted > 0 {
                     self.inner.hub.ring();
                     self.committed(&appended.inserted);

@@ -250,8 +250,24 @@ impl SqliteStore {
         crate::sqlite_write::insert_events(tx, workspace, events, received_at).await
     }
 
-    async fn write_jobs(&self, tx: &mut Tx, jobs: &[Job]) -> Result<(), StoreError> {
+    /// The run's upsert, then its jobs' rows.
+    async fn write_run_and_jobs(
+        &self,
+        tx: &mut Tx,
+        run: Sql,
+        jobs: &[Job],
+    ) -> Result<(), StoreError> {
+        bind_params!(sqlx::query(&run.text), run.params)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
         crate::sqlite_write::write_jobs(tx, jobs).await
+    }
+
+    /// An append begins on the appender's connection, on the caller's thread: nothing to
+    /// start ahead but the first run, which sqlx's path (below) locks first.
+    fn start_append(&self, first: RunId) -> RunId {
+        first
     }
 
     /// Appends a batch grouped by run (`append.rs`).
@@ -260,6 +276,7 @@ impl SqliteStore {
         workspace: WorkspaceId,
         groups: &[crate::ingest::RunBatch<'a>],
         received_at: i64,
+        first: RunId,
     ) -> Result<crate::append::Appended<'a>, StoreError> {
         let appended = self
             .inner
@@ -269,7 +286,11 @@ impl SqliteStore {
         match appended {
             Some(appended) => Ok(appended),
             // Another connection holds the write lock: sqlx's thread waits for it.
-            None => self.append_with_sqlx(workspace, groups, received_at).await,
+            None => {
+                let begun = Begun::new(self, first).await?;
+                self.append_with_sqlx(begun, workspace, groups, received_at)
+                    .await
+            }
         }
     }
 

@@ -282,7 +282,8 @@ impl WriteTx for LockedWrite<'_> {
         Ok(statement.raw_execute().map_err(backend)? as u64)
     }
 
-    async fn write_jobs(&mut self, jobs: &[Job]) -> Result<(), StoreError> {
+    async fn write_run_and_jobs(&mut self, run: Sql, jobs: &[Job]) -> Result<(), StoreError> {
+        self.execute(run).await?;
         write_job_rows(self.c, self.inserts, jobs).map_err(backend)
     }
 
