@@ -155,20 +155,20 @@ async fn append_run<'a>(
         return Err(StoreError::WorkspaceMismatch { run: run_id });
     }
     let stored = stored_seqs(tx, existing.as_ref(), run_id, &batch.events).await?;
-    let new = ingest::without_stored(&batch.events, &stored);
-    let duplicates = batch.repeated + (batch.events.len() - new.len()) as u64;
-    if new.is_empty() {
-        return Ok((new, duplicates, None));
+    let new = ingest::without_stored(batch, &stored);
+    let duplicates = batch.repeated + (batch.events.len() - new.rows.len()) as u64;
+    if new.rows.is_empty() {
+        return Ok((new.rows, duplicates, None));
     }
     let old = existing
         .as_ref()
         .map(|s| (s.run.tags.clone(), s.run.started_at));
     let before = existing.as_ref().map(|s| rollups::Place::of(&s.run));
     let mut state = existing.unwrap_or_else(|| RunState::new(run_id, workspace));
-    let (jobs, changes) = if ingest::needs_refold(&state, &new) {
+    let (jobs, changes) = if ingest::needs_refold(&state, &new.rows) {
         // A late event: fold the whole run again from its events.
         let mut all = tx.run_events(run_id).await?;
-        all.extend(new.iter().map(|e| e.event.clone()));
+        all.extend(new.rows.iter().map(|e| e.event.clone()));
         let folded = flowo_core::fold_events(run_id, workspace, &all);
         for table in ["jobs", "run_errors"] {
             let mut sql = Sql::new(&format!("DELETE FROM {table} WHERE run_id = "));
@@ -181,10 +181,10 @@ async fn append_run<'a>(
         let changes = rollups::JobChanges::of_all(&jobs);
         (jobs, changes)
     } else {
-        let decoded = ingest::decode(&state, &new);
-        let jobs = load_jobs(tx, run_id, &decoded.jobs_needed).await?;
+        let needed = ingest::jobs_needed(&state, &new.decoded);
+        let jobs = load_jobs(tx, run_id, &needed).await?;
         let marks = rollups::marks(jobs.values());
-        let folded = ingest::fold(&mut state, jobs, &new, &decoded);
+        let folded = ingest::fold(&mut state, jobs, &new);
         write_errors(tx, &folded.errors).await?;
         let changes = rollups::JobChanges::between(&marks, &folded.jobs);
         (folded.jobs, changes)
@@ -203,7 +203,7 @@ async fn append_run<'a>(
         after: Some(rollups::Place::of(&state.run)),
         jobs: changes,
     };
-    Ok((new, duplicates, Some(change)))
+    Ok((new.rows, duplicates, Some(change)))
 }
 
 /// The batch's sequences that are stored already. Without a query where the run's state tells:

@@ -119,12 +119,16 @@ impl std::ops::Deref for Row<'_> {
 pub(crate) struct RunBatch<'a> {
     pub run_id: RunId,
     pub events: Vec<Row<'a>>,
+    /// The events decoded, in the same order.
+    pub decoded: Vec<Event>,
     /// Events repeated within the batch itself.
     pub repeated: u64,
 }
 
 /// Groups a batch by run (in run id order, so that locks are always taken in the same order),
-/// each event taken from the prepared copies (see [`prepare`]) where it is there.
+/// each event taken from the prepared copies (see [`prepare`]) where it is there, and decodes
+/// the events (which needs nothing stored: a PostgreSQL append does it while its transaction
+/// begins).
 pub(crate) fn group_by_run<'a>(
     events: &'a [EventEnvelope],
     prepared: &'a Prepared,
@@ -148,19 +152,32 @@ pub(crate) fn group_by_run<'a>(
             RunBatch {
                 run_id,
                 repeated: (before - events.len()) as u64,
+                decoded: events.iter().map(|e| e.event()).collect(),
                 events,
             }
         })
         .collect()
 }
 
-/// Keeps the events whose sequence is not stored yet.
-pub(crate) fn without_stored<'a>(events: &[Row<'a>], stored: &HashSet<Seq>) -> Vec<Row<'a>> {
-    events
+/// A run's new events: those whose sequence is not stored yet, with their decoded forms.
+pub(crate) struct NewEvents<'a, 'b> {
+    pub rows: Vec<Row<'a>>,
+    pub decoded: Vec<&'b Event>,
+}
+
+/// Keeps the batch's events whose sequence is not stored yet.
+pub(crate) fn without_stored<'a, 'b>(
+    batch: &'b RunBatch<'a>,
+    stored: &HashSet<Seq>,
+) -> NewEvents<'a, 'b> {
+    let (rows, decoded) = batch
+        .events
         .iter()
-        .copied()
-        .filter(|e| !stored.contains(&e.seq))
-        .collect()
+        .zip(&batch.decoded)
+        .filter(|(e, _)| !stored.contains(&e.seq))
+        .map(|(e, d)| (*e, d))
+        .unzip();
+    NewEvents { rows, decoded }
 }
 
 /// Whether new events can be folded onto the stored state, or the run must be folded again from
@@ -172,22 +189,13 @@ pub(crate) fn needs_refold(state: &RunState, new: &[Row<'_>]) -> bool {
     }
 }
 
-/// New events decoded once, with the jobs they need.
-pub(crate) struct Decoded {
-    pub events: Vec<Event>,
-    pub jobs_needed: BTreeSet<JobId>,
-}
-
-pub(crate) fn decode(state: &RunState, new: &[Row<'_>]) -> Decoded {
+/// The stored jobs that folding `events` onto `state` needs.
+pub(crate) fn jobs_needed(state: &RunState, events: &[&Event]) -> BTreeSet<JobId> {
     let mut jobs_needed = BTreeSet::new();
-    let events: Vec<Event> = new.iter().map(|e| e.event()).collect();
-    for event in &events {
+    for event in events {
         state.jobs_needed(event, &mut jobs_needed);
     }
-    Decoded {
-        events,
-        jobs_needed,
-    }
+    jobs_needed
 }
 
 /// The result of folding a batch into a run: what to write.
@@ -201,11 +209,10 @@ pub(crate) struct Folded {
 pub(crate) fn fold(
     state: &mut RunState,
     mut jobs: JobMap,
-    new: &[Row<'_>],
-    decoded: &Decoded,
+    new: &NewEvents<'_, '_>,
 ) -> Folded {
     let mut out = FoldOutput::default();
-    for (envelope, event) in new.iter().zip(&decoded.events) {
+    for (envelope, event) in new.rows.iter().zip(&new.decoded) {
         state.apply_event(
             &mut jobs,
             envelope.seq,
