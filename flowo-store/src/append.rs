@@ -52,8 +52,8 @@ pub(crate) trait WriteTx: Send {
     /// All the run's stored events, in sequence order.
     async fn run_events(&mut self, run: RunId) -> Result<Vec<EventEnvelope>, StoreError>;
 
-    /// Runs a query on `jobs` that selects [`JOB_COLUMNS`].
-    async fn fetch_jobs(&mut self, sql: Sql) -> Result<Vec<Job>, StoreError>;
+    /// The run's stored jobs among `ids` (at most [`INSERT_CHUNK`]).
+    async fn fetch_jobs(&mut self, run: RunId, ids: &[JobId]) -> Result<Vec<Job>, StoreError>;
 
     /// Runs a query that selects [`RollupRow`]s.
     async fn fetch_rollups(&mut self, sql: Sql) -> Result<Vec<RollupRow>, StoreError>;
@@ -237,7 +237,8 @@ async fn stored_seqs(
     Ok(seqs.into_iter().map(|s| s as u64).collect())
 }
 
-/// The query of a run's jobs with these ids (at most [`INSERT_CHUNK`]).
+/// The query of a run's jobs with these ids (at most [`INSERT_CHUNK`]), for SQLite (PostgreSQL
+/// binds the ids as one array).
 pub(crate) fn jobs_sql(run: RunId, ids: &[JobId]) -> Sql {
     let mut sql = Sql::new(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = "));
     sql.bind(Param::Uuid(run.0)).push(" AND job_id IN (");
@@ -255,7 +256,7 @@ async fn load_jobs(
     let ids: Vec<JobId> = ids.iter().copied().collect();
     let mut jobs = JobMap::with_capacity(ids.len());
     for chunk in ids.chunks(INSERT_CHUNK) {
-        for job in tx.fetch_jobs(jobs_sql(run, chunk)).await? {
+        for job in tx.fetch_jobs(run, chunk).await? {
             jobs.insert(job.job_id, job);
         }
     }

@@ -206,11 +206,7 @@ pub(crate) struct Folded {
 
 /// Folds decoded events onto `state` with the loaded `jobs`; returns the changed jobs and the new
 /// errors.
-pub(crate) fn fold(
-    state: &mut RunState,
-    mut jobs: JobMap,
-    new: &NewEvents<'_, '_>,
-) -> Folded {
+pub(crate) fn fold(state: &mut RunState, mut jobs: JobMap, new: &NewEvents<'_, '_>) -> Folded {
     let mut out = FoldOutput::default();
     for (envelope, event) in new.rows.iter().zip(&new.decoded) {
         state.apply_event(

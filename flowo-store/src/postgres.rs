@@ -296,6 +296,26 @@ impl PgStore {
             .await
     }
 
+    /// The run's stored jobs among `ids`, bound as one array: one statement whatever their
+    /// number, where an `IN` list made a statement (parsed, planned, cached) per length.
+    async fn fetch_job_rows(
+        &self,
+        tx: &mut Tx,
+        run: RunId,
+        ids: &[JobId],
+    ) -> Result<Vec<crate::rows::JobRow>, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|id| *id as i64).collect();
+        sqlx::query_as(&format!(
+            "SELECT {} FROM jobs WHERE run_id = $1 AND job_id = ANY($2::int8[])",
+            crate::rows::JOB_COLUMNS
+        ))
+        .bind(run.0)
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db)
+    }
+
     /// Runs the run's upsert `run` and upserts its jobs, in one statement: the jobs' upsert in
     /// a `WITH` before the run's (the two write different tables, so their order inside the
     /// statement does not matter). The jobs bind one array per column (see `insert_events`),

@@ -4,8 +4,8 @@
 //! are unwieldy, so the shared code is a macro expanded once per backend with its concrete
 //! database type. What differs (opening, transactions and locks, notifications) lives in
 //! `sqlite.rs` and `postgres.rs` as inherent methods the macro calls:
-//! `begin_write`, `start_append`, `append_groups`, `lock_run`, `lock_stream`, `insert_events`
-//! and `write_run_and_jobs`.
+//! `begin_write`, `start_append`, `append_groups`, `lock_run`, `lock_stream`, `fetch_job_rows`,
+//! `insert_events` and `write_run_and_jobs`.
 
 /// Binds [`crate::sql::Param`]s to a query.
 macro_rules! bind_params {
@@ -206,8 +206,8 @@ macro_rules! impl_sql_store {
                 all_run_events(&mut self.tx, run).await
             }
 
-            async fn fetch_jobs(&mut self, sql: Sql) -> Result<Vec<Job>, StoreError> {
-                let rows: Vec<JobRow> = fetch_as(&mut *self.tx, sql).await?;
+            async fn fetch_jobs(&mut self, run: RunId, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+                let rows = self.store.fetch_job_rows(&mut self.tx, run, ids).await?;
                 convert(rows, JobRow::into_job)
             }
 

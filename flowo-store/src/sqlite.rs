@@ -250,6 +250,16 @@ impl SqliteStore {
         crate::sqlite_write::insert_events(tx, workspace, events, received_at).await
     }
 
+    /// The run's stored jobs among `ids`.
+    async fn fetch_job_rows(
+        &self,
+        tx: &mut Tx,
+        run: RunId,
+        ids: &[JobId],
+    ) -> Result<Vec<crate::rows::JobRow>, StoreError> {
+        fetch_as(&mut **tx, crate::append::jobs_sql(run, ids)).await
+    }
+
     /// The run's upsert, then its jobs' rows.
     async fn write_run_and_jobs(
         &self,

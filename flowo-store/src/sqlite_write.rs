@@ -39,7 +39,7 @@ use async_trait::async_trait;
 use flowo_core::event::EventEnvelope;
 use flowo_core::fold::RunState;
 use flowo_core::store::StoreError;
-use flowo_core::{Job, RunId, WorkspaceId};
+use flowo_core::{Job, JobId, RunId, WorkspaceId};
 use rusqlite::types::ValueRef;
 use sqlx::sqlite::{LockedSqliteHandle, SqliteConnection};
 use uuid::Uuid;
@@ -243,7 +243,8 @@ impl WriteTx for LockedWrite<'_> {
             .collect()
     }
 
-    async fn fetch_jobs(&mut self, sql: Sql) -> Result<Vec<Job>, StoreError> {
+    async fn fetch_jobs(&mut self, run: RunId, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+        let sql = crate::append::jobs_sql(run, ids);
         let rows = self.fetch(&sql, |row| {
             Ok(JobRow {
                 run_id: uuid(row, 0)?,
