@@ -362,10 +362,11 @@ impl PgStore {
             .iter()
             .map(|j| j.finished_at.map(crate::rows::micros))
             .collect();
-        let details: Vec<String> = jobs
-            .iter()
-            .map(|j| crate::rows::to_json(&j.detail))
-            .collect();
+        // Written into one string (see `rows::Texts`), not one allocation per job.
+        let texts = crate::rows::Texts::build(jobs, |out, _, job| {
+            crate::rows::write_json(out, &job.detail)
+        });
+        let details: Vec<&str> = texts.iter().collect();
         bind_params!(sqlx::query(&text), run.params)
             .bind(runs)
             .bind(ids)
