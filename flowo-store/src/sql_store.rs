@@ -143,8 +143,10 @@ macro_rules! impl_sql_store {
         struct SqlxWrite<'s> {
             store: &'s $store,
             tx: Tx,
-            /// The run locked, and its state read, when the transaction began ([`Begun`]).
-            ahead: Option<(RunId, Option<Option<RunState>>)>,
+            /// The run locked when the transaction began ([`Begun`]).
+            locked: Option<RunId>,
+            /// That run's state, read then, until the append asks for it.
+            state: Option<Option<RunState>>,
         }
 
         /// A write transaction begun with its first run locked and that run's state read.
@@ -166,11 +168,16 @@ macro_rules! impl_sql_store {
 
         impl<'s> SqlxWrite<'s> {
             async fn begin(store: &'s $store) -> Result<Self, StoreError> {
-                Ok(Self { store, tx: store.begin_write().await?, ahead: None })
+                Ok(Self { store, tx: store.begin_write().await?, locked: None, state: None })
             }
 
             fn begun(store: &'s $store, begun: Begun) -> Self {
-                Self { store, tx: begun.tx, ahead: Some((begun.run, Some(begun.state))) }
+                Self {
+                    store,
+                    tx: begun.tx,
+                    locked: Some(begun.run),
+                    state: Some(begun.state),
+                }
             }
 
             async fn commit(self) -> Result<(), StoreError> {
@@ -181,16 +188,15 @@ macro_rules! impl_sql_store {
         #[async_trait]
         impl append::WriteTx for SqlxWrite<'_> {
             async fn lock_run(&mut self, run: RunId) -> Result<(), StoreError> {
-                if self.ahead.as_ref().is_some_and(|(locked, _)| *locked == run) {
+                if self.locked == Some(run) {
                     return Ok(());
                 }
                 self.store.lock_run(&mut self.tx, run).await
             }
 
             async fn load_state(&mut self, run: RunId) -> Result<Option<RunState>, StoreError> {
-                if let Some((locked, state)) = &mut self.ahead
-                    && *locked == run
-                    && let Some(state) = state.take()
+                if self.locked == Some(run)
+                    && let Some(state) = self.state.take()
                 {
                     return Ok(state);
                 }

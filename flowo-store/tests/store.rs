@@ -201,6 +201,60 @@ mod conformance {
         assert_matches_fold(&store, ws, &events).await;
     }
 
+    /// Writers append batches that each hold events of three runs, interleaved so that a
+    /// batch's first event is of any of them and some of its runs are stored while others are
+    /// not yet: every event is stored once and every run's state is its fold. (A PostgreSQL
+    /// append locks and reads its smallest run while the batch is prepared, the others in
+    /// turn; the runs are always locked in one order, so writers never deadlock.)
+    pub async fn concurrent_writers_of_batches_mixing_runs_store_each_event_once(
+        store: Arc<dyn Store>,
+    ) {
+        let ws = default_ws(&store).await;
+        let runs: Vec<Vec<EventEnvelope>> = (0..3)
+            .map(|_| load_capture("large/10-large.jsonl", RunId::new_random()))
+            .collect();
+        // The three runs' events interleaved, starting with a different run in each writer's
+        // order, and one run's late start so that its first events come after the others'.
+        let mut tasks = Vec::new();
+        for writer in 0..3usize {
+            let mut mixed: Vec<EventEnvelope> = Vec::new();
+            let longest = runs.iter().map(Vec::len).max().unwrap_or(0);
+            for i in 0..longest + 300 {
+                for r in 0..3 {
+                    let run = &runs[(r + writer) % 3];
+                    // The writer's last run starts 300 events late.
+                    let at = if r == 2 { i.checked_sub(300) } else { Some(i) };
+                    if let Some(event) = at.and_then(|at| run.get(at)) {
+                        mixed.push(event.clone());
+                    }
+                }
+            }
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut inserted = 0;
+                for batch in mixed.chunks(97 + writer * 61) {
+                    inserted += store.append(ws, batch).await.expect("append").inserted;
+                }
+                inserted
+            }));
+        }
+        let mut inserted = 0;
+        for t in tasks {
+            inserted += t.await.expect("writer task");
+        }
+        let total: usize = runs.iter().map(Vec::len).sum();
+        assert_eq!(inserted, total as u64, "each event stored exactly once");
+        for events in &runs {
+            let view = store
+                .get_run(events[0].run_id)
+                .await
+                .expect("get")
+                .expect("exists");
+            assert_eq!(view.run.event_count, events.len() as u64);
+            assert_matches_fold(&store, ws, events).await;
+        }
+    }
+
     /// Writers of different runs append at once while a subscriber follows the live stream:
     /// it gets every event exactly once, in position order. Positions must become visible in
     /// commit order for that: a position committed after a larger one was read would be
@@ -1467,6 +1521,7 @@ conformance!(
     every_capture_folds_the_same_in_batches,
     append_is_idempotent,
     concurrent_writers_store_each_event_once,
+    concurrent_writers_of_batches_mixing_runs_store_each_event_once,
     live_subscribers_see_concurrent_writers_once,
     late_events_refold_the_run,
     runs_stay_in_their_workspace,
