@@ -170,27 +170,40 @@ mod conformance {
         assert_matches_fold(&store, ws, &events).await;
     }
 
-    pub async fn concurrent_writers_store_each_event_once(store: Arc<dyn Store>) {
-        let ws = default_ws(&store).await;
-        let run = RunId::new_random();
-        let events = load_capture("large/10-large.jsonl", run);
-        let mut tasks = Vec::new();
-        for writer in 0..4usize {
-            let store = store.clone();
-            let events = events.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut inserted = 0;
-                // Every writer sends everything, in batches of different sizes.
-                for batch in events.chunks(50 + writer * 37) {
-                    inserted += store.append(ws, batch).await.expect("append").inserted;
-                }
-                inserted
-            }));
-        }
+    /// Writers, one task each, append their events in batches of their size, all at once;
+    /// returns the events they inserted in all.
+    async fn append_at_once(
+        store: &Arc<dyn Store>,
+        ws: WorkspaceId,
+        writers: Vec<(Vec<EventEnvelope>, usize)>,
+    ) -> u64 {
+        let tasks: Vec<_> = writers
+            .into_iter()
+            .map(|(events, size)| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut inserted = 0;
+                    for batch in events.chunks(size) {
+                        inserted += store.append(ws, batch).await.expect("append").inserted;
+                    }
+                    inserted
+                })
+            })
+            .collect();
         let mut inserted = 0;
         for t in tasks {
             inserted += t.await.expect("writer task");
         }
+        inserted
+    }
+
+    pub async fn concurrent_writers_store_each_event_once(store: Arc<dyn Store>) {
+        let ws = default_ws(&store).await;
+        let run = RunId::new_random();
+        let events = load_capture("large/10-large.jsonl", run);
+        // Every writer sends everything, in batches of different sizes.
+        let writers = (0..4).map(|w| (events.clone(), 50 + w * 37)).collect();
+        let inserted = append_at_once(&store, ws, writers).await;
         assert_eq!(
             inserted,
             events.len() as u64,
@@ -215,7 +228,7 @@ mod conformance {
             .collect();
         // The three runs' events interleaved, starting with a different run in each writer's
         // order, and one run's late start so that its first events come after the others'.
-        let mut tasks = Vec::new();
+        let mut writers = Vec::new();
         for writer in 0..3usize {
             let mut mixed: Vec<EventEnvelope> = Vec::new();
             let longest = runs.iter().map(Vec::len).max().unwrap_or(0);
@@ -229,19 +242,9 @@ mod conformance {
                     }
                 }
             }
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut inserted = 0;
-                for batch in mixed.chunks(97 + writer * 61) {
-                    inserted += store.append(ws, batch).await.expect("append").inserted;
-                }
-                inserted
-            }));
+            writers.push((mixed, 97 + writer * 61));
         }
-        let mut inserted = 0;
-        for t in tasks {
-            inserted += t.await.expect("writer task");
-        }
+        let inserted = append_at_once(&store, ws, writers).await;
         let total: usize = runs.iter().map(Vec::len).sum();
         assert_eq!(inserted, total as u64, "each event stored exactly once");
         for events in &runs {
