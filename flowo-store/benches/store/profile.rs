@@ -5,7 +5,9 @@
 //! The subscriber is installed once and stays idle (every callsite disabled) except while a
 //! [`Recording`] is alive, so timed passes are unaffected. sqlx measures a statement from when it
 //! is sent until its result is read: for PostgreSQL that includes the round trip; for SQLite it is
-//! the statement's execution on the connection's worker thread.
+//! the statement's execution on the connection's worker thread. A PostgreSQL append's first
+//! three statements run in a task of their own while the batch is prepared, so their time
+//! overlaps with Rust code rather than adding to it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -166,7 +168,8 @@ impl Recording {
         let total: f64 = rows.iter().map(|r| r.2).sum();
         println!(
             "statement time (sqlx-measured) over {:.2} s wall: {:.2} s in {} statements ({:.0}% of wall); \
-             the rest is Rust code (fold, JSON, binding) and scheduling",
+             the rest is Rust code (fold, JSON, binding) and scheduling (a PostgreSQL \
+             append's `BEGIN`, first run lock and state read overlap with its Rust code)",
             wall.as_secs_f64(),
             total,
             rows.iter().map(|r| r.1).sum::<u64>(),
