@@ -274,10 +274,14 @@ impl PgStore {
     /// Starts an append whose first run is `first`: a task of its own begins the transaction,
     /// locks the run and reads its state, three round trips that overlap with the caller's
     /// preparing the batch. Dropped unawaited (a caller gone), the task still ends, and the
-    /// transaction it made is rolled back with its output.
+    /// transaction it made is rolled back with its output: the task is what
+    /// [`Self::begin_write`]'s own would be, so it begins on the pool directly.
     fn start_append(&self, first: RunId) -> tokio::task::JoinHandle<Result<Begun, StoreError>> {
         let store = self.clone();
-        tokio::spawn(async move { Begun::new(&store, first).await })
+        tokio::spawn(async move {
+            let tx = store.inner.pool.begin().await.map_err(db)?;
+            Begun::new(&store, tx, first).await
+        })
     }
 
     /// Appends a batch grouped by run (`append.rs`), through sqlx, in the transaction
@@ -304,16 +308,19 @@ impl PgStore {
         run: RunId,
         ids: &[JobId],
     ) -> Result<Vec<crate::rows::JobRow>, StoreError> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {} FROM jobs WHERE run_id = $1 AND job_id = ANY($2::int8[])",
+                crate::rows::JOB_COLUMNS
+            )
+        });
         let ids: Vec<i64> = ids.iter().map(|id| *id as i64).collect();
-        sqlx::query_as(&format!(
-            "SELECT {} FROM jobs WHERE run_id = $1 AND job_id = ANY($2::int8[])",
-            crate::rows::JOB_COLUMNS
-        ))
-        .bind(run.0)
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db)
+        sqlx::query_as(&SQL)
+            .bind(run.0)
+            .bind(ids)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db)
     }
 
     /// Runs the run's upsert `run` and upserts its jobs, in one statement: the jobs' upsert in
@@ -327,10 +334,7 @@ impl PgStore {
         jobs: &[Job],
     ) -> Result<(), StoreError> {
         if jobs.is_empty() {
-            bind_params!(sqlx::query(&run.text), run.params)
-                .execute(&mut **tx)
-                .await
-                .map_err(db)?;
+            execute(&mut **tx, run).await?;
             return Ok(());
         }
         let first = run.params.len() + 1;

@@ -70,6 +70,15 @@ macro_rules! impl_sql_store {
             q.fetch_all(exec).await.map_err(db)
         }
 
+        /// Runs a statement that answers no rows; returns the rows it changed.
+        async fn execute<'e, E>(exec: E, sql: Sql) -> Result<u64, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let q = bind_params!(sqlx::query(&sql.text), sql.params);
+            Ok(q.execute(exec).await.map_err(db)?.rows_affected())
+        }
+
         async fn fetch_count<'e, E>(exec: E, sql: Sql) -> Result<u64, StoreError>
         where
             E: sqlx::Executor<'e, Database = $db>,
@@ -157,9 +166,8 @@ macro_rules! impl_sql_store {
         }
 
         impl Begun {
-            /// Begins a transaction, locks `run` and reads its state.
-            async fn new(store: &$store, run: RunId) -> Result<Self, StoreError> {
-                let mut tx = store.begin_write().await?;
+            /// Locks `run` in the transaction `tx` and reads its state.
+            async fn new(store: &$store, mut tx: Tx, run: RunId) -> Result<Self, StoreError> {
                 store.lock_run(&mut tx, run).await?;
                 let state = load_state(&mut tx, run).await?;
                 Ok(Self { tx, run, state })
@@ -222,8 +230,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn execute(&mut self, sql: Sql) -> Result<u64, StoreError> {
-                let q = bind_params!(sqlx::query(&sql.text), sql.params);
-                Ok(q.execute(&mut *self.tx).await.map_err(db)?.rows_affected())
+                execute(&mut *self.tx, sql).await
             }
 
             async fn write_run_and_jobs(&mut self, run: Sql, jobs: &[Job]) -> Result<(), StoreError> {

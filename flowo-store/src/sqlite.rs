@@ -267,10 +267,7 @@ impl SqliteStore {
         run: Sql,
         jobs: &[Job],
     ) -> Result<(), StoreError> {
-        bind_params!(sqlx::query(&run.text), run.params)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
+        execute(&mut **tx, run).await?;
         crate::sqlite_write::write_jobs(tx, jobs).await
     }
 
@@ -297,7 +294,7 @@ impl SqliteStore {
             Some(appended) => Ok(appended),
             // Another connection holds the write lock: sqlx's thread waits for it.
             None => {
-                let begun = Begun::new(self, first).await?;
+                let begun = Begun::new(self, self.begin_write().await?, first).await?;
                 self.append_with_sqlx(begun, workspace, groups, received_at)
                     .await
             }
