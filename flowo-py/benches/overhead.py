@@ -4,12 +4,10 @@
 without a logger plugin, with one that does nothing, and with FlowO's (embedded store), then
 once with FlowO's pointed at a server that is not there (everything spooled).
 
-The plugin that does nothing is the floor a logger plugin stands on as Snakemake sets it up:
-Snakemake hands every record of a run with a plugin to a `QueueHandler` (which formats and
-copies it) and a `QueueListener` thread that calls the plugin, and neither is there without
-one. FlowO's plugin, when it is the only one, takes the records from the `QueueHandler`
-directly after the first (no queue, no thread woken per record), so it can come in under that
-floor; its ratio over the floor is printed as the ratio to the limit.
+The plugin that does nothing is the floor any logger plugin stands on: Snakemake hands every
+record of a run with a plugin to a `QueueHandler` (which formats and copies it) and a
+`QueueListener` thread that calls the plugin, and neither is there without one. What FlowO's
+plugin adds is its ratio over that floor, printed as the ratio to the limit.
 
 Snakemake schedules with `--scheduler greedy` here (`--scheduler ilp` for its default): its
 default ILP scheduler solves a problem over every ready job each time a job can start, which

@@ -331,17 +331,6 @@ struct Timed {
     usage: Option<ThreadUsage>,
     /// The size of its JSON.
     bytes: usize,
-    /// Handled on another thread than the one that logged it: Snakemake's queue listener
-    /// (before the switch to direct delivery, or when other plugins share the listener).
-    on_listener: bool,
-}
-
-/// Python's identifier of the running thread (`threading.get_ident()`), 0 where it cannot tell.
-fn current_thread_ident(py: Python<'_>) -> u64 {
-    py.import("threading")
-        .and_then(|t| t.call_method0("get_ident"))
-        .and_then(|i| i.extract::<u64>())
-        .unwrap_or(0)
 }
 
 /// CPU time so far of the threads the plugin started (the sink's and the embedded store's), by
@@ -611,11 +600,6 @@ impl Sink {
                 .ok()
                 .and_then(|e| e.extract::<String>().ok())
                 .unwrap_or_else(|| "log".to_owned());
-            let on_listener = record
-                .getattr(intern!(record.py(), "thread"))
-                .ok()
-                .and_then(|t| t.extract::<u64>().ok())
-                .is_some_and(|producer| producer != current_thread_ident(record.py()));
             stats
                 .nanos
                 .lock()
@@ -625,7 +609,6 @@ impl Sink {
                     kind,
                     usage,
                     bytes,
-                    on_listener,
                 });
         }
     }
@@ -663,13 +646,6 @@ impl Sink {
             }
             let all = summary(timed.iter().map(|t| t.ns).collect());
             let slowest_json = slowest_percent(&timed);
-            let on_listener = timed.iter().filter(|t| t.on_listener).count();
-            // Records the listener handled after one came directly: out of order (none expected).
-            let listener_after_direct = timed
-                .iter()
-                .skip_while(|t| t.on_listener)
-                .filter(|t| t.on_listener)
-                .count();
             let json = serde_json::json!({
                 "run_id": report.run_id,
                 "records": all["records"],
@@ -683,8 +659,6 @@ impl Sink {
                 "emit_ns_p99": all["p99"],
                 "emit_ns_max": all["max"],
                 "emit_slowest_percent": slowest_json,
-                "records_on_listener": on_listener,
-                "listener_after_direct": listener_after_direct,
                 "threads_cpu_ns": threads,
                 "emit_ns_by_kind": by_kind
                     .into_iter()

@@ -1,21 +1,17 @@
 """FlowO's Snakemake logger plugin: ``snakemake --logger flowo`` records the run.
 
 Only what Snakemake's plugin contract needs lives here: the settings dataclass and the
-``LogHandler`` class, and the switch to direct delivery (``_deliver_directly``). Everything else
-happens in the native module (``_native``): ``emit`` hands the record to a queue, and a
-background thread delivers the events to the embedded store, a database or a FlowO server,
-spooling them to disk when the target is unavailable.
+``LogHandler`` class. Everything else happens in the native module (``_native``): ``emit`` hands
+the record to a queue, and a background thread delivers the events to the embedded store, a
+database or a FlowO server, spooling them to disk when the target is unavailable.
 """
 
 import getpass
-import logging
-import logging.handlers
 import os
 import platform
 import socket
 import sys
 from dataclasses import dataclass, field
-from queue import Empty
 from typing import Any, Optional
 
 from snakemake_interface_logger_plugins.base import LogHandlerBase
@@ -89,63 +85,11 @@ def _user() -> Optional[str]:
         return None
 
 
-def _deliver_directly(handler: "LogHandler") -> None:
-    """Makes Snakemake's ``QueueHandler`` give its records straight to ``handler`` on the thread
-    that logs them, instead of through its queue and the ``QueueListener`` thread.
-
-    Snakemake hands every record of a run with a logger plugin to a queue, and a listener thread
-    wakes for each one to call the plugins: a wake-up and a hand-over of the GIL per record
-    (context switches of a 1,000-job run: about 51,000 without a plugin, 83,000 through the
-    queue, 50,000 this way; BENCHMARKS.md). FlowO's ``emit`` only copies the record into its
-    native queue, so it is as cheap to run where the record is made. The records are the same
-    objects (``QueueHandler.prepare`` still formats and copies them).
-
-    Called from the listener thread, inside ``emit`` of the first record. Done only when FlowO
-    is the listener's one handler (``common_settings.log_handler_settings`` names no other
-    plugin) and Snakemake's logger has exactly one ``QueueHandler``; otherwise, or on any error,
-    records keep going through the queue. The order is kept: holding the ``QueueHandler``'s lock
-    (no record can be in the middle of being queued), the queue's ``enqueue`` is replaced and the
-    records already queued are handled here, before any record that comes the direct way."""
-    try:
-        plugins = getattr(handler.common_settings, "log_handler_settings", None)
-        if not isinstance(plugins, dict) or len(plugins) != 1:
-            return
-        logger = logging.getLogger("snakemake.logging")
-        queued = [h for h in logger.handlers if isinstance(h, logging.handlers.QueueHandler)]
-        if len(queued) != 1:
-            return
-        (queue_handler,) = queued
-        queue = queue_handler.queue
-
-        def direct(record: logging.LogRecord) -> None:
-            # What the listener would do with it (respect_handler_level=True).
-            if record.levelno >= handler.level:
-                handler.handle(record)
-
-        queue_handler.acquire()
-        try:
-            queue_handler.enqueue = direct  # type: ignore[method-assign]
-            while True:
-                try:
-                    record = queue.get_nowait()
-                except Empty:
-                    break
-                if record is None:  # the listener's stop sentinel: leave it to the listener
-                    queue.put_nowait(record)
-                    break
-                direct(record)
-        finally:
-            queue_handler.release()
-    except Exception:  # never break Snakemake; the queue still works
-        pass
-
-
 class LogHandler(LogHandlerBase):
     """Hands every record to FlowO's native sink; never blocks, never raises into Snakemake."""
 
     def __post_init__(self) -> None:
         self._sink = None
-        self._direct_pending = True
         try:
             settings = {
                 key: getattr(self.settings, key, None)
@@ -183,9 +127,6 @@ class LogHandler(LogHandlerBase):
                 sink.handle(record)
             except Exception:
                 pass
-            if self._direct_pending:
-                self._direct_pending = False
-                _deliver_directly(self)
 
     def close(self) -> None:
         sink = self._sink
