@@ -20,7 +20,7 @@ pub use event::{Event, EventEnvelope};
 pub use fold::{FoldOutput, RunDetail, RunState, fold_events};
 pub use ids::{JobId, RunId, Seq, StreamPos, WorkspaceId};
 pub use model::{
-    ErrorScope, Job, JobCounts, JobDetail, JobStatus, RuleSummary, Run, RunError, RunStatus,
-    Workspace,
+    ErrorScope, Job, JobBrief, JobBriefDetail, JobCounts, JobDetail, JobStatus, RuleSummary, Run,
+    RunError, RunStatus, Workspace,
 };
 pub use store::Store;

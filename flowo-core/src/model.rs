@@ -335,6 +335,60 @@ pub struct JobDetail {
     pub benchmark_values: Option<BTreeMap<String, Value>>,
 }
 
+/// A job as a list of a run's jobs shows it: the job without the detail a list does not show.
+/// Its `detail` holds only the wildcards and threads, so that a [`Job`] is also a valid brief
+/// (the dashboard keeps briefs and live jobs in one list); the full job is
+/// `GET /runs/{run_id}/jobs/{job_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobBrief {
+    /// The run.
+    pub run_id: RunId,
+    /// Snakemake's job id within the run.
+    pub job_id: JobId,
+    /// The rule.
+    pub rule: String,
+    /// Status.
+    pub status: JobStatus,
+    /// Attempts made (1 + retries).
+    pub attempts: u32,
+    /// When the current attempt was submitted.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the last attempt ended.
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The part of [`JobDetail`] a list shows.
+    pub detail: JobBriefDetail,
+}
+
+/// The part of a [`JobDetail`] in a [`JobBrief`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct JobBriefDetail {
+    /// Wildcards.
+    pub wildcards: BTreeMap<String, String>,
+    /// Threads.
+    pub threads: Option<u64>,
+}
+
+impl From<Job> for JobBrief {
+    fn from(job: Job) -> Self {
+        Self {
+            run_id: job.run_id,
+            job_id: job.job_id,
+            rule: job.rule,
+            status: job.status,
+            attempts: job.attempts,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            detail: JobBriefDetail {
+                wildcards: job.detail.wildcards,
+                threads: job.detail.threads,
+            },
+        }
+    }
+}
+
 impl Job {
     /// A job known only by id and rule.
     pub fn new(run_id: RunId, job_id: JobId, rule: String, status: JobStatus) -> Self {

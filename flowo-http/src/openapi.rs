@@ -22,6 +22,7 @@ use crate::routes;
         routes::runs::get_run,
         routes::runs::delete_run,
         routes::runs::list_jobs,
+        routes::runs::list_job_briefs,
         routes::runs::get_job,
         routes::runs::list_rules,
         routes::runs::get_rule_graph,

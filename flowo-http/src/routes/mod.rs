@@ -39,6 +39,7 @@ pub fn api(limits: &Limits) -> Router<AppState> {
         )
         .route("/runs/{run_id}/jobs", get(runs::list_jobs))
         .route("/runs/{run_id}/jobs/{job_id}", get(runs::get_job))
+        .route("/runs/{run_id}/job-briefs", get(runs::list_job_briefs))
         .route("/runs/{run_id}/rules", get(runs::list_rules))
         .route("/runs/{run_id}/graph", get(runs::get_rule_graph))
         .route("/runs/{run_id}/timeline", get(runs::get_timeline))

@@ -180,6 +180,55 @@ async fn runs() {
         .await
     );
     assert_json_snapshot!(
+        "job_briefs",
+        get(
+            &world,
+            &cred,
+            &format!("/api/v1/runs/{a}/job-briefs?limit=3")
+        )
+        .await
+    );
+    // A brief is its job with only the wildcards and threads of its detail, page for page,
+    // under the same filters, sort and cursors.
+    for query in [
+        "limit=3".to_owned(),
+        "rule=count&status=succeeded&sort=started_at&order=desc".to_owned(),
+    ] {
+        let mut cursor = String::new();
+        loop {
+            // Unredacted: the cursors are followed.
+            let page = |path: String| {
+                let cred = &cred;
+                let app = &world.app;
+                async move { call("GET", &path).cred(cred).send(app).await.json_with(200) }
+            };
+            let jobs = page(format!("/api/v1/runs/{a}/jobs?{query}{cursor}")).await;
+            let briefs = page(format!("/api/v1/runs/{a}/job-briefs?{query}{cursor}")).await;
+            assert_eq!(briefs["total"], jobs["total"], "{query}{cursor}");
+            assert_eq!(
+                briefs["next_cursor"], jobs["next_cursor"],
+                "{query}{cursor}"
+            );
+            let items = jobs["items"].as_array().expect("items");
+            assert!(!items.is_empty(), "{query}{cursor}");
+            let expected: Vec<Value> = items
+                .iter()
+                .map(|job| {
+                    let mut brief = job.clone();
+                    let detail = &job["detail"];
+                    brief["detail"] =
+                        json!({ "wildcards": detail["wildcards"], "threads": detail["threads"] });
+                    brief
+                })
+                .collect();
+            assert_eq!(briefs["items"], Value::Array(expected), "{query}{cursor}");
+            match jobs["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
+        }
+    }
+    assert_json_snapshot!(
         "job",
         get(&world, &cred, &format!("/api/v1/runs/{a}/jobs/4")).await
     );

@@ -143,6 +143,8 @@ async fn strings_are_bounded(backend: Backend) {
         ("GET", "/api/v1/runs".to_owned(), "status"),
         ("GET", format!("/api/v1/runs/{run}/jobs"), "rule"),
         ("GET", format!("/api/v1/runs/{run}/jobs"), "status"),
+        ("GET", format!("/api/v1/runs/{run}/job-briefs"), "rule"),
+        ("GET", format!("/api/v1/runs/{run}/job-briefs"), "status"),
         ("GET", format!("/api/v1/runs/{run}/events"), "kinds"),
         ("GET", "/api/v1/stats".to_owned(), "workspace"),
         ("GET", "/api/v1/stream".to_owned(), "workspace"),

@@ -1,7 +1,7 @@
 // Query keys and hooks for every read; the live stream (src/live) updates these same keys.
 import { keepPreviousData, queryOptions, useQuery, useQueryClient, type QueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "./client";
-import type { Job, Page, RunStatus } from "./types";
+import type { Job, JobBrief, Page, RunStatus } from "./types";
 import { upsertBy } from "../lib/upsert";
 
 /** Filters of the runs page, as sent to `GET /runs`. */
@@ -109,16 +109,30 @@ export const useJob = (id: string, jobId: number | undefined) =>
   });
 
 /** Live job updates received while a run's job list was loading, by run. */
-const pendingJobs = new Map<string, Map<number, Job>>();
+const pendingJobs = new Map<string, Map<number, JobBrief>>();
 
 /** Keeps live job updates for a loader in progress (see [`fetchAllJobs`]). */
-export function recordPendingJobs(runId: string, jobs: Job[]): void {
+export function recordPendingJobs(runId: string, jobs: JobBrief[]): void {
   const m = pendingJobs.get(runId);
   if (m) jobs.forEach((j) => m.set(j.job_id, j));
 }
 
+/** A job as the job list keeps it (see `GET /runs/{run_id}/job-briefs`). */
+export function jobBrief(j: Job): JobBrief {
+  return {
+    run_id: j.run_id,
+    job_id: j.job_id,
+    rule: j.rule,
+    status: j.status,
+    attempts: j.attempts,
+    started_at: j.started_at,
+    finished_at: j.finished_at,
+    detail: { wildcards: j.detail.wildcards, threads: j.detail.threads },
+  };
+}
+
 /** Upserts jobs into a list sorted by job id; returns the same list when nothing changed. */
-export function mergeJobs(list: Job[], jobs: Job[]): Job[] {
+export function mergeJobs(list: JobBrief[], jobs: JobBrief[]): JobBrief[] {
   return upsertBy(list, jobs, (j) => j.job_id, (a, b) => a.job_id - b.job_id);
 }
 
@@ -126,17 +140,20 @@ export function mergeJobs(list: Job[], jobs: Job[]): Job[] {
 export const JOB_PAGE = 1000;
 
 /**
- * Every job of a run, loaded page by page (the first page renders at once, the rest together);
- * the live stream then keeps the list current job by job.
+ * Every job of a run as a brief, loaded page by page (the first page renders at once, the rest
+ * together); the live stream then keeps the list current job by job (a live job is a full
+ * [`Job`], which is also a brief).
  */
-export async function fetchAllJobs(id: string, onPage?: (jobs: Job[]) => void): Promise<Job[]> {
+export async function fetchAllJobs(id: string, onPage?: (jobs: JobBrief[]) => void): Promise<JobBrief[]> {
   pendingJobs.set(id, new Map());
-  const all: Job[] = [];
+  const all: JobBrief[] = [];
   let cursor: string | undefined;
   for (;;) {
-    const page: Page<Job> = await unwrap(
-      api.GET("/api/v1/runs/{run_id}/jobs", {
-        params: { path: { run_id: id }, query: { limit: JOB_PAGE, cursor, sort: "job_id", order: "asc" } },
+    // Briefs (no files, commands or resources: the drawer loads the job it opens in full), and
+    // no count: the pages are read to the end.
+    const page: Page<JobBrief> = await unwrap(
+      api.GET("/api/v1/runs/{run_id}/job-briefs", {
+        params: { path: { run_id: id }, query: { limit: JOB_PAGE, cursor, sort: "job_id", order: "asc", total: false } },
       }),
     );
     all.push(...page.items);

@@ -216,6 +216,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{run_id}/job-briefs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Jobs of a run as a list shows them ([`JobBrief`]: without the detail beyond wildcards and
+         *     threads), with the filters, sort and pages of `GET /runs/{run_id}/jobs`. The dashboard
+         *     loads a run's jobs this way: a tenth of the bytes for a typical job.
+         */
+        get: operations["list_job_briefs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{run_id}/jobs": {
         parameters: {
             query?: never;
@@ -759,6 +780,55 @@ export interface components {
             /** @description Status. */
             status: components["schemas"]["JobStatus"];
         };
+        /**
+         * @description A job as a list of a run's jobs shows it: the job without the detail a list does not show.
+         *     Its `detail` holds only the wildcards and threads, so that a [`Job`] is also a valid brief
+         *     (the dashboard keeps briefs and live jobs in one list); the full job is
+         *     `GET /runs/{run_id}/jobs/{job_id}`.
+         */
+        JobBrief: {
+            /**
+             * Format: int32
+             * @description Attempts made (1 + retries).
+             */
+            attempts: number;
+            /** @description The part of [`JobDetail`] a list shows. */
+            detail: components["schemas"]["JobBriefDetail"];
+            /**
+             * Format: date-time
+             * @description When the last attempt ended.
+             */
+            finished_at?: string | null;
+            /** @description Snakemake's job id within the run. */
+            job_id: components["schemas"]["u64"];
+            /** @description The rule. */
+            rule: string;
+            /** @description The run. */
+            run_id: components["schemas"]["RunId"];
+            /**
+             * Format: date-time
+             * @description When the current attempt was submitted.
+             */
+            started_at?: string | null;
+            /** @description Status. */
+            status: components["schemas"]["JobStatus"];
+        };
+        /** @description The part of a [`JobDetail`] in a [`JobBrief`]. */
+        JobBriefDetail: {
+            /**
+             * Format: int64
+             * @description Threads.
+             * @default null
+             */
+            threads: number | null;
+            /**
+             * @description Wildcards.
+             * @default {}
+             */
+            wildcards: {
+                [key: string]: string;
+            };
+        };
         /** @description Jobs of a run, counted by status. */
         JobCounts: {
             /**
@@ -973,6 +1043,44 @@ export interface components {
                 attempts: number;
                 /** @description Everything else Snakemake said about the job. */
                 detail: components["schemas"]["JobDetail"];
+                /**
+                 * Format: date-time
+                 * @description When the last attempt ended.
+                 */
+                finished_at?: string | null;
+                /** @description Snakemake's job id within the run. */
+                job_id: components["schemas"]["u64"];
+                /** @description The rule. */
+                rule: string;
+                /** @description The run. */
+                run_id: components["schemas"]["RunId"];
+                /**
+                 * Format: date-time
+                 * @description When the current attempt was submitted.
+                 */
+                started_at?: string | null;
+                /** @description Status. */
+                status: components["schemas"]["JobStatus"];
+            }[];
+            /** @description Pass this as `cursor` for the next page; `None` on the last page. */
+            next_cursor?: string | null;
+            /**
+             * Format: int64
+             * @description All matching items, when asked for.
+             */
+            total?: number | null;
+        };
+        /** @description A page of results with the cursor of the next page. */
+        Page_JobBrief: {
+            /** @description The items. */
+            items: {
+                /**
+                 * Format: int32
+                 * @description Attempts made (1 + retries).
+                 */
+                attempts: number;
+                /** @description The part of [`JobDetail`] a list shows. */
+                detail: components["schemas"]["JobBriefDetail"];
                 /**
                  * Format: date-time
                  * @description When the last attempt ended.
@@ -2109,6 +2217,71 @@ export interface operations {
                 };
             };
             /** @description bad input: a malformed or out-of-range parameter or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no credential, or an unknown, expired or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_job_briefs: {
+        parameters: {
+            query?: {
+                /** @description A rule. */
+                rule?: string;
+                /** @description Comma-separated statuses (`failed,running`). */
+                status?: components["schemas"]["JobStatus"][];
+                /** @description `job_id` (default) or `started_at`. */
+                sort?: components["schemas"]["JobSort"];
+                /** @description `asc` (default) or `desc`. */
+                order?: components["schemas"]["SortOrder"];
+                /** @description From the previous page's `next_cursor` (empty: the first page). */
+                cursor?: string;
+                /**
+                 * @description Page size, 1 to `Limits::max_page_size` (default 100, at most 1000); a larger one is
+                 *     refused (400).
+                 */
+                limit?: number;
+                /** @description Count all matches (default true). */
+                total?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description run id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_JobBrief"];
+                };
+            };
             400: {
                 headers: {
                     [name: string]: unknown;

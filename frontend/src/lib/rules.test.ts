@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { deriveRuleSummaries, ruleTotal } from "./rules";
-import type { Job, JobStatus, RuleSummary } from "../api/types";
+import type { JobBrief, JobStatus, RuleSummary } from "../api/types";
 
-function job(job_id: number, rule: string, status: JobStatus, secs?: number): Job {
+function job(job_id: number, rule: string, status: JobStatus, secs?: number): JobBrief {
   const start = Date.parse("2026-11-26T10:00:00Z");
   return {
     run_id: "r",
@@ -12,7 +12,7 @@ function job(job_id: number, rule: string, status: JobStatus, secs?: number): Jo
     attempts: 1,
     started_at: new Date(start).toISOString(),
     finished_at: secs === undefined ? null : new Date(start + secs * 1000).toISOString(),
-    detail: {} as Job["detail"],
+    detail: {} as JobBrief["detail"],
   };
 }
 

@@ -1,8 +1,8 @@
 // Per-rule progress (the DAG's nodes) derived from the run's jobs, so that it always agrees
 // with the jobs table and moves with every live job event.
-import type { Job, JobCounts, RuleSummary } from "../api/types";
+import type { JobBrief, JobCounts, RuleSummary } from "../api/types";
 
-const seconds = (j: Job): number | null =>
+const seconds = (j: JobBrief): number | null =>
   j.started_at && j.finished_at ? (Date.parse(j.finished_at) - Date.parse(j.started_at)) / 1000 : null;
 
 function median(sorted: number[]): number | null {
@@ -16,7 +16,7 @@ function median(sorted: number[]): number | null {
  * (the server's summaries, for the order and for rules with no job yet) fill in the rest.
  */
 export function deriveRuleSummaries(
-  jobs: Job[],
+  jobs: JobBrief[],
   planned: Record<string, number> | null | undefined,
   server: RuleSummary[] | undefined,
 ): RuleSummary[] {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { QueryClient, QueryObserver } from "@tanstack/react-query";
 import { applyLiveEvents, invalidateLive } from "./apply";
-import { keys } from "../api/queries";
-import type { Job, JobStatus, LiveEvent, Page, Run, RunView, TimelineBar } from "../api/types";
+import { jobBrief, keys } from "../api/queries";
+import type { Job, JobBrief, JobStatus, LiveEvent, Page, Run, RunView, TimelineBar } from "../api/types";
 
 const RUN = "11111111-1111-1111-1111-111111111111";
 
@@ -90,19 +90,23 @@ describe("applyLiveEvents", () => {
 
   it("upserts job rows and timeline bars, one update for a whole batch", () => {
     const c = client();
-    c.setQueryData<Job[]>(keys.jobs(RUN), [job(1, "running"), job(3, "running")]);
+    c.setQueryData<JobBrief[]>(keys.jobs(RUN), [jobBrief(job(1, "running")), jobBrief(job(3, "running"))]);
     c.setQueryData<TimelineBar[]>(keys.timeline(RUN), []);
+    const full = job(2, "running");
+    full.detail = { ...full.detail, wildcards: { sample: "a" }, threads: 4, shellcmd: "align a", input: ["a.fq"] };
     const follow = applyLiveEvents(c, [
-      live("job_info", run(), job(2, "running")),
+      live("job_info", run(), full),
       live("job_finished", run(), job(1, "succeeded")),
-      live("job_finished", run(), job(2, "succeeded")),
+      live("job_finished", run(), { ...full, status: "succeeded", finished_at: "2026-11-26T10:00:02Z" }),
     ]);
-    const jobs = c.getQueryData<Job[]>(keys.jobs(RUN))!;
+    const jobs = c.getQueryData<JobBrief[]>(keys.jobs(RUN))!;
     expect(jobs.map((j) => [j.job_id, j.status])).toEqual([
       [1, "succeeded"],
       [2, "succeeded"],
       [3, "running"],
     ]);
+    // The list keeps briefs: a live job's wildcards and threads, not its files or command.
+    expect(jobs[1].detail).toEqual({ wildcards: { sample: "a" }, threads: 4 });
     const bars = c.getQueryData<TimelineBar[]>(keys.timeline(RUN))!;
     expect(bars.map((b) => [b.job_id, b.status])).toEqual([
       [2, "succeeded"],

@@ -3,8 +3,8 @@
 // updated in place (rule counts are derived from the jobs, see lib/rules.ts). Only what cannot be derived from an event (a new run in a filtered list,
 // new errors, new log tails, run detail facts) is refetched, and then only that query.
 import type { QueryClient, QueryKey } from "@tanstack/react-query";
-import type { Job, LiveEvent, Page, Run, RunView, TimelineBar } from "../api/types";
-import { keys, mergeJobs, recordPendingJobs } from "../api/queries";
+import type { Job, JobBrief, LiveEvent, Page, Run, RunView, TimelineBar } from "../api/types";
+import { jobBrief, keys, mergeJobs, recordPendingJobs } from "../api/queries";
 import { upsertBy } from "../lib/upsert";
 
 /** Queries (by hash) to fetch again once their current fetch is over, see [`invalidateLive`]. */
@@ -135,15 +135,16 @@ export function applyLiveEvents(client: QueryClient, events: LiveEvent[]): Follo
   // Jobs, rule counts and timeline bars of runs on screen.
   for (const [runId, changed] of jobsByRun) {
     const jobs = [...changed.values()];
-    const list = client.getQueryData<Job[]>(keys.jobs(runId));
+    const briefs = jobs.map(jobBrief);
+    const list = client.getQueryData<JobBrief[]>(keys.jobs(runId));
     const loading = client.getQueryState(keys.jobs(runId))?.fetchStatus === "fetching";
     if (loading) {
       // The list is being (re)loaded page by page: keep these for the loader to apply on
       // top of pages fetched before them, and let the rule counts come from the server.
-      recordPendingJobs(runId, jobs);
+      recordPendingJobs(runId, briefs);
       want(keys.rules(runId));
     }
-    if (list) client.setQueryData(keys.jobs(runId), mergeJobs(list, jobs));
+    if (list) client.setQueryData(keys.jobs(runId), mergeJobs(list, briefs));
     const bars = client.getQueryData<TimelineBar[]>(keys.timeline(runId));
     if (bars) client.setQueryData(keys.timeline(runId), upsertBars(bars, jobs));
     for (const job of jobs) {

@@ -3,7 +3,7 @@
 import { Alert, Descriptions, type DescriptionsProps, Drawer, Empty, Skeleton, Space, Tag, Typography } from "antd";
 import { useJob } from "../../api/queries";
 import { errorMessage } from "../../api/client";
-import type { Job, JobView } from "../../api/types";
+import type { Job, JobBrief, JobDetail } from "../../api/types";
 import { StatusTag } from "../../components/StatusTag";
 import { formatDuration, formatTime } from "../../lib/format";
 import { jobDuration } from "./jobsModel";
@@ -62,16 +62,14 @@ function Section({ title, children }: { title: string; children: React.ReactNode
   );
 }
 
-function JobBody({ job, logs }: { job: Job; logs: unknown[] | undefined }) {
-  const d = job.detail;
+/**
+ * The facts table: what a brief has, and with the full detail (`d`) also where it ran, its
+ * message, why it ran and its environment.
+ */
+function jobFacts(job: JobBrief, d: JobDetail | undefined): DescriptionsProps["items"] {
   const failure = d?.failure;
-  // The exception's name is the alert's title: not repeated at the start of the message.
-  const failureText = messageWithoutException(failure?.message, failure?.exception);
-  const tails = logTails(logs);
-  const wildcards = Object.entries(d?.wildcards ?? {});
-  const resources = Object.entries(d?.resources ?? {});
-  const bench = Object.entries(d?.benchmark_values ?? {});
-  const facts: DescriptionsProps["items"] = [
+  const wildcards = Object.entries(job.detail?.wildcards ?? {});
+  return [
     { key: "status", label: "Status", children: <StatusTag status={job.status} /> },
     {
       key: "rule",
@@ -87,8 +85,8 @@ function JobBody({ job, logs }: { job: Job; logs: unknown[] | undefined }) {
     { key: "finished", label: "Finished", children: formatTime(job.finished_at) },
     { key: "duration", label: "Duration", children: formatDuration(jobDuration(job)) },
     { key: "attempts", label: "Attempts", children: job.attempts },
-    { key: "threads", label: "Threads", children: d?.threads ?? "–" },
-    { key: "local", label: "Local", children: d?.local == null ? "–" : d.local ? "yes" : "no" },
+    { key: "threads", label: "Threads", children: job.detail?.threads ?? "–" },
+    ...(d ? [{ key: "local", label: "Local", children: d.local == null ? "–" : d.local ? "yes" : "no" }] : []),
     ...(d?.message ? [{ key: "message", label: "Message", span: 2, children: d.message }] : []),
     {
       key: "wildcards",
@@ -96,10 +94,21 @@ function JobBody({ job, logs }: { job: Job; logs: unknown[] | undefined }) {
       span: 2,
       children: wildcards.length ? wildcards.map(([k, v]) => <Tag key={k}>{`${k}=${v}`}</Tag>) : "–",
     },
-    { key: "reason", label: "Reason", span: 2, children: d?.reason ?? "–" },
+    ...(d ? [{ key: "reason", label: "Reason", span: 2, children: d.reason ?? "–" }] : []),
     ...(failure?.conda_env ? [{ key: "conda", label: "Conda env", span: 2, children: failure.conda_env }] : []),
     ...(failure?.container_img ? [{ key: "container", label: "Container", span: 2, children: failure.container_img }] : []),
   ];
+}
+
+function JobBody({ job, logs }: { job: Job; logs: unknown[] | undefined }) {
+  const d = job.detail;
+  const failure = d?.failure;
+  // The exception's name is the alert's title: not repeated at the start of the message.
+  const failureText = messageWithoutException(failure?.message, failure?.exception);
+  const tails = logTails(logs);
+  const resources = Object.entries(d?.resources ?? {});
+  const bench = Object.entries(d?.benchmark_values ?? {});
+  const facts = jobFacts(job, d);
   return (
     <>
       {failure && (failure.message || failure.exception) && (
@@ -185,29 +194,40 @@ export function JobDrawer({
 }: {
   runId: string;
   jobId: number | undefined;
-  /** The job from the loaded list, shown until the full view arrives. */
-  fallback: Job | undefined;
+  /** The job from the loaded list: its facts show until the full job arrives. */
+  fallback: JobBrief | undefined;
   onClose: () => void;
 }) {
   const q = useJob(runId, jobId);
-  const job: JobView | undefined = q.data ?? (fallback ? { ...fallback, logs: [] } : undefined);
+  const rule = q.data?.rule ?? fallback?.rule;
   return (
     <Drawer
       open={jobId !== undefined}
       onClose={onClose}
       size={760}
-      title={jobId !== undefined ? `Job ${jobId}${job ? ` · ${job.rule}` : ""}` : "Job"}
+      title={jobId !== undefined ? `Job ${jobId}${rule ? ` · ${rule}` : ""}` : "Job"}
       destroyOnHidden
     >
       <div data-testid="job-drawer" data-job-id={jobId}>
-        {q.isError && !job ? (
-          <Alert type="error" showIcon title="Could not load the job" description={errorMessage(q.error)} />
-        ) : job ? (
-          <JobBody job={job} logs={q.data?.logs} />
-        ) : q.isPending ? (
-          <Skeleton active />
+        {q.data ? (
+          <JobBody job={q.data} logs={q.data.logs} />
         ) : (
-          <Empty />
+          <>
+            {fallback && <Descriptions size="small" column={2} bordered items={jobFacts(fallback, undefined)} />}
+            {q.isError ? (
+              <Alert
+                type="error"
+                showIcon
+                style={{ marginTop: fallback ? 16 : 0 }}
+                title="Could not load the job"
+                description={errorMessage(q.error)}
+              />
+            ) : q.isPending ? (
+              <Skeleton active style={{ marginTop: 16 }} />
+            ) : (
+              !fallback && <Empty />
+            )}
+          </>
         )}
       </div>
     </Drawer>

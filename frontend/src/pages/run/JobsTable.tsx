@@ -3,7 +3,7 @@
 import { memo, useMemo, useState } from "react";
 import { Alert, Space, Spin, Table, Typography } from "antd";
 import type { TableColumnsType, TableProps } from "antd";
-import type { Job, JobStatus } from "../../api/types";
+import type { JobBrief, JobStatus } from "../../api/types";
 import { errorMessage } from "../../api/client";
 import { StatusTag } from "../../components/StatusTag";
 import { formatDuration, formatTime } from "../../lib/format";
@@ -21,7 +21,7 @@ export const JobsTable = memo(function JobsTable({
   onRule,
   onOpenJob,
 }: {
-  jobs: Job[] | undefined;
+  jobs: JobBrief[] | undefined;
   /** More pages are on their way. */
   loading: boolean;
   error: unknown;
@@ -38,7 +38,7 @@ export const JobsTable = memo(function JobsTable({
   // Sorting by duration reads the clock once per change of the data, not per row render.
   const rows = useMemo(() => sortJobs(filtered, sort), [filtered, sort]);
 
-  const columns = useMemo<TableColumnsType<Job>>(() => {
+  const columns = useMemo<TableColumnsType<JobBrief>>(() => {
     const order = (key: JobSortKey) => (sort?.key === key ? sort.order : null);
     return [
       { title: "Job", dataIndex: "job_id", key: "job_id", width: 80, sorter: true, sortOrder: order("job_id") },
@@ -91,7 +91,7 @@ export const JobsTable = memo(function JobsTable({
     ];
   }, [rules, rule, statuses, sort]);
 
-  const onChange: TableProps<Job>["onChange"] = (_p, filters, sorter) => {
+  const onChange: TableProps<JobBrief>["onChange"] = (_p, filters, sorter) => {
     const r = (filters.rule?.[0] as string | undefined) ?? null;
     if (r !== rule) onRule(r);
     setStatuses(((filters.status as JobStatus[] | null) ?? []).slice());
@@ -99,7 +99,7 @@ export const JobsTable = memo(function JobsTable({
     setSort(s?.order && s.columnKey ? { key: s.columnKey as JobSortKey, order: s.order } : null);
   };
 
-  const onRow = (j: Job) =>
+  const onRow = (j: JobBrief) =>
     ({
       "data-testid": "job-row",
       "data-job-id": j.job_id,
@@ -121,7 +121,7 @@ export const JobsTable = memo(function JobsTable({
           </Typography.Text>
         )}
       </Space>
-      <Table<Job>
+      <Table<JobBrief>
         virtual
         size="small"
         rowKey="job_id"

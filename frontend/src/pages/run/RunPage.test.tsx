@@ -1,11 +1,11 @@
 // Renders the whole page from a filled query cache (no network): header, DAG nodes with their
 // states from the jobs, the rule filter, the errors as text and the job drawer.
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { act, fireEvent, render, screen, within } from "@testing-library/react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { MemoryRouter, Route, Routes } from "react-router";
 import { App as AntApp } from "antd";
-import { keys } from "../../api/queries";
+import { jobBrief, keys } from "../../api/queries";
 import type { Job, JobStatus, Me, RuleSummary, RunError, RunView } from "../../api/types";
 import RunPage from "./RunPage";
 import { logTails } from "./JobDrawer";
@@ -101,7 +101,8 @@ function setup(url: string) {
     ],
   });
   client.setQueryData(keys.rules(RUN_ID), rules);
-  client.setQueryData(keys.jobs(RUN_ID), jobs);
+  // The list holds briefs, as loaded from the server; the opened job is loaded in full.
+  client.setQueryData(keys.jobs(RUN_ID), jobs.map(jobBrief));
   client.setQueryData(keys.errors(RUN_ID), errors);
   client.setQueryData(keys.job(RUN_ID, 2), { ...jobs[2], logs: [{ job_id: 2, files: [{ path: "logs/p.log", text: "<i>log line</i>\n<img src=x onerror=\"window.pwned=1\">", truncated: false, size: 52 }] }] });
   render(
@@ -165,6 +166,32 @@ describe("RunPage", () => {
     expect(drawer.querySelector("i, script, img[onerror]")).toBeNull();
     expect((window as unknown as { pwned?: number }).pwned).toBeUndefined();
     expect(within(drawer).getByTestId("job-failure").textContent).toContain("exit status 3");
+  });
+});
+
+describe("RunPage's job drawer", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("shows the listed job's facts until the full job arrives, then everything", async () => {
+    // The full job's request stays unanswered until the test puts the job in the cache.
+    vi.spyOn(globalThis, "fetch").mockReturnValue(new Promise<Response>(() => {}));
+    const client = setup(`/runs/${RUN_ID}?job=1`);
+    const drawer = screen.getByTestId("job-drawer");
+    expect(drawer.dataset.jobId).toBe("1");
+    expect(drawer.textContent).toContain("sample=1");
+    expect(drawer.textContent).toContain("Attempts");
+    // Nothing the brief lacks is shown as if it were empty.
+    expect(drawer.textContent).not.toContain("Shell command");
+    expect(drawer.textContent).not.toContain("Reason");
+    expect(drawer.querySelector(".ant-skeleton")).not.toBeNull();
+    act(() => {
+      client.setQueryData(keys.job(RUN_ID, 1), { ...jobs[1], logs: [] });
+    });
+    await screen.findByText("Shell command");
+    const full = screen.getByTestId("job-drawer");
+    expect(full.textContent).toContain("Missing output files");
+    expect(full.textContent).toContain("out/1.txt");
+    expect(full.querySelector(".ant-skeleton")).toBeNull();
   });
 });
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { Job, JobStatus } from "../../api/types";
+import type { JobBrief, JobStatus } from "../../api/types";
 import { filterJobs, formatWildcards, jobDuration, sortJobs } from "./jobsModel";
 
 const T0 = Date.parse("2026-01-01T00:00:00Z");
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
 
-function job(job_id: number, rule: string, status: JobStatus, start?: number, end?: number): Job {
+function job(job_id: number, rule: string, status: JobStatus, start?: number, end?: number): JobBrief {
   return {
     job_id,
     rule,
@@ -14,7 +14,7 @@ function job(job_id: number, rule: string, status: JobStatus, start?: number, en
     attempts: 1,
     started_at: start === undefined ? null : at(start),
     finished_at: end === undefined ? null : at(end),
-    detail: {} as Job["detail"],
+    detail: {} as JobBrief["detail"],
   };
 }
 
@@ -25,7 +25,7 @@ const jobs = [
   job(3, "count", "failed", 20, 25),
   job(4, "prepare", "succeeded", 0, 10),
 ];
-const ids = (l: Job[]) => l.map((j) => j.job_id);
+const ids = (l: JobBrief[]) => l.map((j) => j.job_id);
 
 describe("jobDuration", () => {
   it("measures finished jobs, running ones until now, and nothing for jobs not started", () => {

@@ -1,6 +1,6 @@
 // The jobs table's filtering and sorting, apart from React so that it is tested as data and
 // memoized once per change of the job list or of the filters.
-import type { Job, JobStatus } from "../../api/types";
+import type { JobBrief, JobStatus } from "../../api/types";
 
 export interface JobFilter {
   rule?: string | null;
@@ -15,7 +15,7 @@ export interface JobSort {
 }
 
 /** Seconds a job ran (until `now` while it runs); null when it has not started. */
-export function jobDuration(j: Job, now = Date.now()): number | null {
+export function jobDuration(j: JobBrief, now = Date.now()): number | null {
   if (!j.started_at) return null;
   const a = Date.parse(j.started_at);
   const b = j.finished_at ? Date.parse(j.finished_at) : j.status === "running" ? now : NaN;
@@ -23,7 +23,7 @@ export function jobDuration(j: Job, now = Date.now()): number | null {
 }
 
 /** Jobs matching the filter; the same list when nothing is filtered. */
-export function filterJobs(jobs: Job[], f: JobFilter): Job[] {
+export function filterJobs(jobs: JobBrief[], f: JobFilter): JobBrief[] {
   const statuses = f.statuses && f.statuses.length > 0 ? new Set(f.statuses) : null;
   if (!f.rule && !statuses) return jobs;
   return jobs.filter((j) => (!f.rule || j.rule === f.rule) && (!statuses || statuses.has(j.status)));
@@ -33,7 +33,7 @@ export function filterJobs(jobs: Job[], f: JobFilter): Job[] {
  * Jobs sorted (a new list; the input is left alone). Jobs with no start or duration go last
  * in either order, ties fall back to the job id.
  */
-export function sortJobs(jobs: Job[], sort: JobSort | null, now = Date.now()): Job[] {
+export function sortJobs(jobs: JobBrief[], sort: JobSort | null, now = Date.now()): JobBrief[] {
   if (!sort || (sort.key === "job_id" && sort.order === "ascend")) {
     // The loader keeps jobs sorted by id already; check rather than trust.
     let sorted = true;
@@ -41,7 +41,7 @@ export function sortJobs(jobs: Job[], sort: JobSort | null, now = Date.now()): J
     return sorted ? jobs : jobs.slice().sort((a, b) => a.job_id - b.job_id);
   }
   const dir = sort.order === "ascend" ? 1 : -1;
-  const value: (j: Job) => number | null =
+  const value: (j: JobBrief) => number | null =
     sort.key === "job_id"
       ? (j) => j.job_id
       : sort.key === "started_at"
