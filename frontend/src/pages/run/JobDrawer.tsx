@@ -223,7 +223,7 @@ export function JobDrawer({
                 description={errorMessage(q.error)}
               />
             ) : q.isPending ? (
-              <Skeleton active style={{ marginTop: 16 }} />
+              <Skeleton active style={{ marginTop: fallback ? 16 : 0 }} />
             ) : (
               !fallback && <Empty />
             )}
