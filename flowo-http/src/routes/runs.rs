@@ -209,7 +209,8 @@ pub async fn list_jobs(
 
 /// Jobs of a run as a list shows them ([`JobBrief`]: without the detail beyond wildcards and
 /// threads), with the filters, sort and pages of `GET /runs/{run_id}/jobs`. The dashboard
-/// loads a run's jobs this way (a real Snakemake job's brief is a quarter to two fifths of its bytes).
+/// loads a run's jobs this way (a real Snakemake job's brief is a quarter to two fifths of
+/// its bytes).
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}/job-briefs", tag = "runs",
     params(("run_id" = uuid::Uuid, Path, description = "run id"), JobListParams),
     responses((status = 200, body = Page<JobBrief>), (status = 400, body = crate::error::ErrorBody),

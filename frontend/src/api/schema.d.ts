@@ -226,7 +226,8 @@ export interface paths {
         /**
          * Jobs of a run as a list shows them ([`JobBrief`]: without the detail beyond wildcards and
          *     threads), with the filters, sort and pages of `GET /runs/{run_id}/jobs`. The dashboard
-         *     loads a run's jobs this way (a real Snakemake job's brief is a quarter to two fifths of its bytes).
+         *     loads a run's jobs this way (a real Snakemake job's brief is a quarter to two fifths of
+         *     its bytes).
          */
         get: operations["list_job_briefs"];
         put?: never;
