@@ -141,8 +141,8 @@ export const JOB_PAGE = 1000;
 
 /**
  * Every job of a run as a brief, loaded page by page (the first page renders at once, the rest
- * together); the live stream then keeps the list current job by job (a live job is a full
- * [`Job`], which is also a brief).
+ * together); the live stream then keeps the list current job by job (each live job made a
+ * brief with [`jobBrief`]).
  */
 export async function fetchAllJobs(id: string, onPage?: (jobs: JobBrief[]) => void): Promise<JobBrief[]> {
   pendingJobs.set(id, new Map());

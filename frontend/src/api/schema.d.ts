@@ -782,10 +782,8 @@ export interface components {
             status: components["schemas"]["JobStatus"];
         };
         /**
-         * @description A job as a list of a run's jobs shows it: the job without the detail a list does not show.
-         *     Its `detail` holds only the wildcards and threads, so that a [`Job`] is also a valid brief
-         *     (the dashboard keeps briefs and live jobs in one list); the full job is
-         *     `GET /runs/{run_id}/jobs/{job_id}`.
+         * @description A job as a list of a run's jobs shows it: the job with only the wildcards and threads of its
+         *     detail (`From<Job>`), in the same shape; the full job is `GET /runs/{run_id}/jobs/{job_id}`.
          */
         JobBrief: {
             /**
