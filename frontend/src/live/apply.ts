@@ -135,9 +135,10 @@ export function applyLiveEvents(client: QueryClient, events: LiveEvent[]): Follo
   // Jobs, rule counts and timeline bars of runs on screen.
   for (const [runId, changed] of jobsByRun) {
     const jobs = [...changed.values()];
-    const briefs = jobs.map(jobBrief);
     const list = client.getQueryData<JobBrief[]>(keys.jobs(runId));
     const loading = client.getQueryState(keys.jobs(runId))?.fetchStatus === "fetching";
+    // Made only for a run whose job list is on screen or on its way.
+    const briefs = list || loading ? jobs.map(jobBrief) : [];
     if (loading) {
       // The list is being (re)loaded page by page: keep these for the loader to apply on
       // top of pages fetched before them, and let the rule counts come from the server.
