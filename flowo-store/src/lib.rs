@@ -50,6 +50,21 @@ impl Default for StoreOptions {
     }
 }
 
+/// sqlx's pool options as every pool of the stores takes them: without sqlx's idle reaper.
+///
+/// With an idle timeout or a maximum lifetime set (sqlx sets both by default), a pool runs a
+/// task that walks its idle connections, counting them first. In sqlx 0.8 that count can wrap
+/// to `usize::MAX` when a connection is handed back while another is taken (sqlx issue #3645,
+/// fixed in 0.9.1), and the walk then spins a core for ever without yielding: a `flowo`
+/// command that never ended was caught doing so, and a server would burn a core. Connections
+/// are closed with their pool instead; PostgreSQL's are checked before use (sqlx's default),
+/// so one broken while idle is replaced.
+pub(crate) fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .idle_timeout(None)
+        .max_lifetime(None)
+}
+
 /// Default lost timeout: three missed heartbeats of 30 s, and a margin.
 pub const DEFAULT_LOST_AFTER_SECS: i64 = 100;
 

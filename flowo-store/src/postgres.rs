@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Postgres;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener};
 
 use crate::StoreOptions;
 use crate::hub::Hub;
@@ -104,7 +104,7 @@ impl PgStore {
                 .map_err(db)?;
             let _ = conn.close().await;
         }
-        let pool = PgPoolOptions::new()
+        let pool = crate::pool_options::<sqlx::Postgres>()
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(10))
             // A connection keeps its socket buffers at the largest message it ever sent or
@@ -454,6 +454,19 @@ mod tests {
         let db = TestDatabase::create(name).await?;
         let store = PgStore::open(&db.url, options).await.expect("open");
         Some((db, store))
+    }
+
+    /// The pool runs no sqlx idle reaper, which can spin a core for ever
+    /// ([`crate::pool_options`]).
+    #[tokio::test]
+    async fn the_pool_runs_no_idle_reaper() {
+        let Some((_db, store)) =
+            store_in_new_database("flowo_store_no_reaper", &StoreOptions::default()).await
+        else {
+            return;
+        };
+        assert_eq!(store.pool().options().get_idle_timeout(), None);
+        assert_eq!(store.pool().options().get_max_lifetime(), None);
     }
 
     /// Writes given up after any number of polls (a client hanging up, a timeout) leave no

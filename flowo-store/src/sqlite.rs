@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::Sqlite;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use crate::StoreOptions;
 use crate::hub::Hub;
@@ -154,7 +154,7 @@ impl SqliteStore {
         // connection here is a file opened in this process, with nothing to go stale, and
         // the ping is a round trip to its thread (~0.1 ms) on every write and every query.
         // The writer leaves checkpoints to [`Checkpoints`].
-        let writer = SqlitePoolOptions::new()
+        let writer = crate::pool_options::<sqlx::Sqlite>()
             .max_connections(1)
             .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(release_writer(conn)))
@@ -167,7 +167,7 @@ impl SqliteStore {
             .await
             .map_err(db)?;
         migrate(&writer).await?;
-        let pool = SqlitePoolOptions::new()
+        let pool = crate::pool_options::<sqlx::Sqlite>()
             .max_connections(4)
             .test_before_acquire(false)
             .connect_with(connect.read_only(false))
@@ -402,6 +402,20 @@ mod tests {
 
     use super::*;
     use crate::testing::{give_up_appends, heartbeats, poll_once};
+
+    /// Neither pool runs sqlx's idle reaper, which can spin a core for ever
+    /// ([`crate::pool_options`]).
+    #[tokio::test]
+    async fn the_pools_run_no_idle_reaper() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("reaper.db"), &StoreOptions::default())
+            .await
+            .expect("open");
+        for pool in [&store.inner.pool, &store.inner.writer] {
+            assert_eq!(pool.options().get_idle_timeout(), None);
+            assert_eq!(pool.options().get_max_lifetime(), None);
+        }
+    }
 
     /// Several openers of one new file at once (processes in real life: their own pools
     /// here) all get a migrated store.

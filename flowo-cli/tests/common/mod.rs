@@ -16,6 +16,9 @@ use tempfile::TempDir;
 
 pub const FLOWO: &str = env!("CARGO_BIN_EXE_flowo");
 
+/// How long a `flowo` command run by [`Sandbox::run_with`] may take before it is killed.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(120);
+
 /// A temporary home with a config directory and a SQLite database.
 pub struct Sandbox {
     pub dir: TempDir,
@@ -82,7 +85,30 @@ impl Sandbox {
                 assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
             }
         }
-        child.wait_with_output().expect("flowo runs")
+        // A command that hangs fails its test rather than the whole suite's time: it is
+        // killed after [`COMMAND_LIMIT`] (sqlx's idle reaper once spun a command for ever).
+        let pid = child.id().to_string();
+        let (done, ended) = channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let hung = matches!(
+                ended.recv_timeout(COMMAND_LIMIT),
+                Err(RecvTimeoutError::Timeout)
+            );
+            if hung {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+            hung
+        });
+        let out = child.wait_with_output().expect("flowo runs");
+        drop(done);
+        let hung = watchdog.join().expect("watchdog");
+        assert!(
+            !hung,
+            "`flowo {}` did not end within {COMMAND_LIMIT:?}; stderr:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
     }
 
     /// Runs a command that must succeed; its stdout.
