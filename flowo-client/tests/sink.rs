@@ -199,6 +199,55 @@ fn a_run_recorded_into_the_embedded_store_is_complete_and_folded() {
     );
 }
 
+/// A record's buffer comes back from the worker for the next record (`Sink::buffer`), empty
+/// and as large as it grew; a huge one is freed rather than kept.
+#[test]
+fn record_buffers_are_reused_and_huge_ones_freed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (s, url) = embedded(dir.path());
+    let sink = Sink::start(s);
+    let run = sink.run_id();
+    let fresh = sink.buffer().capacity();
+    let record = |len: usize| {
+        let mut json = sink.buffer();
+        json.extend_from_slice(b"{\"msg\":\"");
+        json.resize(json.len() + len, b'x');
+        json.extend_from_slice(b"\"}");
+        let capacity = json.capacity();
+        sink.record(Record {
+            created: 1_700_000_000.0,
+            json,
+        });
+        capacity
+    };
+    let huge = record(1 << 20);
+    assert!(huge >= 1 << 20);
+    let grown = record(3000);
+    assert!(
+        grown > fresh,
+        "a buffer of {grown} bytes against a new one's {fresh}"
+    );
+    let report = sink.close();
+    assert!(report.finished);
+    let reused = sink.buffer();
+    assert!(reused.is_empty());
+    assert_eq!(
+        reused.capacity(),
+        grown,
+        "the 3,000-byte record's buffer, not the 1 MiB one's"
+    );
+    assert_eq!(sink.buffer().capacity(), fresh, "no other buffer was kept");
+
+    let rt = runtime();
+    rt.block_on(async {
+        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
+            .await
+            .expect("store");
+        let seqs = stored_seqs(&store, run).await;
+        assert_eq!(seqs, (0..report.events).collect::<Vec<_>>());
+    });
+}
+
 #[test]
 fn a_server_that_comes_up_mid_run_gets_every_event_once_in_order() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -194,55 +194,44 @@ fn write_text_of(v: &Bound<'_, PyAny>, out: &mut Vec<u8>) {
 /// This runs for every record on Snakemake's logging thread with the GIL held, so it does the
 /// least it can: attribute names are interned once, `created` is taken from the `__dict__` it
 /// walks anyway (no second attribute lookup), logging's bookkeeping keys are recognised by
-/// their length and first letter before any string comparison, and the JSON is written into a
-/// reused buffer and copied out once at its final size (no reallocation as it grows).
-fn record_of(record: &Bound<'_, PyAny>) -> Option<Record> {
+/// their length and first letter before any string comparison, and the JSON is written into
+/// `json`, a buffer the sink's worker is done with ([`CoreSink::buffer`]): no allocation.
+fn record_of(record: &Bound<'_, PyAny>, mut json: Vec<u8>) -> Option<Record> {
     let py = record.py();
     let dict = record.getattr(intern!(py, "__dict__")).ok()?;
     let dict = dict.cast::<PyDict>().ok()?;
     let bookkeeping = BOOKKEEPING.get_or_init(py, || Bookkeeping::new(py));
-    SCRATCH.with(|scratch| {
-        let mut json = scratch.take();
-        json.clear();
-        json.push(b'{');
-        let mut created = None;
-        let mut first = true;
-        for (k, v) in dict.iter() {
-            if let Some(i) = bookkeeping.position(&k) {
-                if i == bookkeeping.created && created.is_none() {
-                    created = v.extract::<f64>().ok();
-                }
-                continue;
+    json.clear();
+    json.push(b'{');
+    let mut created = None;
+    let mut first = true;
+    for (k, v) in dict.iter() {
+        if let Some(i) = bookkeeping.position(&k) {
+            if i == bookkeeping.created && created.is_none() {
+                created = v.extract::<f64>().ok();
             }
-            let Ok(key) = k.cast::<PyString>() else {
-                continue;
-            };
-            let key = key.to_string_lossy();
-            if skipped(&key) {
-                if created.is_none() && key == "created" {
-                    created = v.extract::<f64>().ok();
-                }
-                continue;
-            }
-            if !first {
-                json.push(b',');
-            }
-            first = false;
-            write_json_str(&mut json, &key);
-            json.push(b':');
-            write_json(&v, &mut json, 0);
+            continue;
         }
-        json.push(b'}');
-        let record = created.map(|created| Record {
-            created,
-            json: json.as_slice().to_vec(),
-        });
-        // A huge record's buffer is not kept.
-        if json.capacity() <= SCRATCH_KEEP {
-            scratch.set(json);
+        let Ok(key) = k.cast::<PyString>() else {
+            continue;
+        };
+        let key = key.to_string_lossy();
+        if skipped(&key) {
+            if created.is_none() && key == "created" {
+                created = v.extract::<f64>().ok();
+            }
+            continue;
         }
-        record
-    })
+        if !first {
+            json.push(b',');
+        }
+        first = false;
+        write_json_str(&mut json, &key);
+        json.push(b':');
+        write_json(&v, &mut json, 0);
+    }
+    json.push(b'}');
+    created.map(|created| Record { created, json })
 }
 
 /// logging's bookkeeping names ([`flowo_core::record::LOGGING_ATTRIBUTES`]) as Python's
@@ -279,14 +268,6 @@ impl Bookkeeping {
 }
 
 static BOOKKEEPING: PyOnceLock<Bookkeeping> = PyOnceLock::new();
-
-/// Largest scratch buffer kept between records.
-const SCRATCH_KEEP: usize = 256 * 1024;
-
-thread_local! {
-    /// The buffer records are written into before they are copied out at their final size.
-    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
 
 /// Whether a `LogRecord` attribute is logging's own bookkeeping, never part of an event.
 fn skipped(key: &str) -> bool {
@@ -585,7 +566,7 @@ impl Sink {
         let usage_before = self.stats.as_ref().and_then(|_| ThreadUsage::now());
         let started = self.stats.as_ref().map(|_| Instant::now());
         let mut bytes = 0;
-        if let Some(r) = record_of(record) {
+        if let Some(r) = record_of(record, self.inner.buffer()) {
             bytes = r.json.len();
             self.inner.record(r);
         }
