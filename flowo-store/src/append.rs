@@ -63,8 +63,15 @@ pub(crate) trait WriteTx: Send {
 
     /// Runs the run's upsert `run` (a statement that answers no rows) and writes the run's
     /// changed jobs, replacing the stored rows of the same jobs: in one statement where the
-    /// backend can (PostgreSQL: the jobs' upsert in a `WITH`), which saves a round trip.
-    async fn write_run_and_jobs(&mut self, run: Sql, jobs: &[Job]) -> Result<(), StoreError>;
+    /// backend can (PostgreSQL: the jobs' writes in a `WITH`), which saves a round trip.
+    /// `stored` holds the ids among `jobs` that have a stored row; the others have none (the
+    /// run is locked, and its jobs were read), so a backend may insert them without looking.
+    async fn write_run_and_jobs(
+        &mut self,
+        run: Sql,
+        jobs: &[Job],
+        stored: &HashSet<JobId>,
+    ) -> Result<(), StoreError>;
 
     /// Takes the lock that orders stream positions (held to the commit), for a write that
     /// inserts no events (deleting a run, rebuilding rollups); an append takes it with its
@@ -165,6 +172,8 @@ async fn append_run<'a>(
         .map(|s| (s.run.tags.clone(), s.run.started_at));
     let before = existing.as_ref().map(|s| rollups::Place::of(&s.run));
     let mut state = existing.unwrap_or_else(|| RunState::new(run_id, workspace));
+    // The ids of the changed jobs that have a stored row: those read before the fold.
+    let mut stored = HashSet::new();
     let (jobs, changes) = if ingest::needs_refold(&state, &new.rows) {
         // A late event: fold the whole run again from its events.
         let mut all = tx.run_events(run_id).await?;
@@ -183,6 +192,7 @@ async fn append_run<'a>(
     } else {
         let needed = ingest::jobs_needed(&state, &new.decoded);
         let jobs = load_jobs(tx, run_id, &needed).await?;
+        stored.extend(jobs.keys().copied());
         let marks = rollups::marks(jobs.values());
         let folded = ingest::fold(&mut state, jobs, &new);
         write_errors(tx, &folded.errors).await?;
@@ -195,6 +205,7 @@ async fn append_run<'a>(
         old.as_ref()
             .map(|(tags, started_at)| (tags.as_slice(), *started_at)),
         &jobs,
+        &stored,
     )
     .await?;
     let change = rollups::RunChange {
@@ -338,13 +349,14 @@ static RUN_UPSERT: LazyLock<(String, String)> = LazyLock::new(|| {
     )
 });
 
-/// Writes a run's row, its changed `jobs` and its tag rows; `old` is the stored run's tags and
-/// start, if it was stored before.
+/// Writes a run's row, its changed `jobs` (those in `stored` have a stored row) and its tag
+/// rows; `old` is the stored run's tags and start, if it was stored before.
 async fn write_run(
     tx: &mut dyn WriteTx,
     state: &RunState,
     old: Option<(&[String], Option<Timestamp>)>,
     jobs: &[Job],
+    stored: &HashSet<JobId>,
 ) -> Result<(), StoreError> {
     let RunStateRow {
         run: v,
@@ -388,7 +400,7 @@ async fn write_run(
         Param::Text(fold_cursor),
     ]);
     sql.push(on_conflict);
-    tx.write_run_and_jobs(sql, jobs).await?;
+    tx.write_run_and_jobs(sql, jobs, stored).await?;
     let run = state.run.id.0;
     let tags = &state.run.tags;
     // A run not stored before has no tag rows to replace.

@@ -323,15 +323,18 @@ impl PgStore {
             .map_err(db)
     }
 
-    /// Runs the run's upsert `run` and upserts its jobs, in one statement: the jobs' upsert in
-    /// a `WITH` before the run's (the two write different tables, so their order inside the
-    /// statement does not matter). The jobs bind one array per column (see `insert_events`),
-    /// after the run's parameters.
+    /// Runs the run's upsert `run` and writes its jobs, in one statement: the jobs' writes in
+    /// `WITH`s before the run's upsert (they write different tables, so their order inside
+    /// the statement does not matter). The jobs bind one array per column (see
+    /// `insert_events`), after the run's parameters, and one more that says which are
+    /// `stored`: those are upserted, the others (jobs seen for the first time) plainly
+    /// inserted, which spares each a probe of the key's index, a lock and a second WAL record.
     async fn write_run_and_jobs(
         &self,
         tx: &mut Tx,
         run: Sql,
         jobs: &[Job],
+        stored: &std::collections::HashSet<JobId>,
     ) -> Result<(), StoreError> {
         if jobs.is_empty() {
             execute(&mut **tx, run).await?;
@@ -339,20 +342,34 @@ impl PgStore {
         }
         let first = run.params.len() + 1;
         let types = [
-            "uuid", "int8", "text", "text", "int8", "int8", "int8", "text",
+            "uuid", "int8", "text", "text", "int8", "int8", "int8", "text", "bool",
         ];
         let arrays: Vec<String> = types
             .iter()
             .enumerate()
             .map(|(i, t)| format!("${}::{t}[]", first + i))
             .collect();
-        let text = format!(
-            "WITH jobs_written AS (INSERT INTO jobs ({}) SELECT * FROM UNNEST({}) {}) {}",
-            crate::rows::JOB_COLUMNS,
-            arrays.join(", "),
-            crate::rows::JOB_UPSERT,
-            run.text
-        );
+        let is_stored: Vec<bool> = jobs.iter().map(|j| stored.contains(&j.job_id)).collect();
+        let rows = |which: &str| {
+            format!(
+                "INSERT INTO jobs ({}) SELECT r, i, ru, s, a, st, f, d FROM UNNEST({}) \
+                 AS u(r, i, ru, s, a, st, f, d, k) WHERE {which}k",
+                crate::rows::JOB_COLUMNS,
+                arrays.join(", "),
+            )
+        };
+        let mut writes = Vec::new();
+        if is_stored.iter().any(|s| !s) {
+            writes.push(format!("jobs_inserted AS ({})", rows("NOT ")));
+        }
+        if is_stored.iter().any(|s| *s) {
+            writes.push(format!(
+                "jobs_updated AS ({} {})",
+                rows(""),
+                crate::rows::JOB_UPSERT
+            ));
+        }
+        let text = format!("WITH {} {}", writes.join(", "), run.text);
         let runs: Vec<uuid::Uuid> = jobs.iter().map(|j| j.run_id.0).collect();
         let ids: Vec<i64> = jobs.iter().map(|j| j.job_id as i64).collect();
         let rules: Vec<&str> = jobs.iter().map(|j| j.rule.as_str()).collect();
@@ -380,6 +397,7 @@ impl PgStore {
             .bind(started)
             .bind(finished)
             .bind(details)
+            .bind(is_stored)
             .execute(&mut **tx)
             .await
             .map_err(db)?;

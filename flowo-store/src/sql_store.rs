@@ -233,8 +233,13 @@ macro_rules! impl_sql_store {
                 execute(&mut *self.tx, sql).await
             }
 
-            async fn write_run_and_jobs(&mut self, run: Sql, jobs: &[Job]) -> Result<(), StoreError> {
-                self.store.write_run_and_jobs(&mut self.tx, run, jobs).await
+            async fn write_run_and_jobs(
+                &mut self,
+                run: Sql,
+                jobs: &[Job],
+                stored: &std::collections::HashSet<JobId>,
+            ) -> Result<(), StoreError> {
+                self.store.write_run_and_jobs(&mut self.tx, run, jobs, stored).await
             }
 
             async fn lock_stream(&mut self) -> Result<(), StoreError> {

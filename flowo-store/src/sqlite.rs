@@ -260,12 +260,13 @@ impl SqliteStore {
         fetch_as(&mut **tx, crate::append::jobs_sql(run, ids)).await
     }
 
-    /// The run's upsert, then its jobs' rows.
+    /// The run's upsert, then its jobs' rows (upserted, whether stored or not).
     async fn write_run_and_jobs(
         &self,
         tx: &mut Tx,
         run: Sql,
         jobs: &[Job],
+        _stored: &std::collections::HashSet<JobId>,
     ) -> Result<(), StoreError> {
         execute(&mut **tx, run).await?;
         crate::sqlite_write::write_jobs(tx, jobs).await
