@@ -58,6 +58,13 @@ fn embedded(dir: &Path) -> (SinkSettings, String) {
     (s, url)
 }
 
+/// The store at `url`.
+async fn open_store(url: &str) -> Arc<dyn Store> {
+    flowo_store::open(url, &flowo_store::StoreOptions::default())
+        .await
+        .expect("store")
+}
+
 /// The seqs stored for a run, in order.
 async fn stored_seqs(store: &Arc<dyn Store>, run: RunId) -> Vec<u64> {
     let mut out = Vec::new();
@@ -90,9 +97,7 @@ impl Server {
     /// A real server on `addr` over a SQLite store in `dir`, with an ingest token.
     async fn start(dir: &Path, addr: SocketAddr, limits: flowo_http::state::Limits) -> Server {
         let url = format!("sqlite://{}", dir.join("server.db").display());
-        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
-            .await
-            .expect("store");
+        let store = open_store(&url).await;
         let token = match store
             .user_credentials("ci@example.org")
             .await
@@ -180,9 +185,7 @@ fn a_run_recorded_into_the_embedded_store_is_complete_and_folded() {
 
     let rt = runtime();
     rt.block_on(async {
-        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
-            .await
-            .expect("store");
+        let store = open_store(&url).await;
         let seqs = stored_seqs(&store, run).await;
         assert_eq!(seqs, (0..report.events).collect::<Vec<_>>());
         let view = store.get_run(run).await.expect("get").expect("run");
@@ -238,14 +241,8 @@ fn record_buffers_are_reused_and_huge_ones_freed() {
     );
     assert_eq!(sink.buffer().capacity(), fresh, "no other buffer was kept");
 
-    let rt = runtime();
-    rt.block_on(async {
-        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
-            .await
-            .expect("store");
-        let seqs = stored_seqs(&store, run).await;
-        assert_eq!(seqs, (0..report.events).collect::<Vec<_>>());
-    });
+    let seqs = runtime().block_on(async { stored_seqs(&open_store(&url).await, run).await });
+    assert_eq!(seqs, (0..report.events).collect::<Vec<_>>());
 }
 
 #[test]
@@ -503,9 +500,7 @@ fn a_quiet_run_sends_heartbeats() {
     std::thread::sleep(Duration::from_secs(1));
     sink.close();
     runtime().block_on(async {
-        let store = flowo_store::open(&url, &flowo_store::StoreOptions::default())
-            .await
-            .expect("store");
+        let store = open_store(&url).await;
         let beats = store
             .run_events(
                 run,
