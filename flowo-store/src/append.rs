@@ -64,13 +64,13 @@ pub(crate) trait WriteTx: Send {
     /// Runs the run's upsert `run` (a statement that answers no rows) and writes the run's
     /// changed jobs, replacing the stored rows of the same jobs: in one statement where the
     /// backend can (PostgreSQL: the jobs' writes in a `WITH`), which saves a round trip.
-    /// `stored` holds the ids among `jobs` that have a stored row; the others have none (the
-    /// run is locked, and its jobs were read), so a backend may insert them without looking.
+    /// `stored` tells the jobs that have a stored row; the others have none (the run is
+    /// locked, and its jobs were read), so a backend may insert them without looking.
     async fn write_run_and_jobs(
         &mut self,
         run: Sql,
         jobs: &[Job],
-        stored: &HashSet<JobId>,
+        stored: &Stored<'_>,
     ) -> Result<(), StoreError>;
 
     /// Takes the lock that orders stream positions (held to the commit), for a write that
@@ -93,6 +93,9 @@ pub(crate) trait WriteTx: Send {
         runs: &[RunId],
     ) -> Result<(), StoreError>;
 }
+
+/// Whether a job of the run being written has a stored row.
+pub(crate) type Stored<'a> = dyn Fn(JobId) -> bool + Sync + 'a;
 
 /// What an append did: its counts, and the events it inserted (for the caller's hooks after
 /// the commit).
@@ -172,8 +175,9 @@ async fn append_run<'a>(
         .map(|s| (s.run.tags.clone(), s.run.started_at));
     let before = existing.as_ref().map(|s| rollups::Place::of(&s.run));
     let mut state = existing.unwrap_or_else(|| RunState::new(run_id, workspace));
-    // The ids of the changed jobs that have a stored row: those read before the fold.
-    let mut stored = HashSet::new();
+    // The stored jobs the batch touches, read before the fold (none after a refold, which
+    // deletes them): what they added to the rollups, and which changed jobs have a row.
+    let mut marks = rollups::Marks::new();
     let (jobs, changes) = if ingest::needs_refold(&state, &new.rows) {
         // A late event: fold the whole run again from its events.
         let mut all = tx.run_events(run_id).await?;
@@ -192,8 +196,7 @@ async fn append_run<'a>(
     } else {
         let needed = ingest::jobs_needed(&state, &new.decoded);
         let jobs = load_jobs(tx, run_id, &needed).await?;
-        stored.extend(jobs.keys().copied());
-        let marks = rollups::marks(jobs.values());
+        marks = rollups::marks(jobs.values());
         let folded = ingest::fold(&mut state, jobs, &new);
         write_errors(tx, &folded.errors).await?;
         let changes = rollups::JobChanges::between(&marks, &folded.jobs);
@@ -205,7 +208,7 @@ async fn append_run<'a>(
         old.as_ref()
             .map(|(tags, started_at)| (tags.as_slice(), *started_at)),
         &jobs,
-        &stored,
+        &|id| marks.contains_key(&id),
     )
     .await?;
     let change = rollups::RunChange {
@@ -349,14 +352,14 @@ static RUN_UPSERT: LazyLock<(String, String)> = LazyLock::new(|| {
     )
 });
 
-/// Writes a run's row, its changed `jobs` (those in `stored` have a stored row) and its tag
-/// rows; `old` is the stored run's tags and start, if it was stored before.
+/// Writes a run's row, its changed `jobs` (`stored` tells those with a stored row) and its
+/// tag rows; `old` is the stored run's tags and start, if it was stored before.
 async fn write_run(
     tx: &mut dyn WriteTx,
     state: &RunState,
     old: Option<(&[String], Option<Timestamp>)>,
     jobs: &[Job],
-    stored: &HashSet<JobId>,
+    stored: &Stored<'_>,
 ) -> Result<(), StoreError> {
     let RunStateRow {
         run: v,

@@ -334,7 +334,7 @@ impl PgStore {
         tx: &mut Tx,
         run: Sql,
         jobs: &[Job],
-        stored: &std::collections::HashSet<JobId>,
+        stored: &crate::append::Stored<'_>,
     ) -> Result<(), StoreError> {
         if jobs.is_empty() {
             execute(&mut **tx, run).await?;
@@ -349,7 +349,7 @@ impl PgStore {
             .enumerate()
             .map(|(i, t)| format!("${}::{t}[]", first + i))
             .collect();
-        let is_stored: Vec<bool> = jobs.iter().map(|j| stored.contains(&j.job_id)).collect();
+        let is_stored: Vec<bool> = jobs.iter().map(|j| stored(j.job_id)).collect();
         let rows = |which: &str| {
             format!(
                 "INSERT INTO jobs ({}) SELECT r, i, ru, s, a, st, f, d FROM UNNEST({}) \

@@ -237,7 +237,7 @@ macro_rules! impl_sql_store {
                 &mut self,
                 run: Sql,
                 jobs: &[Job],
-                stored: &std::collections::HashSet<JobId>,
+                stored: &append::Stored<'_>,
             ) -> Result<(), StoreError> {
                 self.store.write_run_and_jobs(&mut self.tx, run, jobs, stored).await
             }

@@ -266,7 +266,7 @@ impl SqliteStore {
         tx: &mut Tx,
         run: Sql,
         jobs: &[Job],
-        _stored: &std::collections::HashSet<JobId>,
+        _stored: &crate::append::Stored<'_>,
     ) -> Result<(), StoreError> {
         execute(&mut **tx, run).await?;
         crate::sqlite_write::write_jobs(tx, jobs).await

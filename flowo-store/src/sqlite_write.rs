@@ -30,8 +30,8 @@
 //! the lock again. In an append one always comes between: the run's upsert after its jobs, the
 //! rollups' and the commit after the events, the next append's begin and reads before its jobs.
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -287,7 +287,7 @@ impl WriteTx for LockedWrite<'_> {
         &mut self,
         run: Sql,
         jobs: &[Job],
-        _stored: &HashSet<JobId>,
+        _stored: &append::Stored<'_>,
     ) -> Result<(), StoreError> {
         self.execute(run).await?;
         write_job_rows(self.c, self.inserts, jobs).map_err(backend)
