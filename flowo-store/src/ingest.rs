@@ -3,7 +3,7 @@
 //!
 //! NUL characters (U+0000): PostgreSQL `text` cannot hold them, SQLite can. So that both stores
 //! keep the same thing, a NUL in an event's payload (in a string or a key) is replaced by U+FFFD
-//! before the event is folded or stored ([`replace_nul`]); a NUL in an event's kind is refused
+//! before the event is folded or stored ([`replace_nul_in`]); a NUL in an event's kind is refused
 //! ([`validate`]), as the HTTP API refuses it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
